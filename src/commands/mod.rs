@@ -1,0 +1,21 @@
+//! One module per subcommand. Each only wires the pure core and the effects together.
+
+pub mod completions;
+pub mod docs;
+pub mod init;
+pub mod render;
+pub mod schema;
+pub mod validate;
+
+use crate::cli::GlobalArgs;
+
+/// Commands whose engine side lands with a later issue: validate the manifest first (so
+/// input errors are reported as they will be), then say plainly that the command is not
+/// available yet. Exit code 1.
+pub fn not_yet(cmd: &str, env: &str, g: &GlobalArgs, issue: &str) -> anyhow::Result<i32> {
+    if !env.is_empty() {
+        let project = crate::project::Project::discover(g.project_dir.as_deref())?;
+        project.load(env)?;
+    }
+    anyhow::bail!("`twip {cmd}` is not available in this version yet (tracked in issue {issue})")
+}

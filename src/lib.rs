@@ -1,0 +1,106 @@
+//! twip: environment manifests in, running Docker Swarm stacks out.
+//!
+//! The library is split the way the data flows:
+//! - [`manifest`]: load, interpolate, merge and validate `environments/*.yaml` (pure);
+//! - [`render`]: the stack file, HAProxy and monitoring configs from templates (pure);
+//! - [`commands`]: one module per subcommand that wires the pieces together;
+//! - [`bench`]: the HTTP load generator.
+
+pub mod bench;
+pub mod cli;
+pub mod commands;
+pub mod exit;
+pub mod manifest;
+pub mod project;
+pub mod render;
+pub mod ui;
+
+use std::ffi::OsString;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::ui::Ui;
+
+/// Parses `args` (including the program name), runs the command and returns the exit code.
+/// Errors are printed here, once: a person-readable message, the cause chain only with `-v`.
+pub fn main_with_args(args: Vec<OsString>) -> i32 {
+    let args = cli::expand_shortcuts(args);
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                exit::INVALID_INPUT
+            } else {
+                exit::SUCCESS
+            };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let ui = Ui::new(&cli.global);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            ui.error(&format!("cannot start the async runtime: {e}"));
+            return exit::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli, &ui)) {
+        Ok(code) => code,
+        Err(err) => {
+            ui.report_error(&err);
+            exit::code_for(&err)
+        }
+    }
+}
+
+/// Runs one parsed command. Returns the exit code for outcomes that are not errors
+/// (e.g. `render --check` finding stale files).
+pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<i32> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Init(args) => commands::init::run(&args, ui),
+        Command::Validate(args) => commands::validate::run(g, &args, ui),
+        Command::Render(args) => commands::render::run(g, &args, ui),
+        Command::Schema => commands::schema::run(),
+        Command::Completions(args) => commands::completions::run(&args),
+        Command::DocsCommands => commands::docs::run(),
+        Command::Bench(args) => bench::run(&args, ui).await,
+        Command::Plan(a) => commands::not_yet("plan", &a.env, g, "#4"),
+        Command::Build(a) => commands::not_yet("build", &a.env, g, "#3"),
+        Command::Push(a) => commands::not_yet("push", &a.env, g, "#3"),
+        Command::Images(cli::ImagesCommand::Load(a)) => {
+            commands::not_yet("images load", &a.env, g, "#3")
+        }
+        Command::Up(a) => commands::not_yet("up", &a.env, g, "#4"),
+        Command::Down(a) => commands::not_yet("down", &a.env, g, "#4"),
+        Command::Scale(a) => commands::not_yet("scale", &a.env, g, "#4"),
+        Command::Update(a) => commands::not_yet("update", &a.env, g, "#7"),
+        Command::Rollback(a) => commands::not_yet("rollback", &a.env, g, "#7"),
+        Command::Status(a) => {
+            let env = a.env.clone().unwrap_or_default();
+            commands::not_yet("status", &env, g, "#4")
+        }
+        Command::Logs(a) => commands::not_yet("logs", &a.env, g, "#4"),
+        Command::Test(a) => commands::not_yet("test", &a.env, g, "#4"),
+        Command::Clean(a) => {
+            let env = a.env.clone().unwrap_or_default();
+            commands::not_yet("clean", &env, g, "#4")
+        }
+        Command::Swarm(sc) => {
+            let env = match &sc {
+                cli::SwarmCommand::Init(a) | cli::SwarmCommand::Join(a) => a.env.clone(),
+                cli::SwarmCommand::Nodes(a) => a.env.clone(),
+                cli::SwarmCommand::Leave(a) => a.env.clone(),
+            };
+            commands::not_yet("swarm", &env, g, "#5")
+        }
+        Command::Bootstrap(a) => commands::not_yet("bootstrap", &a.env, g, "#5"),
+        Command::Lab(_) => commands::not_yet("lab", "", g, "#5"),
+        Command::Autoscale(a) => commands::not_yet("autoscale", &a.env, g, "#7"),
+    }
+}

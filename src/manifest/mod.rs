@@ -1,0 +1,341 @@
+//! Loading an environment: read, parse with positions, follow `extends` (deep merge),
+//! interpolate `${VAR}`, deserialize strictly, then check what types cannot express.
+//! Every problem is collected and reported at once.
+
+pub mod de;
+pub mod diag;
+pub mod interp;
+pub mod model;
+pub mod validate;
+pub mod yaml;
+
+use std::path::{Path, PathBuf};
+
+pub use diag::{Diagnostic, Diagnostics, Problem, Sources};
+pub use model::Manifest;
+use yaml::{Kind, Node, Span};
+
+/// A loaded, valid environment.
+#[derive(Debug, Clone)]
+pub struct Environment {
+    /// The environment's name (its file's stem).
+    pub name: String,
+    /// The file it was read from, as shown to the user.
+    pub file: PathBuf,
+    pub manifest: Manifest,
+    /// The merged, interpolated tree (for positions).
+    pub root: Node,
+    pub sources: Sources,
+}
+
+impl Environment {
+    /// The stack (namespace) name on the swarm.
+    pub fn stack(&self) -> &str {
+        self.manifest.stack.as_deref().unwrap_or(&self.name)
+    }
+
+    pub fn project(&self) -> &str {
+        self.manifest.project.as_deref().unwrap_or("twip")
+    }
+}
+
+/// How to find files: the project directory, and the directory of environments.
+#[derive(Debug, Clone)]
+pub struct Loader {
+    pub project_dir: PathBuf,
+    pub vars: interp::Vars,
+}
+
+impl Loader {
+    pub fn env_dir(&self) -> PathBuf {
+        self.project_dir.join("environments")
+    }
+
+    /// The file of environment `name`, if there is one (`NAME.yaml` or `NAME.yml`).
+    pub fn env_file(&self, name: &str) -> Option<PathBuf> {
+        ["yaml", "yml"]
+            .iter()
+            .map(|ext| self.env_dir().join(format!("{name}.{ext}")))
+            .find(|p| p.is_file())
+    }
+
+    /// Loads and validates an environment from a file. `Err(Diagnostics)` lists every problem.
+    pub fn load_file(&self, name: &str, path: &Path) -> Result<Environment, Diagnostics> {
+        let mut sources = Sources::default();
+        let mut problems = Vec::new();
+        let mut chain = Vec::new();
+        let root = match self.load_tree(path, &mut chain, &mut sources) {
+            Ok(root) => root,
+            Err(p) => return Err(sources.resolve(p)),
+        };
+        let mut root = root;
+        interp::interpolate(&mut root, &self.vars, &mut Vec::new(), &mut problems);
+        if !problems.is_empty() {
+            return Err(sources.resolve(problems));
+        }
+        let manifest = match deserialize(&root, &mut problems) {
+            Some(m) if problems.is_empty() => m,
+            _ => return Err(sources.resolve(problems)),
+        };
+        validate::check(&manifest, &root, &self.project_dir, &mut problems);
+        if !problems.is_empty() {
+            return Err(sources.resolve(problems));
+        }
+        Ok(Environment {
+            name: name.to_string(),
+            file: self.display(path),
+            manifest,
+            root,
+            sources,
+        })
+    }
+
+    fn display(&self, path: &Path) -> PathBuf {
+        path.strip_prefix(&self.project_dir)
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|_| path.to_path_buf())
+    }
+
+    /// Reads one file and the chain it extends, merged. Problems point at their own file.
+    fn load_tree(
+        &self,
+        path: &Path,
+        chain: &mut Vec<PathBuf>,
+        sources: &mut Sources,
+    ) -> Result<Node, Vec<Problem>> {
+        let file = sources.add(self.display(path));
+        let top = Span {
+            file,
+            line: 1,
+            col: 1,
+        };
+        let bytes = std::fs::read(path)
+            .map_err(|e| vec![Problem::at(top, "", format!("cannot read the file: {e}"))])?;
+        let text = match std::str::from_utf8(&bytes) {
+            Ok(t) => t,
+            Err(e) => {
+                let span = yaml::utf8_error_span(&bytes, e.valid_up_to(), file);
+                let byte = bytes[e.valid_up_to()];
+                return Err(vec![Problem::at(
+                    span,
+                    "",
+                    format!("the file is not UTF-8 text (byte 0x{byte:02X}); save it as UTF-8"),
+                )]);
+            }
+        };
+        let mut root = match yaml::parse(text, file) {
+            Ok(Some(n)) => n,
+            Ok(None) => {
+                return Err(vec![Problem::at(
+                    top,
+                    "",
+                    "the manifest is empty; it needs at least `services:` (see `twip init` for an example)",
+                )])
+            }
+            Err(p) => return Err(vec![p]),
+        };
+        if !matches!(root.kind, Kind::Map(_)) {
+            return Err(vec![Problem::at(
+                root.span,
+                "",
+                format!(
+                    "a manifest is a mapping of keys (services:, proxy:, ...), not {}",
+                    root.type_name()
+                ),
+            )]);
+        }
+        chain.push(path.to_path_buf());
+        let Some(ext) = root.remove("extends") else {
+            return Ok(root);
+        };
+        let Some(base_name) = ext.as_str().map(str::to_string) else {
+            return Err(vec![Problem::at(
+                ext.span,
+                "extends",
+                "expected the name of an environment to extend",
+            )]);
+        };
+        let base_path = self.resolve_extends(path, &base_name).ok_or_else(|| {
+            let known = self.environment_names(true);
+            let hint = diag::suggest(&base_name, known.iter().map(String::as_str))
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_else(|| format!("; known: {}", known.join(", ")));
+            vec![Problem::at(
+                ext.span,
+                "extends",
+                format!("no environment `{base_name}` to extend{hint}"),
+            )]
+        })?;
+        if chain.iter().any(|p| same_file(p, &base_path)) {
+            return Err(vec![Problem::at(
+                ext.span,
+                "extends",
+                format!("`extends: {base_name}` makes a cycle"),
+            )]);
+        }
+        let base = self.load_tree(&base_path, chain, sources)?;
+        Ok(merge(base, root))
+    }
+
+    fn resolve_extends(&self, from: &Path, name: &str) -> Option<PathBuf> {
+        if name.ends_with(".yaml") || name.ends_with(".yml") {
+            let p = from.parent().unwrap_or(Path::new(".")).join(name);
+            return p.is_file().then_some(p);
+        }
+        self.env_file(name)
+    }
+
+    /// Environment names in `environments/` (with `_partials` when asked), sorted.
+    pub fn environment_names(&self, with_partials: bool) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.env_dir())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let p = e.path();
+                let ext = p.extension()?.to_str()?;
+                if ext != "yaml" && ext != "yml" {
+                    return None;
+                }
+                let stem = p.file_stem()?.to_str()?.to_string();
+                (with_partials || !stem.starts_with('_')).then_some(stem)
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+/// Deep merge: mappings merge key by key, a `null` in the overlay removes the key, anything
+/// else in the overlay (scalars, lists) replaces what the base had.
+pub fn merge(base: Node, overlay: Node) -> Node {
+    match (base.kind, overlay.kind) {
+        (Kind::Map(mut b), Kind::Map(o)) => {
+            for (k, v) in o {
+                match b.iter().position(|(bk, _)| bk.name == k.name) {
+                    Some(i) if v.kind == Kind::Null => {
+                        b.remove(i);
+                    }
+                    Some(i) => {
+                        let (_, old) = b.remove(i);
+                        b.insert(i, (k, merge(old, v)));
+                    }
+                    None if v.kind == Kind::Null => {}
+                    None => b.push((k, v)),
+                }
+            }
+            Node {
+                kind: Kind::Map(b),
+                span: overlay.span,
+            }
+        }
+        (_, kind) => Node {
+            kind,
+            span: overlay.span,
+        },
+    }
+}
+
+/// Deserializes the whole manifest; on a type error, deserializes each section and each
+/// named entry on its own so that one run reports a problem in every place that has one.
+fn deserialize(root: &Node, problems: &mut Vec<Problem>) -> Option<Manifest> {
+    let sink = de::Sink::default();
+    let result = de::from_node::<Manifest>(root, Vec::new(), &sink);
+    let manifest = match result {
+        Ok(m) => Some(m),
+        Err(e) => {
+            problems.push(e.into_problem(root.span));
+            check_sections(root, &sink, problems);
+            None
+        }
+    };
+    problems.extend(sink.problems.into_inner());
+    manifest
+}
+
+fn check_sections(root: &Node, sink: &de::Sink, problems: &mut Vec<Problem>) {
+    fn one<T: serde::de::DeserializeOwned>(
+        node: &Node,
+        path: Vec<String>,
+        sink: &de::Sink,
+        problems: &mut Vec<Problem>,
+    ) {
+        if let Err(e) = de::from_node::<T>(node, path, sink) {
+            problems.push(e.into_problem(node.span));
+        }
+    }
+    fn entries<T: serde::de::DeserializeOwned>(
+        root: &Node,
+        key: &str,
+        sink: &de::Sink,
+        problems: &mut Vec<Problem>,
+    ) {
+        match root.get(key).map(|n| &n.kind) {
+            Some(Kind::Map(items)) => {
+                for (k, v) in items {
+                    one::<T>(v, vec![key.to_string(), k.name.clone()], sink, problems);
+                }
+            }
+            Some(Kind::Seq(items)) => {
+                for (i, v) in items.iter().enumerate() {
+                    one::<T>(v, vec![key.to_string(), i.to_string()], sink, problems);
+                }
+            }
+            _ => {}
+        }
+    }
+    fn section<T: serde::de::DeserializeOwned>(
+        root: &Node,
+        key: &str,
+        sink: &de::Sink,
+        problems: &mut Vec<Problem>,
+    ) {
+        if let Some(n) = root.get(key) {
+            one::<Option<T>>(n, vec![key.to_string()], sink, problems);
+        }
+    }
+    entries::<model::Service>(root, "services", sink, problems);
+    entries::<model::Image>(root, "images", sink, problems);
+    entries::<model::NodeSpec>(root, "nodes", sink, problems);
+    entries::<Option<model::Network>>(root, "networks", sink, problems);
+    entries::<Option<model::Volume>>(root, "volumes", sink, problems);
+    entries::<model::SecretDef>(root, "secrets", sink, problems);
+    entries::<model::ConfigDef>(root, "configs", sink, problems);
+    section::<model::Engine>(root, "engine", sink, problems);
+    section::<model::Registry>(root, "registry", sink, problems);
+    section::<model::Proxy>(root, "proxy", sink, problems);
+    section::<model::Monitoring>(root, "monitoring", sink, problems);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(s: &str) -> Node {
+        yaml::parse(s, 0).unwrap().unwrap()
+    }
+
+    #[test]
+    fn merge_is_deep_and_null_removes() {
+        let base = node("a: {x: 1, y: 2}\nb: [1, 2]\nc: 3\n");
+        let over = node("a: {y: 5, z: 6}\nb: [9]\nc: ~\n");
+        let m = merge(base, over);
+        let a = m.get("a").unwrap();
+        assert_eq!(a.get("x").unwrap().as_str(), Some("1"));
+        assert_eq!(a.get("y").unwrap().as_str(), Some("5"));
+        assert_eq!(a.get("z").unwrap().as_str(), Some("6"));
+        match &m.get("b").unwrap().kind {
+            Kind::Seq(items) => assert_eq!(items.len(), 1),
+            other => panic!("expected a list, got {other:?}"),
+        }
+        assert!(m.get("c").is_none());
+    }
+}
