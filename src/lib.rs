@@ -69,7 +69,7 @@ pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<i32> {
         Command::Schema => commands::schema::run(),
         Command::Completions(args) => commands::completions::run(&args),
         Command::DocsCommands => commands::docs::run(),
-        Command::Bench(args) => bench::run(&args, ui).await,
+        Command::Bench(args) => bench::run(&args, g, ui).await,
         Command::Plan(a) => commands::not_yet("plan", &a.env, g, "#4"),
         Command::Build(a) => commands::not_yet("build", &a.env, g, "#3"),
         Command::Push(a) => commands::not_yet("push", &a.env, g, "#3"),
