@@ -11,6 +11,10 @@ pub struct BenchArgs {
     pub target: String,
 }
 
-pub async fn run(_args: &BenchArgs, _global: &crate::cli::GlobalArgs, _ui: &Ui) -> anyhow::Result<i32> {
+pub async fn run(
+    _args: &BenchArgs,
+    _global: &crate::cli::GlobalArgs,
+    _ui: &Ui,
+) -> anyhow::Result<i32> {
     Err(anyhow::anyhow!("twip bench is not implemented yet"))
 }
