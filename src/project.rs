@@ -39,7 +39,7 @@ impl Project {
                     })?
             }
         };
-        Ok(Project::at(dir)?)
+        Project::at(dir)
     }
 
     pub fn at(dir: PathBuf) -> anyhow::Result<Project> {

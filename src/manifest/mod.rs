@@ -261,6 +261,9 @@ fn deserialize(root: &Node, problems: &mut Vec<Problem>) -> Option<Manifest> {
     manifest
 }
 
+/// Deserializes one node on its own, recording its problem.
+type Check = fn(&Node, Vec<String>, &de::Sink, &mut Vec<Problem>);
+
 fn check_sections(root: &Node, sink: &de::Sink, problems: &mut Vec<Problem>) {
     fn one<T: serde::de::DeserializeOwned>(
         node: &Node,
@@ -303,6 +306,42 @@ fn check_sections(root: &Node, sink: &de::Sink, problems: &mut Vec<Problem>) {
         }
     }
     entries::<model::Service>(root, "services", sink, problems);
+    // Inside each service, its parts on their own: a type error in `healthcheck` does not hide
+    // one in `resources`.
+    if let Some(Kind::Map(services)) = root.get("services").map(|n| &n.kind) {
+        for (name, svc) in services {
+            let path = |k: &str| vec!["services".to_string(), name.name.clone(), k.to_string()];
+            let parts: [(&str, Check); 9] = [
+                ("healthcheck", one::<Option<model::Healthcheck>>),
+                ("resources", one::<Option<model::Resources>>),
+                ("placement", one::<Option<model::Placement>>),
+                ("update", one::<Option<model::UpdateConfig>>),
+                ("rollback", one::<Option<model::UpdateConfig>>),
+                ("restart", one::<Option<model::RestartPolicy>>),
+                ("autoscale", one::<Option<model::Autoscale>>),
+                ("stop_grace_period", one::<Option<model::Duration>>),
+                ("replicas", one::<Option<u64>>),
+            ];
+            for (key, check) in parts {
+                if let Some(n) = svc.get(key) {
+                    check(n, path(key), sink, problems);
+                }
+            }
+            for key in ["ports", "volumes"] {
+                if let Some(Kind::Seq(items)) = svc.get(key).map(|n| &n.kind) {
+                    for (i, item) in items.iter().enumerate() {
+                        let mut p = path(key);
+                        p.push(i.to_string());
+                        if key == "ports" {
+                            one::<model::Port>(item, p, sink, problems);
+                        } else {
+                            one::<model::Mount>(item, p, sink, problems);
+                        }
+                    }
+                }
+            }
+        }
+    }
     entries::<model::Image>(root, "images", sink, problems);
     entries::<model::NodeSpec>(root, "nodes", sink, problems);
     entries::<Option<model::Network>>(root, "networks", sink, problems);

@@ -41,7 +41,7 @@ impl Checker<'_> {
 
 fn did_you_mean<'a>(name: &str, known: impl IntoIterator<Item = &'a str> + Clone) -> String {
     match suggest(name, known.clone()) {
-        Some(s) => format!("; did you mean `{s}`?"),
+        Some(s) => format!(" (did you mean `{s}`?)"),
         None => {
             let list: Vec<&str> = known.into_iter().collect();
             if list.is_empty() {

@@ -174,7 +174,19 @@ struct Builder {
 }
 
 impl Builder {
+    /// The key path of the value being built (for messages found while parsing).
+    fn path(&self) -> Vec<String> {
+        self.stack
+            .iter()
+            .filter_map(|f| match f {
+                Frame::Seq(items, ..) => Some(items.len().to_string()),
+                Frame::Map(_, _, _, pending, _) => pending.as_ref().map(|k| k.name.clone()),
+            })
+            .collect()
+    }
+
     fn push_value(&mut self, node: Node, anchor: usize) {
+        let parent_path = self.path();
         if anchor > 0 {
             self.anchors.insert(anchor, node.clone());
         }
@@ -205,9 +217,11 @@ impl Builder {
                     } else if name != "<<" {
                         if let Some((first, _)) = entries.iter().find(|(k, _)| k.name == name) {
                             if self.error.is_none() {
+                                let mut path = parent_path.clone();
+                                path.push(name.clone());
                                 self.error = Some(Problem::at(
                                     node.span,
-                                    &name,
+                                    &super::diag::join_path(&path),
                                     format!(
                                         "duplicate key `{name}` (first defined at line {})",
                                         first.line()
@@ -270,8 +284,8 @@ impl MarkedEventReceiver for Builder {
         let sp = span(self.file, &mark);
         match ev {
             Event::Scalar(value, style, anchor, tag) => {
-                let plain = style == TScalarStyle::Plain
-                    && !tag.as_ref().is_some_and(|t| t.suffix == "str");
+                let plain =
+                    style == TScalarStyle::Plain && tag.as_ref().is_none_or(|t| t.suffix != "str");
                 let kind = if plain && matches!(value.as_str(), "" | "~" | "null" | "Null" | "NULL")
                 {
                     Kind::Null
@@ -298,6 +312,8 @@ impl MarkedEventReceiver for Builder {
             }
             Event::MappingEnd => {
                 if let Some(Frame::Map(entries, s, anchor, _, _)) = self.stack.pop() {
+                    // A block mapping is where its first key is.
+                    let s = entries.first().map_or(s, |(k, _)| k.span.min(s));
                     self.push_value(
                         Node {
                             kind: Kind::Map(entries),

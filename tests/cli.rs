@@ -1,0 +1,223 @@
+//! The command line as a user meets it: help with examples everywhere, exit codes, the
+//! environment shortcuts, completions, the schema, init, and the generated docs.
+
+mod common;
+
+use clap::CommandFactory;
+use common::{repo, twip};
+use twip::cli::Cli;
+
+fn all_commands(cmd: &clap::Command, path: Vec<String>, out: &mut Vec<Vec<String>>) {
+    for sub in cmd.get_subcommands() {
+        if sub.is_hide_set() || sub.get_name() == "help" {
+            continue;
+        }
+        let mut p = path.clone();
+        p.push(sub.get_name().to_string());
+        if sub.has_subcommands() {
+            all_commands(sub, p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn every_command_has_help_with_examples() {
+    let mut cmds = Vec::new();
+    all_commands(&Cli::command(), Vec::new(), &mut cmds);
+    assert!(cmds.len() >= 25, "{cmds:?}");
+    for c in cmds {
+        let out = twip().args(&c).arg("--help").output().unwrap();
+        let s = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{c:?}");
+        assert!(
+            s.contains("Examples:"),
+            "`twip {}` --help has no examples:\n{s}",
+            c.join(" ")
+        );
+        assert!(s.contains("Usage: twip"), "{c:?}");
+    }
+}
+
+#[test]
+fn top_level_help_documents_exit_codes_and_shortcuts() {
+    let out = twip().arg("--help").output().unwrap();
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(s.contains(twip::exit::EXIT_CODES_HELP), "{s}");
+    assert!(s.contains("twip train CMD"), "{s}");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let out = twip().args(["scale", "training", "web"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("SERVICE=COUNT"));
+    let out = twip().arg("frobnicate").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn unknown_environment_is_invalid_input_with_a_hint() {
+    let out = twip()
+        .arg("--project-dir")
+        .arg(repo())
+        .args(["render", "productoin"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no environment `productoin`"), "{err}");
+    assert!(err.contains("did you mean `production`?"), "{err}");
+}
+
+#[test]
+fn outside_a_project_the_error_says_what_to_do() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = twip()
+        .current_dir(tmp.path())
+        .arg("validate")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no environments/ directory") && err.contains("twip init"),
+        "{err}"
+    );
+}
+
+#[test]
+fn train_and_prod_shortcuts_name_the_environment() {
+    let a = twip()
+        .current_dir(repo())
+        .args(["train", "render", "-o", "-"])
+        .output()
+        .unwrap();
+    let b = twip()
+        .current_dir(repo())
+        .args(["render", "training", "-o", "-"])
+        .output()
+        .unwrap();
+    assert!(a.status.success());
+    assert_eq!(a.stdout, b.stdout);
+    let p = twip()
+        .current_dir(repo())
+        .args(["prod", "render", "-o", "-"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&p.stdout).contains("environment production"));
+}
+
+#[test]
+fn validate_reports_each_environment() {
+    let out = twip().current_dir(repo()).arg("validate").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    for e in ["training", "production", "scaled"] {
+        assert!(err.contains(&format!("✓ {e}")), "{err}");
+    }
+    // NO_COLOR (set by the helper) and a pipe: no escape codes.
+    assert!(!err.contains('\u{1b}'), "{err:?}");
+    let out = twip()
+        .current_dir(repo())
+        .args(["validate", "--json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["environments"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn completions_are_generated_for_each_shell() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let out = twip().args(["completions", shell]).output().unwrap();
+        assert!(out.status.success(), "{shell}");
+        let s = String::from_utf8_lossy(&out.stdout);
+        assert!(s.contains("twip") && s.contains("validate"), "{shell}");
+    }
+}
+
+#[test]
+fn schema_is_draft_07_and_the_committed_copy_is_current() {
+    let out = twip().arg("schema").output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["$schema"], "http://json-schema.org/draft-07/schema#");
+    assert!(v["properties"]["services"].is_object());
+    assert_eq!(v["additionalProperties"], false);
+    let committed = std::fs::read_to_string(repo().join("docs/twip.schema.json")).unwrap();
+    assert_eq!(
+        committed,
+        String::from_utf8_lossy(&out.stdout),
+        "docs/twip.schema.json is stale: run `twip schema > docs/twip.schema.json`"
+    );
+}
+
+#[test]
+fn docs_commands_matches_the_help() {
+    let out = twip().arg("docs-commands").output().unwrap();
+    let committed = std::fs::read_to_string(repo().join("docs/commands.md")).unwrap();
+    assert_eq!(
+        committed,
+        String::from_utf8_lossy(&out.stdout),
+        "docs/commands.md is stale: run `cargo run -q -- docs-commands > docs/commands.md`"
+    );
+}
+
+#[test]
+fn init_makes_a_project_that_validates_and_renders() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("shop");
+    let out = twip().arg("init").arg(&dir).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for f in [
+        "environments/training.yaml",
+        "images/app/Dockerfile",
+        "templates/stack.yml.j2",
+    ] {
+        assert!(dir.join(f).is_file(), "{f}");
+    }
+    let v = twip().current_dir(&dir).arg("validate").output().unwrap();
+    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stderr));
+    let r = twip()
+        .current_dir(&dir)
+        .args(["render", "training"])
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let stack = std::fs::read_to_string(dir.join("build/training/stack.yml")).unwrap();
+    assert!(stack.contains("image: \"shop/app:latest\""), "{stack}");
+    // A second init refuses to overwrite, and writes nothing.
+    std::fs::write(dir.join("images/app/Dockerfile"), "FROM mine\n").unwrap();
+    let again = twip().arg("init").arg(&dir).output().unwrap();
+    assert_eq!(again.status.code(), Some(2));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("images/app/Dockerfile")).unwrap(),
+        "FROM mine\n"
+    );
+}
+
+#[test]
+fn engine_commands_validate_before_saying_they_are_not_available() {
+    let dir = repo().join("tests/fixtures/invalid");
+    let out = twip()
+        .arg("--project-dir")
+        .arg(&dir)
+        .args(["up", "wrong-type-replicas"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an invalid manifest is reported first"
+    );
+}

@@ -1,0 +1,270 @@
+//! Manifests: the project's environments validate; every malformed manifest of the catalogue
+//! in tests/fixtures/invalid fails with exit code 2 and messages with file, line and column;
+//! nothing makes the loader panic.
+
+mod common;
+
+use std::path::Path;
+
+use common::{load, loader, repo, twip};
+
+fn fixtures() -> Vec<String> {
+    let dir = repo().join("tests/fixtures/invalid/environments");
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .map(|p| p.file_stem().unwrap().to_string_lossy().to_string())
+        .filter(|n| !n.starts_with('_'))
+        .collect();
+    names.sort();
+    names
+}
+
+/// `FILE:LINE:COLUMN: ...` with a .yaml file and numbers.
+fn is_positioned(line: &str) -> bool {
+    let mut parts = line.splitn(4, ':');
+    let file = parts.next().unwrap_or("");
+    let l = parts.next().unwrap_or("");
+    let c = parts.next().unwrap_or("");
+    let rest = parts.next().unwrap_or("");
+    file.ends_with(".yaml")
+        && l.parse::<usize>().is_ok_and(|n| n > 0)
+        && c.parse::<usize>().is_ok_and(|n| n > 0)
+        && rest.starts_with(' ')
+        && rest.len() > 5
+}
+
+#[test]
+fn the_catalogue_has_at_least_25_malformed_manifests() {
+    assert!(fixtures().len() >= 25, "only {} fixtures", fixtures().len());
+}
+
+#[test]
+fn every_malformed_manifest_exits_2_with_positioned_messages() {
+    let dir = repo().join("tests/fixtures/invalid");
+    for name in fixtures() {
+        let out = twip()
+            .arg("--project-dir")
+            .arg(&dir)
+            .args(["validate", &name])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(2), "{name}: exit code\n{stderr}");
+        assert!(!stderr.contains("panicked"), "{name} panicked:\n{stderr}");
+        assert!(!stderr.contains("backtrace"), "{name}:\n{stderr}");
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert!(lines.len() >= 2, "{name}: {stderr}");
+        for l in &lines[..lines.len() - 1] {
+            assert!(is_positioned(l), "{name}: not FILE:LINE:COLUMN: {l}");
+        }
+        assert!(
+            lines.last().unwrap().starts_with("error: "),
+            "{name}: {stderr}"
+        );
+        insta::assert_snapshot!(format!("invalid__{name}"), stderr);
+    }
+}
+
+#[test]
+fn json_diagnostics_carry_the_same_positions() {
+    let dir = repo().join("tests/fixtures/invalid");
+    let out = twip()
+        .arg("--project-dir")
+        .arg(&dir)
+        .args(["validate", "--json", "many-problems"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["valid"], false);
+    let problems = v["environments"][0]["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 3, "{v:#}");
+    assert_eq!(problems[0]["file"], "environments/many-problems.yaml");
+    assert_eq!(problems[0]["line"], 5);
+    assert_eq!(problems[0]["column"], 15);
+    assert_eq!(problems[0]["path"], "services.web.replicas");
+    assert_eq!(problems[1]["path"], "services.static.portz");
+}
+
+#[test]
+fn the_projects_environments_validate() {
+    for name in ["training", "production", "scaled"] {
+        let env = load(&repo(), name);
+        assert_eq!(env.name, name);
+        assert!(env.manifest.services.contains_key("web"), "{name}");
+    }
+}
+
+#[test]
+fn overlays_deep_merge_and_keep_what_they_do_not_change() {
+    let training = load(&repo(), "training");
+    let production = load(&repo(), "production");
+    let scaled = load(&repo(), "scaled");
+    assert_eq!(training.manifest.services["web"].replicas, Some(1));
+    assert_eq!(production.manifest.services["web"].replicas, Some(3));
+    // production did not restate the image or the volume: they come from training.
+    assert_eq!(production.manifest.services["web"].image, "web");
+    assert_eq!(production.manifest.services["web"].volumes.len(), 1);
+    assert_eq!(scaled.manifest.images["web"].platforms.len(), 3);
+    // scaled keeps production's update config.
+    assert!(scaled.manifest.services["web"].update.is_some());
+    assert_eq!(scaled.manifest.nodes.len(), 3);
+}
+
+#[test]
+fn interpolation_reads_the_environment_and_dotenv() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("environments")).unwrap();
+    std::fs::write(
+        dir.path().join("environments/x.yaml"),
+        "services:\n  web:\n    image: \"nginx:${TAG}\"\n    replicas: ${N:-2}\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join(".env"), "TAG=1.25\n").unwrap();
+    let out = twip()
+        .arg("--project-dir")
+        .arg(dir.path())
+        .args(["render", "x", "-o", "-"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("image: \"nginx:1.25\""), "{stdout}");
+    assert!(stdout.contains("replicas: 2"), "{stdout}");
+    // The process environment wins over .env.
+    let out = twip()
+        .arg("--project-dir")
+        .arg(dir.path())
+        .env("TAG", "1.27")
+        .env("N", "4")
+        .args(["render", "x", "-o", "-"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("image: \"nginx:1.27\""), "{stdout}");
+    assert!(stdout.contains("replicas: 4"), "{stdout}");
+}
+
+/// Every prefix of every environment file, and copies with bytes flipped: the loader returns
+/// problems or a manifest, and never panics.
+#[test]
+fn no_input_makes_the_loader_panic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let envs = tmp.path().join("environments");
+    std::fs::create_dir(&envs).unwrap();
+    let mut sources: Vec<Vec<u8>> = Vec::new();
+    for name in ["training", "production", "scaled"] {
+        sources.push(std::fs::read(repo().join(format!("environments/{name}.yaml"))).unwrap());
+    }
+    std::fs::copy(
+        repo().join("environments/training.yaml"),
+        envs.join("training.yaml"),
+    )
+    .unwrap();
+    std::fs::copy(
+        repo().join("environments/production.yaml"),
+        envs.join("production.yaml"),
+    )
+    .unwrap();
+    let l = loader(tmp.path());
+    let path = envs.join("fuzz.yaml");
+    let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut inputs: Vec<Vec<u8>> = Vec::new();
+    for src in &sources {
+        for cut in (0..src.len()).step_by(7) {
+            inputs.push(src[..cut].to_vec());
+        }
+        for _ in 0..300 {
+            let mut b = src.clone();
+            for _ in 0..3 {
+                let i = (next() as usize) % b.len();
+                b[i] = b"{}[]:,-'\"&*!|>#%@`\t\n \xff${"[(next() as usize) % 24];
+            }
+            inputs.push(b);
+        }
+    }
+    for input in inputs {
+        std::fs::write(&path, &input).unwrap();
+        let result = std::panic::catch_unwind(|| {
+            let _ = l.load_file("fuzz", &path);
+        });
+        assert!(
+            result.is_ok(),
+            "the loader panicked on:\n{}",
+            String::from_utf8_lossy(&input)
+        );
+    }
+}
+
+#[test]
+fn docs_manifest_examples_validate() {
+    let doc = std::fs::read_to_string(repo().join("docs/manifest.md")).unwrap();
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in doc.lines() {
+        match (&mut current, line.trim_end()) {
+            (None, "```yaml") => current = Some(String::new()),
+            (Some(b), "```") => {
+                blocks.push(std::mem::take(b));
+                current = None;
+            }
+            (Some(b), l) => {
+                b.push_str(l);
+                b.push('\n');
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        blocks.len() >= 5,
+        "docs/manifest.md has only {} yaml examples",
+        blocks.len()
+    );
+    // Examples run in a copy of the repository's layout, so their build contexts exist.
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir(tmp.path().join("environments")).unwrap();
+    copy_dir(&repo().join("images"), &tmp.path().join("images"));
+    std::fs::copy(
+        repo().join("environments/training.yaml"),
+        tmp.path().join("environments/training.yaml"),
+    )
+    .unwrap();
+    std::fs::copy(
+        repo().join("environments/production.yaml"),
+        tmp.path().join("environments/production.yaml"),
+    )
+    .unwrap();
+    let l = loader(tmp.path());
+    for (i, b) in blocks.iter().enumerate() {
+        let path = tmp.path().join(format!("environments/example{i}.yaml"));
+        std::fs::write(&path, b).unwrap();
+        if let Err(d) = l.load_file(&format!("example{i}"), &path) {
+            panic!("docs/manifest.md example {i} does not validate:\n{d}\n---\n{b}");
+        }
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! Rendering: snapshots of every rendered file of the three environments, byte-for-byte
+//! determinism, and acceptance by the real tools: `docker stack config` (Docker's own compose
+//! parser, which rejects unknown or mistyped keys) and `haproxy -c`.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{load, repo, twip};
+use twip::render::{render, STACK_FILE};
+
+const ENVS: [&str; 3] = ["training", "production", "scaled"];
+
+#[test]
+fn rendered_files_match_their_snapshots() {
+    for name in ENVS {
+        let env = load(&repo(), name);
+        let out = render(&env, &repo(), &repo().join("build").join(name)).unwrap();
+        for f in &out.files {
+            insta::assert_snapshot!(format!("render__{name}__{}", f.name), &f.content);
+        }
+    }
+}
+
+#[test]
+fn rendering_is_deterministic() {
+    for name in ENVS {
+        let env = load(&repo(), name);
+        let a = render(&env, &repo(), Path::new("/tmp/x")).unwrap();
+        let b = render(&load(&repo(), name), &repo(), Path::new("/tmp/x")).unwrap();
+        assert_eq!(a.files, b.files, "{name}");
+    }
+}
+
+fn which(program: &str) -> std::path::PathBuf {
+    which::which(program).unwrap_or_else(|_| {
+        panic!(
+            "`{program}` is not on PATH; the README's test command (scripts/test.sh) installs it"
+        )
+    })
+}
+
+#[test]
+fn docker_stack_config_accepts_the_rendered_stacks() {
+    let docker = which("docker");
+    for name in ENVS {
+        let tmp = tempfile::tempdir().unwrap();
+        let status = twip()
+            .args(["--project-dir"])
+            .arg(repo())
+            .args(["render", name, "-o"])
+            .arg(tmp.path())
+            .output()
+            .unwrap();
+        assert!(
+            status.status.success(),
+            "{}",
+            String::from_utf8_lossy(&status.stderr)
+        );
+        let out = Command::new(&docker)
+            .args(["stack", "config", "-c", STACK_FILE])
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "{name}: docker stack config refused it:\n{stderr}"
+        );
+        let parsed = String::from_utf8_lossy(&out.stdout);
+        let env = load(&repo(), name);
+        for svc in env.manifest.services.keys() {
+            assert!(
+                parsed.contains(&format!("\n  {svc}:\n")),
+                "{name}: {svc} missing:\n{parsed}"
+            );
+        }
+        assert!(parsed.contains("endpoint_mode: dnsrr"), "{name}");
+        assert!(parsed.contains("mode: host"), "{name}");
+    }
+}
+
+#[test]
+fn docker_stack_config_rejects_a_mistyped_key() {
+    // The check above can fail: Docker's parser refuses what it does not know.
+    let docker = which("docker");
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("stack.yml"),
+        "version: \"3.9\"\nservices:\n  web:\n    image: nginx:1.25\n    deploy:\n      replicaz: 2\n",
+    )
+    .unwrap();
+    let out = Command::new(docker)
+        .args(["stack", "config", "-c", "stack.yml"])
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
+
+#[test]
+fn haproxy_accepts_the_rendered_configs() {
+    let haproxy = which("haproxy");
+    for name in ENVS {
+        let env = load(&repo(), name);
+        let out = render(&env, &repo(), Path::new("/tmp")).unwrap();
+        let cfg = out
+            .get("haproxy.cfg")
+            .expect("every environment has a proxy");
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("haproxy.cfg");
+        std::fs::write(&path, cfg).unwrap();
+        let res = Command::new(&haproxy)
+            .arg("-c")
+            .arg("-f")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            res.status.success(),
+            "{name}: haproxy -c refused the config:\n{}{}",
+            String::from_utf8_lossy(&res.stdout),
+            String::from_utf8_lossy(&res.stderr)
+        );
+    }
+}
+
+#[test]
+fn swarm_placeholders_and_dollars_survive_rendering() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir(tmp.path().join("environments")).unwrap();
+    std::fs::write(
+        tmp.path().join("environments/x.yaml"),
+        "services:\n  web:\n    image: nginx:1.25\n    hostname: \"web-{{.Task.Slot}}\"\n    environment:\n      NODE: \"{{.Node.Hostname}}\"\n      PRICE: \"$$5\"\n",
+    )
+    .unwrap();
+    let out = twip()
+        .arg("--project-dir")
+        .arg(tmp.path())
+        .args(["render", "x", "-o", "-"])
+        .output()
+        .unwrap();
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(s.contains("hostname: \"web-{{.Task.Slot}}\""), "{s}");
+    assert!(s.contains("\"NODE\": \"{{.Node.Hostname}}\""), "{s}");
+    // `$$5` in the manifest is a literal `$5`; the stack file doubles it again for the deploy.
+    assert!(s.contains("\"PRICE\": \"$$5\""), "{s}");
+}
+
+#[test]
+fn render_check_reports_stale_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("out");
+    let run = |args: &[&str]| {
+        twip()
+            .arg("--project-dir")
+            .arg(repo())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let dir = out_dir.to_str().unwrap();
+    // Nothing rendered yet: stale.
+    assert_eq!(
+        run(&["render", "training", "-o", dir, "--check"])
+            .status
+            .code(),
+        Some(1)
+    );
+    assert!(run(&["render", "training", "-o", dir]).status.success());
+    assert!(out_dir.join("stack.yml").is_file() && out_dir.join("haproxy.cfg").is_file());
+    assert_eq!(
+        run(&["render", "training", "-o", dir, "--check"])
+            .status
+            .code(),
+        Some(0)
+    );
+    std::fs::write(out_dir.join("haproxy.cfg"), "edited by hand\n").unwrap();
+    let out = run(&["render", "training", "-o", dir, "--check"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("haproxy.cfg differs"));
+}
+
+#[test]
+fn a_projects_template_overrides_the_builtin() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(tmp.path().join("environments")).unwrap();
+    std::fs::create_dir_all(tmp.path().join("templates")).unwrap();
+    std::fs::write(
+        tmp.path().join("environments/x.yaml"),
+        "services:\n  web:\n    image: nginx:1.25\n",
+    )
+    .unwrap();
+    std::fs::write(
+        tmp.path().join("templates/stack.yml.j2"),
+        "# custom\n[% for s in services %][[ s.name ]]=[[ s.image ]]\n[% endfor %]",
+    )
+    .unwrap();
+    let out = twip()
+        .arg("--project-dir")
+        .arg(tmp.path())
+        .args(["render", "x", "-o", "-"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "# custom\nweb=nginx:1.25\n"
+    );
+    // A template that uses an undefined variable is an error, not an empty string.
+    std::fs::write(
+        tmp.path().join("templates/stack.yml.j2"),
+        "[[ no_such_thing ]]\n",
+    )
+    .unwrap();
+    let out = twip()
+        .arg("--project-dir")
+        .arg(tmp.path())
+        .args(["render", "x", "-o", "-"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("stack.yml.j2") && err.contains("undefined"),
+        "{err}"
+    );
+}
