@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# Build twip's offline base image without Docker Hub: a debootstrap --variant=minbase Debian rootfs per
+# architecture with the packages the sample images need already installed (so image builds need no
+# network and no emulated apt), imported into the engine and assembled into ONE multi-platform image
+#   localhost:5000/twip/base:bookworm          (index: linux/amd64, linux/arm64[, linux/arm/v7])
+#   localhost:5000/twip/base:bookworm-<arch>   (one per architecture)
+#   twip/base:bookworm                          (amd64, in the local engine, for --load builds)
+# Rootfs tarballs are cached in $TWIP_CACHE/bases/; every step is skipped when its result exists.
+# Called by engine-up.sh (which starts dockerd and the registry first).
+set -euo pipefail
+
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+
+require_root
+
+# What the images in images/ need: nginx (static), haproxy (proxy), python3 stdlib (web).
+: "${TWIP_BASE_PACKAGES:=nginx-light,haproxy,python3}"
+
+BASES_DIR="$TWIP_CACHE/bases"
+REG_PORT="${TWIP_REGISTRY_ADDR##*:}"
+REPO="localhost:${REG_PORT}/twip/base"
+REF="$REPO:$TWIP_BASE_SUITE"
+LOCAL_REF="twip/base:$TWIP_BASE_SUITE"
+read -r -a ARCHES <<<"$TWIP_BASE_ARCHES"
+[[ " ${ARCHES[*]} " == *" amd64 "* ]] || die "TWIP_BASE_ARCHES must include amd64 (the local $LOCAL_REF is amd64)"
+mkdir -p "$BASES_DIR"
+
+tarball() { echo "$BASES_DIR/$TWIP_BASE_SUITE-$1.tar"; }
+
+# Unmount whatever a killed debootstrap left mounted under DIR, then remove DIR without crossing mounts.
+clean_workdir() {
+  local dir=$1 m
+  [[ -e "$dir" ]] || return 0
+  while read -r m; do
+    if [[ -n "$m" ]]; then umount -l "$m" 2>/dev/null || true; fi
+  done < <(findmnt -rn -o TARGET | awk -v d="$dir/" 'index($0, d) == 1' | sort -r)
+  rm -rf --one-file-system "$dir"
+}
+
+debootstrap_arch() {
+  local arch=$1 out work t
+  out=$(tarball "$arch")
+  work="$BASES_DIR/work/$TWIP_BASE_SUITE-$arch"
+  t=$(now_s)
+  clean_workdir "$work"
+  mkdir -p "$work" "$BASES_DIR/debs/$arch"
+  # For a foreign arch debootstrap runs the second stage in the chroot through qemu-user-static + binfmt.
+  debootstrap --arch="$arch" --variant=minbase --include="$TWIP_BASE_PACKAGES" \
+    --cache-dir="$BASES_DIR/debs/$arch" \
+    "$TWIP_BASE_SUITE" "$work" "$TWIP_DEBIAN_MIRROR" >"$TWIP_LOG_DIR/debootstrap-$arch.log" 2>&1 || {
+    tail -n 30 "$TWIP_LOG_DIR/debootstrap-$arch.log" >&2
+    clean_workdir "$work"
+    return 1
+  }
+  # Slim down and neutralise host-specific files; docker provides hostname/hosts/resolv.conf.
+  rm -rf "$work"/var/lib/apt/lists/* "$work"/var/cache/apt/*.bin "$work"/var/cache/apt/archives/*.deb
+  find "$work/var/log" -type f -delete
+  : >"$work/etc/resolv.conf"
+  : >"$work/etc/machine-id"
+  echo localhost >"$work/etc/hostname"
+  # As in Debian's official images: apt-get install inside a build never tries to start services.
+  printf '#!/bin/sh\nexit 101\n' >"$work/usr/sbin/policy-rc.d"
+  chmod 755 "$work/usr/sbin/policy-rc.d"
+  tar --numeric-owner -C "$work" -cf "$out.tmp" .
+  mv "$out.tmp" "$out"
+  clean_workdir "$work"
+  log "bases: $arch rootfs in $(elapsed "$t")s -> $out ($(du -h "$out" | cut -f1))"
+}
+
+# Platforms present in the registry's index for REF (one per line, os/arch[/variant]).
+registry_platforms() {
+  curl -fsS -m 10 \
+    -H 'Accept: application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json' \
+    "http://${TWIP_REGISTRY_ADDR}/v2/twip/base/manifests/$TWIP_BASE_SUITE" 2>/dev/null |
+    jq -r '.manifests[]?.platform | "\(.os)/\(.architecture)\(if .variant then "/"+.variant else "" end)"' 2>/dev/null
+}
+
+base_complete() {
+  local have arch
+  have=$(registry_platforms) || return 1
+  for arch in "${ARCHES[@]}"; do
+    grep -qx "$(arch_platform "$arch")" <<<"$have" || return 1
+  done
+  docker image inspect "$LOCAL_REF" >/dev/null 2>&1
+}
+
+T0=$(now_s)
+if base_complete; then
+  log "bases: $REF has ${ARCHES[*]} and $LOCAL_REF is loaded; nothing to do"
+  exit 0
+fi
+
+# 1. Root filesystems (in parallel: downloads overlap, the emulated second stage gets its own core).
+pids=()
+for arch in "${ARCHES[@]}"; do
+  if [[ -s "$(tarball "$arch")" ]]; then
+    log "bases: $arch rootfs cached ($(tarball "$arch"))"
+    continue
+  fi
+  q=$(arch_qemu "$arch")
+  if [[ -n "$q" ]] && ! grep -qx enabled "/proc/sys/fs/binfmt_misc/$q" 2>/dev/null; then
+    die "binfmt for $arch ($q) is not enabled; run engine-up.sh"
+  fi
+  log "bases: debootstrap $TWIP_BASE_SUITE $arch (+$TWIP_BASE_PACKAGES), log $TWIP_LOG_DIR/debootstrap-$arch.log"
+  debootstrap_arch "$arch" &
+  pids+=($!)
+done
+fail=0
+for p in "${pids[@]}"; do wait "$p" || fail=1; done
+((fail == 0)) || die "debootstrap failed (logs: $TWIP_LOG_DIR/debootstrap-*.log)"
+
+# 2. Import, push per-arch tags, assemble the index.
+engine_answers || die "no engine answers; run engine-up.sh"
+srcs=()
+for arch in "${ARCHES[@]}"; do
+  platform=$(arch_platform "$arch")
+  tag="$REPO:$TWIP_BASE_SUITE-$arch"
+  if ! docker image inspect "$tag" >/dev/null 2>&1; then
+    t=$(now_s)
+    docker import --platform "$platform" \
+      --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+      --change 'CMD ["bash"]' \
+      --change "LABEL org.opencontainers.image.title=twip-base org.opencontainers.image.description=debootstrap-minbase-$TWIP_BASE_SUITE-$arch-with-$TWIP_BASE_PACKAGES" \
+      "$(tarball "$arch")" "$tag" >/dev/null
+    log "bases: imported $tag ($platform) in $(elapsed "$t")s"
+  fi
+  docker push -q "$tag" >/dev/null
+  srcs+=("$tag")
+done
+docker buildx imagetools create -t "$REF" "${srcs[@]}" >/dev/null 2>"$TWIP_LOG_DIR/imagetools.log" ||
+  { cat "$TWIP_LOG_DIR/imagetools.log" >&2; die "docker buildx imagetools create -t $REF failed"; }
+docker tag "$REPO:$TWIP_BASE_SUITE-amd64" "$LOCAL_REF"
+base_complete || die "$REF is incomplete after assembly: $(registry_platforms | tr '\n' ' ')"
+log "bases: $REF ($(registry_platforms | paste -sd, -)) and $LOCAL_REF ready in $(elapsed "$T0")s"
