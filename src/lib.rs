@@ -9,6 +9,7 @@
 pub mod bench;
 pub mod cli;
 pub mod commands;
+pub mod engine;
 pub mod exit;
 pub mod manifest;
 pub mod project;
