@@ -392,7 +392,10 @@ mod common_engine {
     use std::path::PathBuf;
     use std::process::{Child, Command, Stdio};
 
-    /// A second dockerd on its own socket and data root (no bridge, no iptables).
+    const BRIDGE: &str = "twiptest0";
+
+    /// A second dockerd on its own socket, data root and bridge (never `--bridge none`, which
+    /// makes dockerd delete the first engine's docker0), without iptables rules.
     pub struct SecondEngine {
         pub socket: PathBuf,
         child: Child,
@@ -403,6 +406,22 @@ mod common_engine {
         pub fn start() -> SecondEngine {
             let root = tempfile::tempdir().unwrap();
             let socket = root.path().join("docker.sock");
+            let _ = Command::new("ip").args(["link", "del", BRIDGE]).output();
+            for args in [
+                vec!["link", "add", BRIDGE, "type", "bridge"],
+                vec!["addr", "add", "10.251.7.1/24", "dev", BRIDGE],
+                vec!["link", "set", BRIDGE, "up"],
+            ] {
+                let out = Command::new("ip")
+                    .args(&args)
+                    .output()
+                    .expect("ip (iproute2)");
+                assert!(
+                    out.status.success(),
+                    "ip {args:?}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
             let dockerd =
                 which::which("dockerd").expect("dockerd (scripts/engine-up.sh installs it)");
             let child = Command::new(dockerd)
@@ -414,7 +433,7 @@ mod common_engine {
                 .arg(root.path().join("exec"))
                 .arg("--pidfile")
                 .arg(root.path().join("docker.pid"))
-                .args(["--bridge", "none", "--iptables=false", "--ip6tables=false"])
+                .args(["--bridge", BRIDGE, "--iptables=false", "--ip6tables=false"])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
@@ -445,6 +464,7 @@ mod common_engine {
                 .status();
             let _ = self.child.wait();
             let _ = &self.root;
+            let _ = Command::new("ip").args(["link", "del", BRIDGE]).output();
         }
     }
 }

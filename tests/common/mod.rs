@@ -212,12 +212,7 @@ pub fn stderr(o: &std::process::Output) -> String {
 pub type Reply = (u16, Vec<(String, String)>, String);
 
 /// One HTTP request to 127.0.0.1:PORT, with `curl`-free std networking.
-pub fn http(
-    port: u16,
-    method: &str,
-    path: &str,
-    body: &str,
-) -> Option<Reply> {
+pub fn http(port: u16, method: &str, path: &str, body: &str) -> Option<Reply> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
