@@ -140,7 +140,7 @@ start_dockerd() {
 }
 
 stop_our_dockerd() {
-  log "dockerd: stopping the one engine-up started (to apply daemon.json)"
+  log "dockerd: stopping the one engine-up started"
   cp "$STARTED_MARK" "$TWIP_STATE_DIR/dockerd.pid.tmp"
   stop_pid "$TWIP_STATE_DIR/dockerd.pid.tmp" dockerd 60
   rm -f "$TWIP_STATE_DIR/dockerd.pid.tmp" "$STARTED_MARK"
@@ -149,6 +149,13 @@ stop_our_dockerd() {
 ensure_dockerd() {
   if engine_answers; then
     if ((DAEMON_JSON_CHANGED)) && pid_alive "$STARTED_MARK" dockerd; then
+      stop_our_dockerd
+      start_dockerd
+    elif ! ip link show docker0 >/dev/null 2>&1 && pid_alive "$STARTED_MARK" dockerd; then
+      # Another dockerd started on this host with `--bridge none` deletes the host's docker0
+      # (moby removes the default bridge interface by name); builds and `docker run` then fail
+      # with "adding interface vethX to bridge docker0 failed". A restart recreates it.
+      log "dockerd: docker0 is gone (another dockerd with --bridge none?); restarting ours to recreate it"
       stop_our_dockerd
       start_dockerd
     elif ! docker info -f '{{json .DriverStatus}}' 2>/dev/null | grep -q 'io.containerd.snapshotter'; then

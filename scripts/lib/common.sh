@@ -86,3 +86,10 @@ http_status() { curl -s -o /dev/null -m 5 -w '%{http_code}' "$1" || true; }
 
 now_s() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now_s)" 'BEGIN{printf "%.1f", b-a}'; }
+
+# free_port START: the first TCP port >= START that nothing listens on (any address).
+free_port() {
+  local p=$1
+  while [[ -n "$(ss -Htln "sport = :$p" 2>/dev/null)" ]]; do p=$((p + 1)); done
+  echo "$p"
+}
