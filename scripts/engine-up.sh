@@ -128,7 +128,7 @@ start_dockerd() {
       log "dockerd: up in $(elapsed "$t")s"
       return 0
     fi
-    if ! kill -0 "$(<"$STARTED_MARK")" 2>/dev/null; then
+    if ! running "$(<"$STARTED_MARK")"; then
       tail -n 30 "$DOCKERD_LOG" >&2
       rm -f "$STARTED_MARK"
       die "dockerd exited during startup (log: $DOCKERD_LOG)"
@@ -249,7 +249,7 @@ ensure_registry() { # ensure_registry NAME ADDR EXPECTED_V2_STATUS [HTPASSWD]
       log "registry $name: up on $addr"
       return 0
     fi
-    kill -0 "$(<"$pidfile")" 2>/dev/null || break
+    running "$(<"$pidfile")" || break
     sleep 0.1
   done
   tail -n 20 "$TWIP_LOG_DIR/registry-$name.log" >&2

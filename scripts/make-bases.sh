@@ -54,13 +54,21 @@ debootstrap_arch() {
   clean_workdir "$work"
   mkdir -p "$work" "$BASES_DIR/debs/$arch"
   # For a foreign arch debootstrap runs the second stage in the chroot through qemu-user-static + binfmt.
-  debootstrap --arch="$arch" --variant=minbase --include="$TWIP_BASE_PACKAGES" \
-    --cache-dir="$BASES_DIR/debs/$arch" \
-    "$TWIP_BASE_SUITE" "$work" "$TWIP_DEBIAN_MIRROR" >"$TWIP_LOG_DIR/debootstrap-$arch.log" 2>&1 || {
+  # A second try covers a mirror hiccup (seen once: "Failed getting release file").
+  local try
+  for try in 1 2; do
+    if debootstrap --arch="$arch" --variant=minbase --include="$TWIP_BASE_PACKAGES" \
+      --cache-dir="$BASES_DIR/debs/$arch" \
+      "$TWIP_BASE_SUITE" "$work" "$TWIP_DEBIAN_MIRROR" >"$TWIP_LOG_DIR/debootstrap-$arch.log" 2>&1; then
+      break
+    fi
     tail -n 30 "$TWIP_LOG_DIR/debootstrap-$arch.log" >&2
     clean_workdir "$work"
-    return 1
-  }
+    ((try == 1)) || return 1
+    log "bases: debootstrap $arch failed; trying once more in 5s"
+    sleep 5
+    mkdir -p "$work"
+  done
   # Slim down (as Debian's -slim images do: no docs but copyrights, no man pages, no translations)
   # and neutralise host-specific files; docker provides hostname/hosts/resolv.conf.
   rm -rf "$work"/var/lib/apt/lists/* "$work"/var/cache/apt/*.bin "$work"/var/cache/apt/archives/*.deb
