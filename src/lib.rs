@@ -6,6 +6,7 @@
 //! - [`commands`]: one module per subcommand that wires the pieces together;
 //! - [`bench`]: the HTTP load generator.
 
+pub mod autoscale;
 pub mod bench;
 pub mod cli;
 pub mod commands;
