@@ -283,6 +283,10 @@ ensure_registry auth "$TWIP_AUTH_REGISTRY_ADDR" 401 "$REG_DIR/auth.htpasswd"
 
 if [[ "${TWIP_SKIP_BASES:-0}" != 1 ]]; then
   "$TWIP_SCRIPTS_DIR/make-bases.sh"
+  # The lab's node image (and the bootstrap tests' sshd host), built on the base; cached by recipe.
+  if [[ "${TWIP_SKIP_LAB:-0}" != 1 ]]; then
+    "$TWIP_SCRIPTS_DIR/make-lab-node.sh"
+  fi
 fi
 
 # ---------------------------------------------------------------------------------------------
@@ -304,6 +308,9 @@ fi
       docker buildx imagetools inspect --raw "localhost:${TWIP_REGISTRY_ADDR##*:}/twip/base:$TWIP_BASE_SUITE" 2>/dev/null |
         jq -r '[.manifests[].platform | "\(.os)/\(.architecture)\(if .variant then "/"+.variant else "" end)"] | join(",")'
     )); local twip/base:$TWIP_BASE_SUITE ($(docker image inspect -f '{{.Os}}/{{.Architecture}}' "twip/base:$TWIP_BASE_SUITE" 2>/dev/null))"
+  fi
+  if [[ "${TWIP_SKIP_BASES:-0}" != 1 && "${TWIP_SKIP_LAB:-0}" != 1 ]]; then
+    echo "lab:        twip/lab-node:$TWIP_BASE_SUITE, twip/lab-sshd:$TWIP_BASE_SUITE"
   fi
   echo "stop with:  $TWIP_SCRIPTS_DIR/engine-down.sh"
 } >&2

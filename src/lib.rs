@@ -12,6 +12,7 @@ pub mod cli;
 pub mod commands;
 pub mod engine;
 pub mod exit;
+pub mod lab;
 pub mod manifest;
 pub mod plan;
 pub mod project;
@@ -97,7 +98,9 @@ pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<i32> {
             commands::not_yet("swarm leave", &a.env, g, "#5")
         }
         Command::Bootstrap(a) => commands::not_yet("bootstrap", &a.env, g, "#5"),
-        Command::Lab(_) => commands::not_yet("lab", "", g, "#5"),
+        Command::Lab(cli::LabCommand::Up(a)) => commands::lab::up(g, &a, ui).await,
+        Command::Lab(cli::LabCommand::Down(a)) => commands::lab::down(g, &a, ui).await,
+        Command::Lab(cli::LabCommand::Status(a)) => commands::lab::status(g, &a, ui).await,
         Command::Autoscale(a) => commands::not_yet("autoscale", &a.env, g, "#7"),
     }
 }

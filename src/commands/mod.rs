@@ -7,6 +7,7 @@ pub mod docs;
 pub mod down;
 pub mod images_hook;
 pub mod init;
+pub mod lab;
 pub mod logs;
 pub mod plan;
 pub mod render;

@@ -1,0 +1,139 @@
+//! Images for lab nodes, which cannot reach the host's registries (`localhost` inside a node
+//! is the node): the stack's images are streamed from the local engine into each node's engine
+//! through the API (`GET /images/get` → `POST /images/load`), in one stream per node holding
+//! only the images the node lacks, so shared layers travel once.
+
+use std::time::Instant;
+
+use bollard::models::ImageInspect;
+use bollard::query_parameters::ImportImageOptions;
+use bollard::Docker;
+use futures_util::StreamExt;
+
+use crate::engine::error::{EngineError, EngineResult, ErrorKind};
+use crate::ui::Ui;
+
+/// Two engines hold the same image: the same id, or (an engine with the containerd image store
+/// names images by manifest, a classic one by config) the same layers and creation time.
+pub fn same_image(a: &ImageInspect, b: &ImageInspect) -> bool {
+    if a.id.is_some() && a.id == b.id {
+        return true;
+    }
+    let layers = |i: &ImageInspect| i.root_fs.as_ref().and_then(|r| r.layers.clone());
+    let la = layers(a);
+    la.as_ref().is_some_and(|l| !l.is_empty())
+        && la == layers(b)
+        && a.created.is_some()
+        && a.created == b.created
+        && a.architecture == b.architecture
+}
+
+/// Delivers `refs` from `local` to every node (at once); nodes that have an image skip it.
+/// Images the local engine does not have are reported and left for the nodes to pull.
+pub async fn deliver(
+    local: &Docker,
+    nodes: &[(String, Docker)],
+    refs: &[String],
+    ui: &Ui,
+) -> anyhow::Result<()> {
+    let mut have = Vec::new();
+    for r in refs {
+        match local.inspect_image(r).await {
+            Ok(i) => have.push((r.clone(), i)),
+            Err(e) => {
+                let e = EngineError::new("inspect image", r, e);
+                if e.kind != ErrorKind::NotFound {
+                    return Err(e.into());
+                }
+                ui.warn(&format!(
+                    "{r} is not in the local engine; the lab's nodes will try to pull it"
+                ));
+            }
+        }
+    }
+    if have.is_empty() {
+        return Ok(());
+    }
+    let results = futures_util::future::join_all(
+        nodes
+            .iter()
+            .map(|(name, d)| deliver_one(local, name, d, &have, ui)),
+    )
+    .await;
+    let failed: Vec<String> = results
+        .into_iter()
+        .filter_map(Result::err)
+        .map(|e| format!("{e:#}"))
+        .collect();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "loading images into the lab failed:\n  {}",
+            failed.join("\n  ")
+        )
+    }
+}
+
+async fn deliver_one(
+    local: &Docker,
+    name: &str,
+    node: &Docker,
+    images: &[(String, ImageInspect)],
+    ui: &Ui,
+) -> anyhow::Result<()> {
+    let mut missing = Vec::new();
+    for (r, img) in images {
+        match node.inspect_image(r).await {
+            Ok(there) if same_image(img, &there) => {}
+            Ok(_) => missing.push(r.as_str()),
+            Err(e) => {
+                let e = EngineError::new("inspect image", r, e);
+                if e.kind != ErrorKind::NotFound {
+                    return Err(anyhow::anyhow!("{name}: {e}"));
+                }
+                missing.push(r.as_str());
+            }
+        }
+    }
+    if missing.is_empty() {
+        ui.debug(&format!("{name}: has the {} images already", images.len()));
+        return Ok(());
+    }
+    let t0 = Instant::now();
+    let bytes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = bytes.clone();
+    let export = local.export_images(&missing).map(move |chunk| {
+        if let Ok(b) = &chunk {
+            counter.fetch_add(b.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+        chunk
+    });
+    let mut load = node.import_image_stream(
+        ImportImageOptions {
+            quiet: true,
+            ..Default::default()
+        },
+        export,
+        None,
+    );
+    while let Some(msg) = load.next().await {
+        let info = msg.engine("load images into", name)?;
+        if let Some(err) = info.error_detail.and_then(|d| d.message) {
+            anyhow::bail!("{name}: loading images failed: {err}");
+        }
+    }
+    for r in &missing {
+        node.inspect_image(r)
+            .await
+            .engine("inspect the loaded image", r)
+            .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+    }
+    ui.ok(&format!(
+        "{name}: loaded {} ({:.0} MB in {:.1}s)",
+        missing.join(", "),
+        bytes.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1e6,
+        t0.elapsed().as_secs_f64()
+    ));
+    Ok(())
+}
