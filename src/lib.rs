@@ -82,7 +82,7 @@ pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<i32> {
         Command::Up(a) => commands::up::run(g, &a, ui).await,
         Command::Down(a) => commands::down::run(g, &a, ui).await,
         Command::Scale(a) => commands::scale::run(g, &a, ui).await,
-        Command::Update(a) => commands::not_yet("update", &a.env, g, "#7"),
+        Command::Update(a) => commands::update::run(g, &a, ui).await,
         Command::Rollback(a) => commands::not_yet("rollback", &a.env, g, "#7"),
         Command::Status(a) => commands::status::run(g, &a, ui).await,
         Command::Logs(a) => commands::logs::run(g, &a, ui).await,

@@ -52,7 +52,14 @@ pub fn desired(t: &Target) -> anyhow::Result<Desired> {
 }
 
 pub async fn make_plan(t: &Target, opts: &Options) -> anyhow::Result<(Desired, Plan)> {
-    let desired = desired(t)?;
+    make_plan_with(t, opts, desired(t)?).await
+}
+
+pub async fn make_plan_with(
+    t: &Target,
+    opts: &Options,
+    desired: Desired,
+) -> anyhow::Result<(Desired, Plan)> {
     let observed = engine::observe::observe(&t.docker, &desired.stack).await?;
     let plan = plan::reconcile(&desired, &observed, opts);
     Ok((desired, plan))
@@ -72,7 +79,19 @@ pub async fn converge(
     timeout: Duration,
     ui: &Ui,
 ) -> anyhow::Result<i32> {
-    let (desired, plan) = make_plan(t, opts).await?;
+    converge_to(t, opts, desired(t)?, detach, timeout, ui).await
+}
+
+/// Converge to a given desired state (`update --image` changes it first).
+pub async fn converge_to(
+    t: &Target,
+    opts: &Options,
+    desired: Desired,
+    detach: bool,
+    timeout: Duration,
+    ui: &Ui,
+) -> anyhow::Result<i32> {
+    let (desired, plan) = make_plan_with(t, opts, desired).await?;
     if plan.is_empty() {
         ui.ok(plan.to_string().trim_end());
         return Ok(crate::exit::SUCCESS);

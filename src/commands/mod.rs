@@ -16,6 +16,7 @@ pub mod smoke;
 pub mod status;
 pub mod swarm;
 pub mod up;
+pub mod update;
 pub mod validate;
 
 use crate::cli::GlobalArgs;
