@@ -1,0 +1,175 @@
+//! Checks made before a build or a push, each failing with what to do about it: the docker
+//! CLI, the buildx plugin, a builder that can build the requested platforms, an image store
+//! that can hold multi-platform images, a registry that answers.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::anyhow;
+
+use super::buildx::{self, BuilderInfo};
+use super::{docker, run, Cmd, RunOpts};
+
+/// Extra environment for every docker CLI command (`DOCKER_HOST` when `--host` was given), so
+/// the CLI and the API client talk to the same engine.
+#[derive(Debug, Clone, Default)]
+pub struct CliEnv(pub Vec<(String, String)>);
+
+impl CliEnv {
+    /// `DOCKER_HOST=URL` when an engine was named; the CLI's own choice otherwise.
+    pub fn for_host(host: Option<&str>) -> Self {
+        CliEnv(
+            host.map(|h| vec![("DOCKER_HOST".to_string(), h.to_string())])
+                .unwrap_or_default(),
+        )
+    }
+
+    pub fn apply(&self, mut c: Cmd) -> Cmd {
+        for (k, v) in &self.0 {
+            c = c.env(k, v);
+        }
+        c
+    }
+}
+
+/// The docker CLI on PATH.
+pub fn docker_cli() -> anyhow::Result<PathBuf> {
+    which::which("docker").map_err(|_| anyhow!("docker CLI not found; install docker-cli"))
+}
+
+/// The docker CLI and its buildx plugin.
+pub async fn buildx_plugin(cli: &CliEnv) -> anyhow::Result<()> {
+    docker_cli()?;
+    run(&cli.apply(buildx::version()), &RunOpts::quiet())
+        .await
+        .map_err(|e| {
+            let why = e.tail.last().cloned().unwrap_or_default();
+            anyhow!(
+                "docker buildx is not installed (docker buildx version failed): install docker-buildx{}",
+                if why.is_empty() {
+                    String::new()
+                } else {
+                    format!(" [{why}]")
+                }
+            )
+        })?;
+    Ok(())
+}
+
+/// The current builder: its driver and platforms.
+pub async fn builder(cli: &CliEnv) -> anyhow::Result<BuilderInfo> {
+    let out = run(&cli.apply(buildx::inspect(None)), &RunOpts::quiet())
+        .await
+        .map_err(|e| anyhow::Error::new(e).context("cannot inspect the buildx builder"))?;
+    Ok(buildx::parse_inspect(&out.stdout))
+}
+
+/// Fails when the builder does not list every platform in `wanted`.
+pub fn check_platforms(info: &BuilderInfo, wanted: &[String]) -> anyhow::Result<()> {
+    let missing = buildx::unsupported_platforms(info, wanted);
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(anyhow!(
+        "the buildx builder `{}` cannot build {} (it builds: {}). Foreign platforms need emulation: \
+         `apt-get install qemu-user-static binfmt-support` and `update-binfmts --enable` \
+         (mount binfmt_misc first if /proc/sys/fs/binfmt_misc is empty), then restart dockerd \
+         so BuildKit sees them; or drop them with --platform",
+        if info.name.is_empty() { "default" } else { &info.name },
+        missing.join(", "),
+        if info.platforms.is_empty() {
+            "nothing listed".to_string()
+        } else {
+            info.platforms.join(", ")
+        }
+    ))
+}
+
+/// A multi-platform build with the `docker` driver needs the engine's containerd image store.
+pub async fn multi_platform_store(cli: &CliEnv, info: &BuilderInfo) -> anyhow::Result<()> {
+    if info.driver != "docker" {
+        return Ok(());
+    }
+    let out = run(&cli.apply(docker::driver_status()), &RunOpts::quiet())
+        .await
+        .map_err(|e| anyhow::Error::new(e).context("cannot read the engine's storage driver"))?;
+    if docker::is_containerd_store(&out.stdout) {
+        return Ok(());
+    }
+    Err(anyhow!(
+        "the engine's image store cannot hold multi-platform images (the `docker` build driver \
+         without the containerd image store). Turn it on: add {{\"features\": {{\"containerd-snapshotter\": true}}}} \
+         to /etc/docker/daemon.json and restart dockerd; or use a builder of its own: \
+         `docker buildx create --use --driver docker-container`"
+    ))
+}
+
+/// The registry answers on its port (the push itself tells auth and TLS problems apart).
+pub async fn registry_reachable(host: &str) -> anyhow::Result<()> {
+    let addr = if host
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+    {
+        host.to_string()
+    } else {
+        format!("{host}:443")
+    };
+    match tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::net::TcpStream::connect(&addr),
+    )
+    .await
+    {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(anyhow!(
+            "cannot reach the registry {host} ({e}): is it running, and is registry.url right?"
+        )),
+        Err(_) => Err(anyhow!(
+            "cannot reach the registry {host}: no answer within 5s; is registry.url right?"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_platforms_say_how_to_enable_emulation() {
+        let info = BuilderInfo {
+            name: "default".into(),
+            driver: "docker".into(),
+            platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
+        };
+        assert!(check_platforms(&info, &["linux/arm64/v8".into()]).is_ok());
+        let e = check_platforms(&info, &["linux/amd64".into(), "linux/arm/v7".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with(
+            "the buildx builder `default` cannot build linux/arm/v7 (it builds: linux/amd64, linux/arm64)"
+        ));
+        assert!(e.contains("apt-get install qemu-user-static binfmt-support"));
+        assert!(e.contains("update-binfmts --enable"));
+    }
+
+    #[test]
+    fn cli_env_names_the_engine() {
+        let c = CliEnv::for_host(Some("unix:///tmp/d.sock")).apply(Cmd::new("docker").arg("info"));
+        assert_eq!(c.to_string(), "DOCKER_HOST=unix:///tmp/d.sock docker info");
+        let c = CliEnv::for_host(None).apply(Cmd::new("docker").arg("info"));
+        assert_eq!(c.to_string(), "docker info");
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_registry_is_reported() {
+        // Port 1 on loopback: nothing listens there.
+        let e = registry_reachable("127.0.0.1:1")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("cannot reach the registry 127.0.0.1:1 ("),
+            "{e}"
+        );
+    }
+}
