@@ -10,6 +10,7 @@ pub mod bench;
 pub mod cli;
 pub mod commands;
 pub mod engine;
+pub mod exec;
 pub mod exit;
 pub mod manifest;
 pub mod project;
@@ -72,11 +73,9 @@ pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<i32> {
         Command::DocsCommands => commands::docs::run(),
         Command::Bench(args) => bench::run(&args, g, ui).await,
         Command::Plan(a) => commands::not_yet("plan", &a.env, g, "#4"),
-        Command::Build(a) => commands::not_yet("build", &a.env, g, "#3"),
-        Command::Push(a) => commands::not_yet("push", &a.env, g, "#3"),
-        Command::Images(cli::ImagesCommand::Load(a)) => {
-            commands::not_yet("images load", &a.env, g, "#3")
-        }
+        Command::Build(a) => commands::build::run_build(g, &a, ui).await,
+        Command::Push(a) => commands::build::run_push(g, &a, ui).await,
+        Command::Images(cli::ImagesCommand::Load(a)) => commands::images::run_load(g, &a, ui).await,
         Command::Up(a) => commands::not_yet("up", &a.env, g, "#4"),
         Command::Down(a) => commands::not_yet("down", &a.env, g, "#4"),
         Command::Scale(a) => commands::not_yet("scale", &a.env, g, "#4"),

@@ -1,7 +1,9 @@
 //! One module per subcommand. Each only wires the pure core and the effects together.
 
+pub mod build;
 pub mod completions;
 pub mod docs;
+pub mod images;
 pub mod init;
 pub mod render;
 pub mod schema;
