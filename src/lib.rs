@@ -13,6 +13,7 @@ pub mod engine;
 pub mod exec;
 pub mod exit;
 pub mod manifest;
+pub mod plan;
 pub mod project;
 pub mod render;
 pub mod ui;
@@ -72,25 +73,19 @@ pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<i32> {
         Command::Completions(args) => commands::completions::run(&args),
         Command::DocsCommands => commands::docs::run(),
         Command::Bench(args) => bench::run(&args, g, ui).await,
-        Command::Plan(a) => commands::not_yet("plan", &a.env, g, "#4"),
+        Command::Plan(a) => commands::plan::run(g, &a, ui).await,
         Command::Build(a) => commands::build::run_build(g, &a, ui).await,
         Command::Push(a) => commands::build::run_push(g, &a, ui).await,
         Command::Images(cli::ImagesCommand::Load(a)) => commands::images::run_load(g, &a, ui).await,
-        Command::Up(a) => commands::not_yet("up", &a.env, g, "#4"),
-        Command::Down(a) => commands::not_yet("down", &a.env, g, "#4"),
-        Command::Scale(a) => commands::not_yet("scale", &a.env, g, "#4"),
+        Command::Up(a) => commands::up::run(g, &a, ui).await,
+        Command::Down(a) => commands::down::run(g, &a, ui).await,
+        Command::Scale(a) => commands::scale::run(g, &a, ui).await,
         Command::Update(a) => commands::not_yet("update", &a.env, g, "#7"),
         Command::Rollback(a) => commands::not_yet("rollback", &a.env, g, "#7"),
-        Command::Status(a) => {
-            let env = a.env.clone().unwrap_or_default();
-            commands::not_yet("status", &env, g, "#4")
-        }
-        Command::Logs(a) => commands::not_yet("logs", &a.env, g, "#4"),
-        Command::Test(a) => commands::not_yet("test", &a.env, g, "#4"),
-        Command::Clean(a) => {
-            let env = a.env.clone().unwrap_or_default();
-            commands::not_yet("clean", &env, g, "#4")
-        }
+        Command::Status(a) => commands::status::run(g, &a, ui).await,
+        Command::Logs(a) => commands::logs::run(g, &a, ui).await,
+        Command::Test(a) => commands::smoke::run(g, &a, ui).await,
+        Command::Clean(a) => commands::clean::run(g, &a, ui).await,
         Command::Swarm(sc) => {
             let env = match &sc {
                 cli::SwarmCommand::Init(a) | cli::SwarmCommand::Join(a) => a.env.clone(),

@@ -1,12 +1,22 @@
 //! One module per subcommand. Each only wires the pure core and the effects together.
 
 pub mod build;
+pub mod clean;
 pub mod completions;
+pub mod deploy;
 pub mod docs;
+pub mod down;
 pub mod images;
+pub mod images_hook;
 pub mod init;
+pub mod logs;
+pub mod plan;
 pub mod render;
+pub mod scale;
 pub mod schema;
+pub mod smoke;
+pub mod status;
+pub mod up;
 pub mod validate;
 
 use crate::cli::GlobalArgs;

@@ -35,7 +35,9 @@ impl EngineError {
         let lower = message.to_ascii_lowercase();
         let kind = if lower.contains("out of sequence") {
             ErrorKind::OutOfSequence
-        } else if lower.contains("not a swarm manager") || lower.contains("this node is not a swarm manager") {
+        } else if lower.contains("not a swarm manager")
+            || lower.contains("this node is not a swarm manager")
+        {
             ErrorKind::NotManager
         } else {
             match status {
@@ -64,7 +66,11 @@ impl fmt::Display for EngineError {
             format!("{} `{}`", self.op, self.resource)
         };
         match self.status {
-            Some(code) => write!(f, "failed to {what}: the engine answered {code}: {}", self.message),
+            Some(code) => write!(
+                f,
+                "failed to {what}: the engine answered {code}: {}",
+                self.message
+            ),
             None => write!(f, "failed to {what}: {}", self.message),
         }
     }

@@ -2,6 +2,9 @@
 //! errors once, and naming what twip makes.
 
 pub mod error;
+pub mod execute;
+pub mod observe;
+pub mod wait;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -98,17 +101,19 @@ pub async fn connect(ep: &Endpoint) -> anyhow::Result<Docker> {
     } else if ep.url.starts_with("tcp://") || ep.url.starts_with("http://") {
         let host = ep.tcp_host().unwrap_or_default().to_string();
         match &ep.tls {
-            Some(t) => Docker::connect_with_ssl(&ep.url, &t.key, &t.cert, &t.ca, REQUEST_TIMEOUT_S, v),
+            Some(t) => {
+                Docker::connect_with_ssl(&ep.url, &t.key, &t.cert, &t.ca, REQUEST_TIMEOUT_S, v)
+            }
             None if Endpoint::is_loopback(&host) || ep.allow_plain_tcp => {
                 Docker::connect_with_http(&ep.url, REQUEST_TIMEOUT_S, v)
             }
             None => {
                 return Err(exit::invalid(format!(
-                    "refusing plain TCP to the engine at {}: it is unencrypted and unauthenticated. \
+                "refusing plain TCP to the engine at {}: it is unencrypted and unauthenticated. \
                      Give TLS files (engine.tls in the manifest, or DOCKER_CERT_PATH), use ssh://, \
                      or set engine.allow_plain_tcp: true for a lab",
-                    ep.url
-                )))
+                ep.url
+            )))
             }
         }
     } else if ep.url.starts_with("ssh://") {

@@ -1,0 +1,111 @@
+//! The one converge path that `up`, `scale` and `plan` share: validate, render, compute the
+//! desired state, observe, reconcile, print the plan, execute it, wait for convergence.
+//! Everything that can be checked is checked before the first change to the swarm.
+
+use std::time::Duration;
+
+use bollard::Docker;
+
+use crate::cli::GlobalArgs;
+use crate::engine::{self, Endpoint};
+use crate::manifest::Environment;
+use crate::plan::{self, Desired, Options, Plan};
+use crate::project::Project;
+use crate::render;
+use crate::ui::Ui;
+
+/// An environment, loaded and valid, and a connection to its swarm manager.
+pub struct Target {
+    pub project: Project,
+    pub env: Environment,
+    pub endpoint: Endpoint,
+    pub docker: Docker,
+}
+
+/// Loads and validates `env` (exit 2 on problems), then connects to its engine and checks it
+/// is a swarm manager. Nothing is changed.
+pub async fn open(g: &GlobalArgs, env: &str) -> anyhow::Result<Target> {
+    let project = Project::discover(g.project_dir.as_deref())?;
+    let env = project.load(env)?;
+    let endpoint = Endpoint::resolve(g.host.as_deref(), Some(&env));
+    let docker = engine::connect(&endpoint).await?;
+    engine::require_manager(&docker, &endpoint).await?;
+    Ok(Target {
+        project,
+        env,
+        endpoint,
+        docker,
+    })
+}
+
+/// Renders the environment into build/ENV (so the files on disk match what is deployed) and
+/// computes the desired state.
+pub fn desired(t: &Target) -> anyhow::Result<Desired> {
+    let out_dir = t.project.dir.join("build").join(&t.env.name);
+    let output = render::render(&t.env, &t.project.dir, &out_dir)?;
+    if std::fs::create_dir_all(&out_dir).is_ok() {
+        for f in &output.files {
+            let _ = std::fs::write(out_dir.join(&f.name), &f.content);
+        }
+    }
+    plan::desired::desired(&t.env, &t.project.dir, &output)
+}
+
+pub async fn make_plan(t: &Target, opts: &Options) -> anyhow::Result<(Desired, Plan)> {
+    let desired = desired(t)?;
+    let observed = engine::observe::observe(&t.docker, &desired.stack).await?;
+    let plan = plan::reconcile(&desired, &observed, opts);
+    Ok((desired, plan))
+}
+
+/// Images a deploy needs that are built by twip and missing from the engine: build them.
+pub async fn ensure_images(t: &Target, desired: &Desired, ui: &Ui) -> anyhow::Result<()> {
+    let _ = desired;
+    crate::commands::images_hook::ensure_images(&t.env, &t.docker, &t.project.dir, ui).await
+}
+
+/// Plan, execute, wait. Returns when the swarm runs what the manifest says.
+pub async fn converge(
+    t: &Target,
+    opts: &Options,
+    detach: bool,
+    timeout: Duration,
+    ui: &Ui,
+) -> anyhow::Result<i32> {
+    let (desired, plan) = make_plan(t, opts).await?;
+    if plan.is_empty() {
+        ui.ok(plan.to_string().trim_end());
+        return Ok(crate::exit::SUCCESS);
+    }
+    ensure_images(t, &desired, ui).await?;
+    if !ui.quiet {
+        eprint!("{plan}");
+    }
+    let touched = plan.touched_services();
+    let old_tasks = engine::wait::existing_tasks(&t.docker, &touched).await;
+    engine::execute::execute(&t.docker, &plan, &desired, ui).await?;
+    if detach {
+        ui.info("not waiting (--detach); `twip status` shows progress");
+        return Ok(crate::exit::SUCCESS);
+    }
+    ui.info(&format!(
+        "waiting for {} service{} to converge",
+        touched.len(),
+        if touched.len() == 1 { "" } else { "s" }
+    ));
+    engine::wait::converge(&t.docker, &touched, &old_tasks, timeout, ui).await?;
+    ui.ok(&format!("{} is up", t.env.name));
+    if let Some(url) = entrypoint(&t.env) {
+        ui.info(&format!("  {url}"));
+    }
+    Ok(crate::exit::SUCCESS)
+}
+
+/// Where the environment answers: the proxy's URL.
+pub fn entrypoint(env: &Environment) -> Option<String> {
+    let p = env.manifest.proxy.as_ref()?;
+    Some(p.url.clone().unwrap_or_else(|| match p.port.unwrap_or(80) {
+        80 => "http://127.0.0.1/".to_string(),
+        port => format!("http://127.0.0.1:{port}/"),
+    }))
+}

@@ -1,0 +1,16 @@
+//! `twip plan ENV [--json]`: what `up` would do, with the cause of each action. Changes nothing.
+
+use crate::cli::{GlobalArgs, PlanArgs};
+use crate::plan::Options;
+use crate::ui::Ui;
+
+pub async fn run(g: &GlobalArgs, args: &PlanArgs, _ui: &Ui) -> anyhow::Result<i32> {
+    let t = super::deploy::open(g, &args.env).await?;
+    let (_, plan) = super::deploy::make_plan(&t, &Options::default()).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&plan)?);
+    } else {
+        print!("{plan}");
+    }
+    Ok(crate::exit::SUCCESS)
+}

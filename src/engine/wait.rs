@@ -1,0 +1,327 @@
+//! Waiting for convergence: every service touched by a plan runs its desired number of
+//! tasks, its update (if any) completed, nothing left starting. On a terminal, one live line
+//! per service; elsewhere a plain line when a service's state changes. Failures are reported
+//! with what a person can act on: the task's error, a crash loop with its last log lines, or
+//! a rollback swarm performed.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::{Duration, Instant};
+
+use bollard::models::{ServiceUpdateStatusStateEnum, TaskState};
+use bollard::query_parameters::{InspectServiceOptions, LogsOptionsBuilder};
+use bollard::Docker;
+use futures_util::StreamExt;
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+
+use super::error::EngineResult;
+use super::observe;
+use crate::exit;
+use crate::ui::Ui;
+
+/// A service's state at one look.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ServiceState {
+    pub desired: u64,
+    pub running: u64,
+    pub starting: u64,
+    pub failed_new: u64,
+    pub last_error: Option<String>,
+    pub update: Option<String>,
+    pub update_message: Option<String>,
+}
+
+impl ServiceState {
+    pub fn converged(&self) -> bool {
+        self.running == self.desired
+            && self.starting == 0
+            && !matches!(
+                self.update.as_deref(),
+                Some("updating" | "rollback_started")
+            )
+    }
+
+    fn line(&self) -> String {
+        let mut s = format!("{}/{} running", self.running, self.desired);
+        if self.starting > 0 {
+            s.push_str(&format!(", {} starting", self.starting));
+        }
+        if let Some(u) = &self.update {
+            s.push_str(&format!(", update {u}"));
+        }
+        if let Some(e) = &self.last_error {
+            s.push_str(&format!(", last error: {e}"));
+        }
+        s
+    }
+}
+
+/// Tasks that existed before the deploy: their failures are old news.
+pub async fn existing_tasks(docker: &Docker, services: &[String]) -> HashSet<String> {
+    let mut ids = HashSet::new();
+    for s in services {
+        if let Ok(tasks) = observe::tasks(docker, s).await {
+            ids.extend(tasks.into_iter().filter_map(|t| t.id));
+        }
+    }
+    ids
+}
+
+pub async fn look(
+    docker: &Docker,
+    service: &str,
+    old_tasks: &HashSet<String>,
+) -> anyhow::Result<ServiceState> {
+    let svc = docker
+        .inspect_service(service, None::<InspectServiceOptions>)
+        .await
+        .engine("inspect service", service)?;
+    let tasks = observe::tasks(docker, service).await?;
+    let replicated = svc
+        .spec
+        .as_ref()
+        .and_then(|s| s.mode.as_ref())
+        .and_then(|m| m.replicated.as_ref())
+        .and_then(|r| r.replicas);
+    let want_running: Vec<_> = tasks
+        .iter()
+        .filter(|t| t.desired_state == Some(TaskState::RUNNING))
+        .collect();
+    let desired = match replicated {
+        Some(n) => n as u64,
+        None => want_running.len() as u64,
+    };
+    let running = want_running
+        .iter()
+        .filter(|t| t.status.as_ref().and_then(|s| s.state) == Some(TaskState::RUNNING))
+        .count() as u64;
+    let starting = want_running.len() as u64 - running;
+    let mut failed: Vec<&bollard::models::Task> = tasks
+        .iter()
+        .filter(|t| !old_tasks.contains(t.id.as_deref().unwrap_or_default()))
+        .filter(|t| {
+            matches!(
+                t.status.as_ref().and_then(|s| s.state),
+                Some(TaskState::FAILED | TaskState::REJECTED)
+            )
+        })
+        .collect();
+    failed.sort_by_key(|t| t.updated_at.clone());
+    let last_error = failed.last().map(|t| task_error(t)).or_else(|| {
+        // A task that is stuck (pending: no suitable node, or an image it cannot get).
+        want_running
+            .iter()
+            .filter_map(|t| t.status.as_ref())
+            .filter(|s| matches!(s.state, Some(TaskState::PENDING | TaskState::REJECTED)))
+            .find_map(|s| {
+                s.err
+                    .clone()
+                    .or_else(|| s.message.clone().filter(|m| m.contains("no suitable node")))
+            })
+    });
+    let (update, update_message) = match svc.update_status {
+        Some(u) => (
+            u.state.map(|s| {
+                match s {
+                    ServiceUpdateStatusStateEnum::UPDATING => "updating",
+                    ServiceUpdateStatusStateEnum::PAUSED => "paused",
+                    ServiceUpdateStatusStateEnum::COMPLETED => "completed",
+                    ServiceUpdateStatusStateEnum::ROLLBACK_STARTED => "rollback_started",
+                    ServiceUpdateStatusStateEnum::ROLLBACK_PAUSED => "rollback_paused",
+                    ServiceUpdateStatusStateEnum::ROLLBACK_COMPLETED => "rollback_completed",
+                    _ => "unknown",
+                }
+                .to_string()
+            }),
+            u.message,
+        ),
+        None => (None, None),
+    };
+    Ok(ServiceState {
+        desired,
+        running,
+        starting,
+        failed_new: failed.len() as u64,
+        last_error,
+        update,
+        update_message,
+    })
+}
+
+fn task_error(t: &bollard::models::Task) -> String {
+    let st = t.status.as_ref();
+    let err = st.and_then(|s| s.err.clone()).unwrap_or_default();
+    let exit_code = st
+        .and_then(|s| s.container_status.as_ref())
+        .and_then(|c| c.exit_code);
+    let lower = err.to_ascii_lowercase();
+    if lower.contains("no such image")
+        || lower.contains("not found") && lower.contains("image")
+        || lower.contains("pull access denied")
+    {
+        format!("image not found: {err}")
+    } else if lower.contains("port is already allocated")
+        || lower.contains("address already in use")
+    {
+        format!("port already allocated: {err}")
+    } else if let Some(code) = exit_code.filter(|c| *c != 0) {
+        format!("the container exited with code {code}")
+    } else if err.is_empty() {
+        st.and_then(|s| s.message.clone())
+            .unwrap_or_else(|| "task failed".into())
+    } else {
+        err
+    }
+}
+
+/// The last lines a service's tasks wrote (for a crash loop).
+pub async fn last_log_lines(docker: &Docker, service: &str, n: usize) -> Vec<String> {
+    let opts = LogsOptionsBuilder::default()
+        .stdout(true)
+        .stderr(true)
+        .tail(&n.to_string())
+        .build();
+    let mut stream = docker.service_logs(service, Some(opts));
+    let mut lines = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while let Ok(Some(Ok(chunk))) = tokio::time::timeout_at(deadline.into(), stream.next()).await {
+        for l in chunk.to_string().lines() {
+            lines.push(l.to_string());
+        }
+    }
+    let skip = lines.len().saturating_sub(n);
+    lines.into_iter().skip(skip).collect()
+}
+
+/// Waits until every service converges, fails, or the timeout passes.
+pub async fn converge(
+    docker: &Docker,
+    services: &[String],
+    old_tasks: &HashSet<String>,
+    timeout: Duration,
+    ui: &Ui,
+) -> anyhow::Result<()> {
+    if services.is_empty() {
+        return Ok(());
+    }
+    let start = Instant::now();
+    let multi = MultiProgress::new();
+    let bars: BTreeMap<&String, ProgressBar> = if ui.interactive && !ui.quiet {
+        services
+            .iter()
+            .map(|s| {
+                let pb = multi.add(ProgressBar::new_spinner());
+                pb.set_style(
+                    ProgressStyle::with_template("{spinner} {prefix:<28} {msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                );
+                pb.set_prefix(s.clone());
+                pb.enable_steady_tick(Duration::from_millis(120));
+                (s, pb)
+            })
+            .collect()
+    } else {
+        BTreeMap::new()
+    };
+    let mut last: BTreeMap<String, String> = BTreeMap::new();
+    let mut done: HashSet<String> = HashSet::new();
+    loop {
+        for s in services {
+            if done.contains(s) {
+                continue;
+            }
+            let st = look(docker, s, old_tasks).await?;
+            let line = st.line();
+            if let Some(pb) = bars.get(s) {
+                pb.set_message(line.clone());
+            } else if last.get(s) != Some(&line) && !ui.quiet {
+                eprintln!("  {s}: {line}");
+            }
+            last.insert(s.clone(), line);
+            match st.update.as_deref() {
+                Some("rollback_completed") => {
+                    finish(&bars, s, false);
+                    return Err(exit::coded(
+                        exit::ROLLED_BACK,
+                        format!(
+                            "the update of {s} failed and swarm rolled it back: {}",
+                            st.update_message.unwrap_or_default()
+                        ),
+                    ));
+                }
+                Some("paused") | Some("rollback_paused") => {
+                    finish(&bars, s, false);
+                    return Err(exit::coded(
+                        exit::PAUSED,
+                        format!(
+                            "the update of {s} is paused: {}; fix it and run `twip up` again, or `twip rollback`",
+                            st.update_message.unwrap_or_default()
+                        ),
+                    ));
+                }
+                _ => {}
+            }
+            if st.converged() {
+                finish(&bars, s, true);
+                done.insert(s.clone());
+                continue;
+            }
+            // Fail fast on what will not get better by waiting.
+            if st.failed_new >= 3
+                || st.last_error.as_deref().is_some_and(|e| {
+                    e.starts_with("image not found") || e.contains("no suitable node")
+                }) && start.elapsed() > Duration::from_secs(10)
+            {
+                finish(&bars, s, false);
+                let err = st
+                    .last_error
+                    .clone()
+                    .unwrap_or_else(|| "tasks keep failing".into());
+                let mut msg = format!("{s} does not start: {err}");
+                if err.contains("exited with code") {
+                    let logs = last_log_lines(docker, s, 10).await;
+                    if !logs.is_empty() {
+                        msg.push_str("\nlast log lines:\n");
+                        for l in logs {
+                            msg.push_str(&format!("  {l}\n"));
+                        }
+                    }
+                }
+                return Err(anyhow::anyhow!(msg.trim_end().to_string()));
+            }
+        }
+        if done.len() == services.len() {
+            return Ok(());
+        }
+        if start.elapsed() > timeout {
+            let pending: Vec<String> = services
+                .iter()
+                .filter(|s| !done.contains(*s))
+                .map(|s| format!("{s} ({})", last.get(s).cloned().unwrap_or_default()))
+                .collect();
+            for pb in bars.values() {
+                pb.finish();
+            }
+            return Err(exit::coded(
+                exit::TIMEOUT,
+                format!(
+                    "timed out after {} waiting for: {}",
+                    humantime::format_duration(Duration::from_secs(timeout.as_secs())),
+                    pending.join("; ")
+                ),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+}
+
+fn finish(bars: &BTreeMap<&String, ProgressBar>, s: &String, ok: bool) {
+    if let Some(pb) = bars.get(s) {
+        let mark = if ok { "✓" } else { "✗" };
+        pb.set_style(
+            ProgressStyle::with_template("{prefix:<30} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        pb.set_prefix(format!("{mark} {s}"));
+        pb.finish();
+    }
+}
