@@ -64,25 +64,87 @@ pub async fn builder(cli: &CliEnv) -> anyhow::Result<BuilderInfo> {
     Ok(buildx::parse_inspect(&out.stdout))
 }
 
+/// The binfmt_misc entry that runs a platform's binaries on this machine (none for the
+/// machine's own and for platforms that need no emulator).
+pub fn qemu_binfmt(platform: &str) -> Option<&'static str> {
+    let native = match std::env::consts::ARCH {
+        "x86_64" => "linux/amd64",
+        "aarch64" => "linux/arm64",
+        _ => "",
+    };
+    if buildx::normalize_platform(platform) == native {
+        return None;
+    }
+    match buildx::normalize_platform(platform).as_str() {
+        "linux/arm64" => Some("qemu-aarch64"),
+        "linux/arm/v7" | "linux/arm/v6" => Some("qemu-arm"),
+        "linux/amd64" => Some("qemu-x86_64"),
+        "linux/ppc64le" => Some("qemu-ppc64le"),
+        "linux/s390x" => Some("qemu-s390x"),
+        "linux/riscv64" => Some("qemu-riscv64"),
+        "linux/386" => Some("qemu-i386"),
+        _ => None,
+    }
+}
+
+/// Whether binfmt_misc has `name` registered and enabled.
+fn binfmt_enabled(name: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/sys/fs/binfmt_misc/{name}"))
+        .is_ok_and(|s| s.lines().next() == Some("enabled"))
+}
+
 /// Fails when the builder does not list every platform in `wanted`.
 pub fn check_platforms(info: &BuilderInfo, wanted: &[String]) -> anyhow::Result<()> {
     let missing = buildx::unsupported_platforms(info, wanted);
     if missing.is_empty() {
         return Ok(());
     }
+    let registered: Vec<&str> = missing
+        .iter()
+        .filter_map(|p| qemu_binfmt(p))
+        .filter(|q| binfmt_enabled(q))
+        .collect();
     Err(anyhow!(
-        "the buildx builder `{}` cannot build {} (it builds: {}). Foreign platforms need emulation: \
-         `apt-get install qemu-user-static binfmt-support` and `update-binfmts --enable` \
-         (mount binfmt_misc first if /proc/sys/fs/binfmt_misc is empty), then restart dockerd \
-         so BuildKit sees them; or drop them with --platform",
-        if info.name.is_empty() { "default" } else { &info.name },
+        "{}",
+        platforms_message(info, &missing, &registered)
+    ))
+}
+
+/// The message for platforms the builder does not list; `registered`: the binfmt entries
+/// of those platforms that are registered and enabled all the same.
+pub fn platforms_message(info: &BuilderInfo, missing: &[String], registered: &[&str]) -> String {
+    let head = format!(
+        "the buildx builder `{}` cannot build {} (it builds: {})",
+        if info.name.is_empty() {
+            "default"
+        } else {
+            &info.name
+        },
         missing.join(", "),
         if info.platforms.is_empty() {
             "nothing listed".to_string()
         } else {
             info.platforms.join(", ")
         }
-    ))
+    );
+    if registered.is_empty() {
+        format!(
+            "{head}. Foreign platforms need emulation: `apt-get install qemu-user-static binfmt-support` \
+             and `update-binfmts --enable` (mount binfmt_misc on /proc/sys/fs/binfmt_misc first if it \
+             is empty), then restart dockerd so BuildKit sees them; or leave them out with --platform"
+        )
+    } else {
+        format!(
+            "{head}. Emulation is registered ({}) but BuildKit does not list the platform: restart \
+             dockerd so BuildKit detects emulators again; if it still does not list it, the emulator \
+             cannot run on this kernel: leave the platform out with --platform",
+            registered
+                .iter()
+                .map(|q| format!("/proc/sys/fs/binfmt_misc/{q}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }
 }
 
 /// A multi-platform build with the `docker` driver needs the engine's containerd image store.
@@ -142,14 +204,28 @@ mod tests {
             platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
         };
         assert!(check_platforms(&info, &["linux/arm64/v8".into()]).is_ok());
-        let e = check_platforms(&info, &["linux/amd64".into(), "linux/arm/v7".into()])
-            .unwrap_err()
-            .to_string();
+        let missing = ["linux/arm/v7".to_string()];
+        let e = platforms_message(&info, &missing, &[]);
         assert!(e.starts_with(
-            "the buildx builder `default` cannot build linux/arm/v7 (it builds: linux/amd64, linux/arm64)"
+            "the buildx builder `default` cannot build linux/arm/v7 (it builds: linux/amd64, linux/arm64). "
         ));
-        assert!(e.contains("apt-get install qemu-user-static binfmt-support"));
-        assert!(e.contains("update-binfmts --enable"));
+        assert!(e.contains(
+            "`apt-get install qemu-user-static binfmt-support` and `update-binfmts --enable`"
+        ));
+        let e = platforms_message(&info, &missing, &["qemu-arm"]);
+        assert!(e.contains(
+            "Emulation is registered (/proc/sys/fs/binfmt_misc/qemu-arm) but BuildKit does not list the platform"
+        ));
+        assert!(check_platforms(&info, &["linux/amd64".into(), "linux/arm/v7".into()]).is_err());
+    }
+
+    #[test]
+    fn emulators_by_platform() {
+        if std::env::consts::ARCH == "x86_64" {
+            assert_eq!(qemu_binfmt("linux/amd64"), None);
+            assert_eq!(qemu_binfmt("linux/arm64/v8"), Some("qemu-aarch64"));
+            assert_eq!(qemu_binfmt("linux/arm/v7"), Some("qemu-arm"));
+        }
     }
 
     #[test]
