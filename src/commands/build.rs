@@ -326,6 +326,10 @@ pub struct Built {
     pub duration: Duration,
 }
 
+/// Attempts of a build whose push meets a registry's transient server error (the build
+/// itself is cached the second time).
+const PUSH_ATTEMPTS: u32 = 3;
+
 fn stream_builds(ui: &Ui) -> bool {
     !ui.quiet && (ui.verbose > 0 || ui.interactive)
 }
@@ -351,7 +355,20 @@ async fn build_one(cli: &CliEnv, b: &ImageBuild, ui: &Ui) -> anyhow::Result<Buil
         RunOpts::quiet()
     };
     let started = Instant::now();
-    let res = run(&cmd, &opts).await;
+    let mut res = run(&cmd, &opts).await;
+    for attempt in 2..=PUSH_ATTEMPTS {
+        match &res {
+            Err(e) if b.pushes() && docker_cmd::transient_registry_error(&e.output()) => {
+                ui.warn(&format!(
+                    "the registry answered a server error while {} was pushed; again (attempt {attempt} of {PUSH_ATTEMPTS})",
+                    b.name
+                ));
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                res = run(&cmd, &opts).await;
+            }
+            _ => break,
+        }
+    }
     let digest = std::fs::read_to_string(&meta)
         .ok()
         .and_then(|j| buildx::digest_from_metadata(&j));
@@ -557,7 +574,20 @@ pub async fn run_push(g: &GlobalArgs, args: &EnvArg, ui: &Ui) -> anyhow::Result<
             } else {
                 RunOpts::quiet()
             };
-            run(&cmd, &opts).await.map_err(|e| {
+            let mut res = run(&cmd, &opts).await;
+            for attempt in 2..=PUSH_ATTEMPTS {
+                match &res {
+                    Err(e) if docker_cmd::transient_registry_error(&e.output()) => {
+                        ui.warn(&format!(
+                            "the registry answered a server error for {r}; again (attempt {attempt} of {PUSH_ATTEMPTS})"
+                        ));
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        res = run(&cmd, &opts).await;
+                    }
+                    _ => break,
+                }
+            }
+            res.map_err(|e| {
                 let hint = docker_cmd::registry_hint(&e.output(), &host);
                 anyhow::Error::new(e.with_hint(hint)).context(format!("pushing {r} failed"))
             })?;

@@ -86,6 +86,22 @@ pub fn registry_hint(output: &str, host: &str) -> Option<String> {
     None
 }
 
+/// Whether a push failed on a registry's transient server error (a 5xx; distribution's
+/// filesystem storage answers 500 "invalid checksum digest format" when concurrent pushes of
+/// several tags race on a tag link), which a second attempt gets past.
+pub fn transient_registry_error(output: &str) -> bool {
+    let o = output.to_ascii_lowercase();
+    [
+        "500 internal server error",
+        "502 bad gateway",
+        "503 service unavailable",
+        "504 gateway timeout",
+        "invalid checksum digest format",
+    ]
+    .iter()
+    .any(|p| o.contains(p))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,6 +170,14 @@ mod tests {
                 .starts_with("cannot reach the registry")
         );
         assert_eq!(registry_hint("#5 DONE 0.1s", h), None);
+    }
+
+    #[test]
+    fn transient_registry_errors() {
+        assert!(transient_registry_error(
+            "ERROR: unexpected status from HEAD request to http://127.0.0.1:5000/v2/t/web/manifests/1.0.0: 500 Internal Server Error"
+        ));
+        assert!(!transient_registry_error("401 Unauthorized"));
     }
 
     #[test]
