@@ -291,17 +291,13 @@ pub fn cli_env(flag: Option<&str>, env: &Environment) -> CliEnv {
     cli
 }
 
-/// Checks everything the builds need before the first one starts.
+/// Checks everything the builds need before the first one starts (the checks run at once).
 async fn preflight_builds(cli: &CliEnv, builds: &[ImageBuild]) -> anyhow::Result<()> {
-    preflight::buildx_plugin(cli).await?;
-    let info = preflight::builder(cli).await?;
+    preflight::docker_cli()?;
     let mut wanted: Vec<String> = builds.iter().flat_map(|b| b.platforms.clone()).collect();
     wanted.sort();
     wanted.dedup();
-    preflight::check_platforms(&info, &wanted)?;
-    if builds.iter().any(|b| b.platforms.len() > 1) {
-        preflight::multi_platform_store(cli, &info).await?;
-    }
+    let multi = builds.iter().any(|b| b.platforms.len() > 1);
     let mut hosts: Vec<&str> = builds
         .iter()
         .filter(|b| b.pushes())
@@ -309,10 +305,26 @@ async fn preflight_builds(cli: &CliEnv, builds: &[ImageBuild]) -> anyhow::Result
         .collect();
     hosts.sort();
     hosts.dedup();
-    for h in hosts {
-        preflight::registry_reachable(h).await?;
+    let store = async {
+        if multi {
+            preflight::containerd_store(cli).await.map(Some)
+        } else {
+            Ok(None)
+        }
+    };
+    let registries = async {
+        for h in &hosts {
+            preflight::registry_reachable(h).await?;
+        }
+        anyhow::Ok(())
+    };
+    let (info, store, registries) = tokio::join!(preflight::builder(cli), store, registries);
+    let info = info?;
+    preflight::check_platforms(&info, &wanted)?;
+    if let Some(containerd) = store? {
+        preflight::check_multi_platform_store(&info, containerd)?;
     }
-    Ok(())
+    registries
 }
 
 /// A finished build, for the summary.
@@ -462,22 +474,27 @@ pub async fn run_build(g: &GlobalArgs, args: &BuildArgs, ui: &Ui) -> anyhow::Res
         commit: None,
         cache_dir: cache_dir_from_env(),
     };
-    plan(&env, &project.dir, &opts)?;
-    opts.commit = git::commit_tag_of(&project.dir).await;
-    match &opts.commit {
-        Some(c) => ui.debug(&format!("git commit tag: {c}")),
-        None => ui.debug("not a git work tree: no commit tag"),
-    }
-    let builds = plan(&env, &project.dir, &opts)?;
-    if builds.is_empty() {
+    let draft = plan(&env, &project.dir, &opts)?;
+    if draft.is_empty() {
         ui.info(&format!(
             "environment `{}` declares no image with a `build` section: nothing to build",
             env.name
         ));
         return Ok(crate::exit::SUCCESS);
     }
+    // The preflight checks and the git commit do not depend on each other.
     let cli = cli_env(g.host.as_deref(), &env);
-    preflight_builds(&cli, &builds).await?;
+    let (checked, commit) = tokio::join!(
+        preflight_builds(&cli, &draft),
+        git::commit_tag_of(&project.dir)
+    );
+    checked?;
+    opts.commit = commit;
+    match &opts.commit {
+        Some(c) => ui.debug(&format!("git commit tag: {c}")),
+        None => ui.debug("not a git work tree: no commit tag"),
+    }
+    let builds = plan(&env, &project.dir, &opts)?;
     let mut built = Vec::new();
     for b in &builds {
         built.push(build_one(&cli, b, ui).await?);

@@ -56,12 +56,17 @@ pub async fn buildx_plugin(cli: &CliEnv) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The current builder: its driver and platforms.
+/// The current builder: its driver and platforms. When `docker buildx inspect` fails, the
+/// error says whether the CLI or the buildx plugin is missing.
 pub async fn builder(cli: &CliEnv) -> anyhow::Result<BuilderInfo> {
-    let out = run(&cli.apply(buildx::inspect(None)), &RunOpts::quiet())
-        .await
-        .map_err(|e| anyhow::Error::new(e).context("cannot inspect the buildx builder"))?;
-    Ok(buildx::parse_inspect(&out.stdout))
+    docker_cli()?;
+    match run(&cli.apply(buildx::inspect(None)), &RunOpts::quiet()).await {
+        Ok(out) => Ok(buildx::parse_inspect(&out.stdout)),
+        Err(e) => {
+            buildx_plugin(cli).await?;
+            Err(anyhow::Error::new(e).context("cannot inspect the buildx builder"))
+        }
+    }
 }
 
 /// The binfmt_misc entry that runs a platform's binaries on this machine (none for the
@@ -147,15 +152,17 @@ pub fn platforms_message(info: &BuilderInfo, missing: &[String], registered: &[&
     }
 }
 
-/// A multi-platform build with the `docker` driver needs the engine's containerd image store.
-pub async fn multi_platform_store(cli: &CliEnv, info: &BuilderInfo) -> anyhow::Result<()> {
-    if info.driver != "docker" {
-        return Ok(());
-    }
+/// Whether the engine keeps images in the containerd image store (`docker info`).
+pub async fn containerd_store(cli: &CliEnv) -> anyhow::Result<bool> {
     let out = run(&cli.apply(docker::driver_status()), &RunOpts::quiet())
         .await
         .map_err(|e| anyhow::Error::new(e).context("cannot read the engine's storage driver"))?;
-    if docker::is_containerd_store(&out.stdout) {
+    Ok(docker::is_containerd_store(&out.stdout))
+}
+
+/// A multi-platform build with the `docker` driver needs the engine's containerd image store.
+pub fn check_multi_platform_store(info: &BuilderInfo, containerd: bool) -> anyhow::Result<()> {
+    if info.driver != "docker" || containerd {
         return Ok(());
     }
     Err(anyhow!(
@@ -226,6 +233,23 @@ mod tests {
             assert_eq!(qemu_binfmt("linux/arm64/v8"), Some("qemu-aarch64"));
             assert_eq!(qemu_binfmt("linux/arm/v7"), Some("qemu-arm"));
         }
+    }
+
+    #[test]
+    fn multi_platform_needs_the_containerd_store_with_the_docker_driver() {
+        let mut info = BuilderInfo {
+            name: "default".into(),
+            driver: "docker".into(),
+            platforms: vec![],
+        };
+        assert!(check_multi_platform_store(&info, true).is_ok());
+        let e = check_multi_platform_store(&info, false)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("the engine's image store cannot hold multi-platform images"));
+        assert!(e.contains("\"containerd-snapshotter\": true"));
+        info.driver = "docker-container".into();
+        assert!(check_multi_platform_store(&info, false).is_ok());
     }
 
     #[test]
