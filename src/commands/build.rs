@@ -405,6 +405,43 @@ async fn build_one(cli: &CliEnv, b: &ImageBuild, ui: &Ui) -> anyhow::Result<Buil
     })
 }
 
+/// How many builds run at once: `TWIP_BUILD_JOBS`, default 4 (BuildKit schedules their
+/// steps; a no-change rebuild mostly waits on the engine and the registry).
+fn build_jobs() -> usize {
+    std::env::var("TWIP_BUILD_JOBS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(4)
+}
+
+/// Runs the builds, up to [`build_jobs`] at once, each to its end. When some fail, the others
+/// still finish; every failure is reported, the first (in plan order) is returned.
+async fn build_all(cli: &CliEnv, builds: &[ImageBuild], ui: &Ui) -> anyhow::Result<Vec<Built>> {
+    use futures_util::stream::{self, StreamExt};
+    let results: Vec<anyhow::Result<Built>> = stream::iter(builds)
+        .map(|b| build_one(cli, b, ui))
+        .buffered(build_jobs())
+        .collect()
+        .await;
+    let mut built = Vec::new();
+    let mut errors = Vec::new();
+    for r in results {
+        match r {
+            Ok(b) => built.push(b),
+            Err(e) => errors.push(e),
+        }
+    }
+    if errors.is_empty() {
+        return Ok(built);
+    }
+    let first = errors.remove(0);
+    for e in &errors {
+        ui.report_error(e);
+    }
+    Err(first)
+}
+
 fn build_error(e: RunError, b: &ImageBuild) -> anyhow::Error {
     let host = docker_cmd::registry_host(b.deploy_ref()).unwrap_or("the registry");
     let pushing = b.pushes();
@@ -422,13 +459,14 @@ fn build_error(e: RunError, b: &ImageBuild) -> anyhow::Error {
     anyhow::Error::new(e.with_hint(hint)).context(what)
 }
 
-fn summary(ui: &Ui, built: &[Built]) {
+/// The summary: the number of images and the wall time of the builds (they overlap), then
+/// per image its platforms, its time, loaded or pushed, its references and digest.
+fn summary(ui: &Ui, built: &[Built], total: Duration) {
     if built.is_empty() {
         return;
     }
-    let total: Duration = built.iter().map(|b| b.duration).sum();
     ui.info(&format!(
-        "{} image(s) in {:.1}s:",
+        "{} image(s) in {:.2}s:",
         built.len(),
         total.as_secs_f64()
     ));
@@ -495,11 +533,10 @@ pub async fn run_build(g: &GlobalArgs, args: &BuildArgs, ui: &Ui) -> anyhow::Res
         None => ui.debug("not a git work tree: no commit tag"),
     }
     let builds = plan(&env, &project.dir, &opts)?;
-    let mut built = Vec::new();
-    for b in &builds {
-        built.push(build_one(&cli, b, ui).await?);
-    }
-    summary(ui, &built);
+    let started = Instant::now();
+    let built = build_all(&cli, &builds, ui).await?;
+    let took = started.elapsed();
+    summary(ui, &built, took);
     Ok(crate::exit::SUCCESS)
 }
 
@@ -695,10 +732,9 @@ pub async fn ensure_images(
     ));
     let cli = cli_env(None, env);
     preflight_builds(&cli, &builds).await?;
-    let mut built = Vec::new();
-    for b in &builds {
-        built.push(build_one(&cli, b, ui).await?);
-    }
+    let started = Instant::now();
+    let built = build_all(&cli, &builds, ui).await?;
+    let took = started.elapsed();
     // The CLI may have built on another engine than `docker`: deliver what is still missing.
     let mut source: Option<Docker> = None;
     for b in &builds {
@@ -719,7 +755,7 @@ pub async fn ensure_images(
         let d = super::images::deliver(&src, docker, b.deploy_ref()).await?;
         ui.ok(&format!("{}: {d}", b.deploy_ref()));
     }
-    summary(ui, &built);
+    summary(ui, &built, took);
     Ok(())
 }
 
