@@ -128,7 +128,7 @@ start_dockerd() {
       log "dockerd: up in $(elapsed "$t")s"
       return 0
     fi
-    if ! kill -0 "$(<"$STARTED_MARK")" 2>/dev/null; then
+    if ! running "$(<"$STARTED_MARK")"; then
       tail -n 30 "$DOCKERD_LOG" >&2
       rm -f "$STARTED_MARK"
       die "dockerd exited during startup (log: $DOCKERD_LOG)"
@@ -140,7 +140,7 @@ start_dockerd() {
 }
 
 stop_our_dockerd() {
-  log "dockerd: stopping the one engine-up started (to apply daemon.json)"
+  log "dockerd: stopping the one engine-up started"
   cp "$STARTED_MARK" "$TWIP_STATE_DIR/dockerd.pid.tmp"
   stop_pid "$TWIP_STATE_DIR/dockerd.pid.tmp" dockerd 60
   rm -f "$TWIP_STATE_DIR/dockerd.pid.tmp" "$STARTED_MARK"
@@ -149,6 +149,13 @@ stop_our_dockerd() {
 ensure_dockerd() {
   if engine_answers; then
     if ((DAEMON_JSON_CHANGED)) && pid_alive "$STARTED_MARK" dockerd; then
+      stop_our_dockerd
+      start_dockerd
+    elif ! ip link show docker0 >/dev/null 2>&1 && pid_alive "$STARTED_MARK" dockerd; then
+      # Another dockerd started on this host with `--bridge none` deletes the host's docker0
+      # (moby removes the default bridge interface by name); builds and `docker run` then fail
+      # with "adding interface vethX to bridge docker0 failed". A restart recreates it.
+      log "dockerd: docker0 is gone (another dockerd with --bridge none?); restarting ours to recreate it"
       stop_our_dockerd
       start_dockerd
     elif ! docker info -f '{{json .DriverStatus}}' 2>/dev/null | grep -q 'io.containerd.snapshotter'; then
@@ -242,7 +249,7 @@ ensure_registry() { # ensure_registry NAME ADDR EXPECTED_V2_STATUS [HTPASSWD]
       log "registry $name: up on $addr"
       return 0
     fi
-    kill -0 "$(<"$pidfile")" 2>/dev/null || break
+    running "$(<"$pidfile")" || break
     sleep 0.1
   done
   tail -n 20 "$TWIP_LOG_DIR/registry-$name.log" >&2
@@ -276,6 +283,13 @@ ensure_registry auth "$TWIP_AUTH_REGISTRY_ADDR" 401 "$REG_DIR/auth.htpasswd"
 
 if [[ "${TWIP_SKIP_BASES:-0}" != 1 ]]; then
   "$TWIP_SCRIPTS_DIR/make-bases.sh"
+  # Emulation end to end: an arm64 container of the base runs on this amd64 host.
+  if [[ " $TWIP_BASE_ARCHES " == *" arm64 "* ]]; then
+    m=$(docker run --rm --platform linux/arm64 "localhost:${TWIP_REGISTRY_ADDR##*:}/twip/base:$TWIP_BASE_SUITE" uname -m \
+      2>"$TWIP_LOG_DIR/arm64-check.log") ||
+      die "an arm64 container of the base does not run: $(tail -n 5 "$TWIP_LOG_DIR/arm64-check.log")"
+    [[ "$m" == aarch64 ]] || die "an arm64 container of the base reports '$m', want aarch64"
+  fi
 fi
 
 # ---------------------------------------------------------------------------------------------

@@ -5,7 +5,9 @@
 #   localhost:5000/twip/base:bookworm          (index: linux/amd64, linux/arm64[, linux/arm/v7])
 #   localhost:5000/twip/base:bookworm-<arch>   (one per architecture)
 #   twip/base:bookworm                          (amd64, in the local engine, for --load builds)
-# Rootfs tarballs are cached in $TWIP_CACHE/bases/; every step is skipped when its result exists.
+#   localhost:5000/twip/base:bookworm-r<recipe> (the same index, named after the recipe that made it)
+# Rootfs tarballs are cached in $TWIP_CACHE/bases/; every step is skipped when its result exists and
+# was made by the current recipe (suite, package list, RECIPE_VERSION below).
 # Called by engine-up.sh (which starts dockerd and the registry first).
 set -euo pipefail
 
@@ -22,11 +24,17 @@ REG_PORT="${TWIP_REGISTRY_ADDR##*:}"
 REPO="localhost:${REG_PORT}/twip/base"
 REF="$REPO:$TWIP_BASE_SUITE"
 LOCAL_REF="twip/base:$TWIP_BASE_SUITE"
+# Bump when the rootfs post-processing below changes: cached tarballs and images are then rebuilt.
+RECIPE_VERSION=2
+RECIPE=$(printf '%s\n' "$RECIPE_VERSION" "$TWIP_BASE_SUITE" "$TWIP_BASE_PACKAGES" | sha256sum | cut -c1-12)
+RECIPE_REF="$REPO:$TWIP_BASE_SUITE-r$RECIPE"
 read -r -a ARCHES <<<"$TWIP_BASE_ARCHES"
 [[ " ${ARCHES[*]} " == *" amd64 "* ]] || die "TWIP_BASE_ARCHES must include amd64 (the local $LOCAL_REF is amd64)"
 mkdir -p "$BASES_DIR"
 
 tarball() { echo "$BASES_DIR/$TWIP_BASE_SUITE-$1.tar"; }
+tarball_current() { [[ -s "$(tarball "$1")" && "$(cat "$(tarball "$1").recipe" 2>/dev/null)" == "$RECIPE" ]]; }
+image_recipe() { docker image inspect -f '{{index .Config.Labels "org.twip.base.recipe"}}' "$1" 2>/dev/null; }
 
 # Unmount whatever a killed debootstrap left mounted under DIR, then remove DIR without crossing mounts.
 clean_workdir() {
@@ -46,16 +54,35 @@ debootstrap_arch() {
   clean_workdir "$work"
   mkdir -p "$work" "$BASES_DIR/debs/$arch"
   # For a foreign arch debootstrap runs the second stage in the chroot through qemu-user-static + binfmt.
-  debootstrap --arch="$arch" --variant=minbase --include="$TWIP_BASE_PACKAGES" \
-    --cache-dir="$BASES_DIR/debs/$arch" \
-    "$TWIP_BASE_SUITE" "$work" "$TWIP_DEBIAN_MIRROR" >"$TWIP_LOG_DIR/debootstrap-$arch.log" 2>&1 || {
+  # A second try covers a mirror hiccup (seen once: "Failed getting release file").
+  local try
+  for try in 1 2; do
+    if debootstrap --arch="$arch" --variant=minbase --include="$TWIP_BASE_PACKAGES" \
+      --cache-dir="$BASES_DIR/debs/$arch" \
+      "$TWIP_BASE_SUITE" "$work" "$TWIP_DEBIAN_MIRROR" >"$TWIP_LOG_DIR/debootstrap-$arch.log" 2>&1; then
+      break
+    fi
     tail -n 30 "$TWIP_LOG_DIR/debootstrap-$arch.log" >&2
     clean_workdir "$work"
-    return 1
-  }
-  # Slim down and neutralise host-specific files; docker provides hostname/hosts/resolv.conf.
+    ((try == 1)) || return 1
+    log "bases: debootstrap $arch failed; trying once more in 5s"
+    sleep 5
+    mkdir -p "$work"
+  done
+  # Slim down (as Debian's -slim images do: no docs but copyrights, no man pages, no translations)
+  # and neutralise host-specific files; docker provides hostname/hosts/resolv.conf.
   rm -rf "$work"/var/lib/apt/lists/* "$work"/var/cache/apt/*.bin "$work"/var/cache/apt/archives/*.deb
+  rm -rf "$work"/usr/share/man/* "$work"/usr/share/info/* "$work"/usr/share/locale/*
+  find "$work/usr/share/doc" -mindepth 1 -not -type d -not -name copyright -delete
+  find "$work/usr/share/doc" -mindepth 1 -type d -empty -delete
   find "$work/var/log" -type f -delete
+  cat >"$work/etc/dpkg/dpkg.cfg.d/twip-slim" <<'CFG'
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/locale/*
+CFG
   : >"$work/etc/resolv.conf"
   : >"$work/etc/machine-id"
   echo localhost >"$work/etc/hostname"
@@ -64,37 +91,47 @@ debootstrap_arch() {
   chmod 755 "$work/usr/sbin/policy-rc.d"
   tar --numeric-owner -C "$work" -cf "$out.tmp" .
   mv "$out.tmp" "$out"
+  echo "$RECIPE" >"$out.recipe"
   clean_workdir "$work"
   log "bases: $arch rootfs in $(elapsed "$t")s -> $out ($(du -h "$out" | cut -f1))"
 }
 
-# Platforms present in the registry's index for REF (one per line, os/arch[/variant]).
+ACCEPT_INDEX='application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json'
+
+# Platforms in the registry's index for TAG (one per line, os/arch[/variant]).
 registry_platforms() {
-  curl -fsS -m 10 \
-    -H 'Accept: application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json' \
-    "http://${TWIP_REGISTRY_ADDR}/v2/twip/base/manifests/$TWIP_BASE_SUITE" 2>/dev/null |
+  curl -fsS -m 10 -H "Accept: $ACCEPT_INDEX" "http://${TWIP_REGISTRY_ADDR}/v2/twip/base/manifests/$1" 2>/dev/null |
     jq -r '.manifests[]?.platform | "\(.os)/\(.architecture)\(if .variant then "/"+.variant else "" end)"' 2>/dev/null
 }
 
+registry_digest() {
+  curl -fsS -m 10 -o /dev/null -I -H "Accept: $ACCEPT_INDEX" -D - \
+    "http://${TWIP_REGISTRY_ADDR}/v2/twip/base/manifests/$1" 2>/dev/null |
+    tr -d '\r' | awk 'tolower($1) == "docker-content-digest:" {print $2}'
+}
+
+# Complete: the recipe's index has every platform, :bookworm is that index, the local amd64 copy is current.
 base_complete() {
-  local have arch
-  have=$(registry_platforms) || return 1
+  local have arch d
+  have=$(registry_platforms "$TWIP_BASE_SUITE-r$RECIPE") || return 1
   for arch in "${ARCHES[@]}"; do
     grep -qx "$(arch_platform "$arch")" <<<"$have" || return 1
   done
-  docker image inspect "$LOCAL_REF" >/dev/null 2>&1
+  d=$(registry_digest "$TWIP_BASE_SUITE-r$RECIPE")
+  [[ -n "$d" && "$d" == "$(registry_digest "$TWIP_BASE_SUITE")" ]] || return 1
+  [[ "$(image_recipe "$LOCAL_REF")" == "$RECIPE" ]]
 }
 
 T0=$(now_s)
 if base_complete; then
-  log "bases: $REF has ${ARCHES[*]} and $LOCAL_REF is loaded; nothing to do"
+  log "bases: $REF (recipe $RECIPE) has ${ARCHES[*]} and $LOCAL_REF is loaded; nothing to do"
   exit 0
 fi
 
 # 1. Root filesystems (in parallel: downloads overlap, the emulated second stage gets its own core).
 pids=()
 for arch in "${ARCHES[@]}"; do
-  if [[ -s "$(tarball "$arch")" ]]; then
+  if tarball_current "$arch"; then
     log "bases: $arch rootfs cached ($(tarball "$arch"))"
     continue
   fi
@@ -116,20 +153,20 @@ srcs=()
 for arch in "${ARCHES[@]}"; do
   platform=$(arch_platform "$arch")
   tag="$REPO:$TWIP_BASE_SUITE-$arch"
-  if ! docker image inspect "$tag" >/dev/null 2>&1; then
+  if [[ "$(image_recipe "$tag")" != "$RECIPE" ]]; then
     t=$(now_s)
     docker import --platform "$platform" \
       --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
       --change 'CMD ["bash"]' \
-      --change "LABEL org.opencontainers.image.title=twip-base org.opencontainers.image.description=debootstrap-minbase-$TWIP_BASE_SUITE-$arch-with-$TWIP_BASE_PACKAGES" \
+      --change "LABEL org.opencontainers.image.title=twip-base org.twip.base.recipe=$RECIPE org.twip.base.packages=$TWIP_BASE_PACKAGES" \
       "$(tarball "$arch")" "$tag" >/dev/null
     log "bases: imported $tag ($platform) in $(elapsed "$t")s"
   fi
   docker push -q "$tag" >/dev/null
   srcs+=("$tag")
 done
-docker buildx imagetools create -t "$REF" "${srcs[@]}" >/dev/null 2>"$TWIP_LOG_DIR/imagetools.log" ||
+docker buildx imagetools create -t "$RECIPE_REF" -t "$REF" "${srcs[@]}" >/dev/null 2>"$TWIP_LOG_DIR/imagetools.log" ||
   { cat "$TWIP_LOG_DIR/imagetools.log" >&2; die "docker buildx imagetools create -t $REF failed"; }
 docker tag "$REPO:$TWIP_BASE_SUITE-amd64" "$LOCAL_REF"
-base_complete || die "$REF is incomplete after assembly: $(registry_platforms | tr '\n' ' ')"
-log "bases: $REF ($(registry_platforms | paste -sd, -)) and $LOCAL_REF ready in $(elapsed "$T0")s"
+base_complete || die "$REF is incomplete after assembly: $(registry_platforms "$TWIP_BASE_SUITE" | tr '\n' ' ')"
+log "bases: $REF = $RECIPE_REF ($(registry_platforms "$TWIP_BASE_SUITE" | paste -sd, -)) and $LOCAL_REF ready in $(elapsed "$T0")s"

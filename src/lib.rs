@@ -6,6 +6,7 @@
 //! - [`commands`]: one module per subcommand that wires the pieces together;
 //! - [`bench`]: the HTTP load generator.
 
+pub mod autoscale;
 pub mod bench;
 pub mod cli;
 pub mod commands;
@@ -86,13 +87,13 @@ pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<i32> {
         Command::Logs(a) => commands::logs::run(g, &a, ui).await,
         Command::Test(a) => commands::smoke::run(g, &a, ui).await,
         Command::Clean(a) => commands::clean::run(g, &a, ui).await,
-        Command::Swarm(sc) => {
-            let env = match &sc {
-                cli::SwarmCommand::Init(a) | cli::SwarmCommand::Join(a) => a.env.clone(),
-                cli::SwarmCommand::Nodes(a) => a.env.clone(),
-                cli::SwarmCommand::Leave(a) => a.env.clone(),
-            };
-            commands::not_yet("swarm", &env, g, "#5")
+        Command::Swarm(cli::SwarmCommand::Init(a)) => commands::swarm::init(g, &a, ui).await,
+        Command::Swarm(cli::SwarmCommand::Nodes(a)) => commands::swarm::nodes(g, &a, ui).await,
+        Command::Swarm(cli::SwarmCommand::Join(a)) => {
+            commands::not_yet("swarm join", &a.env, g, "#5")
+        }
+        Command::Swarm(cli::SwarmCommand::Leave(a)) => {
+            commands::not_yet("swarm leave", &a.env, g, "#5")
         }
         Command::Bootstrap(a) => commands::not_yet("bootstrap", &a.env, g, "#5"),
         Command::Lab(_) => commands::not_yet("lab", "", g, "#5"),

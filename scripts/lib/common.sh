@@ -52,13 +52,22 @@ arch_qemu() {
 
 engine_answers() { timeout 15 docker info >/dev/null 2>&1; }
 
+# running PID: the process exists and is not a zombie (an exited daemon whose parent, e.g. a
+# container's PID 1 that is no init, never reaps it would otherwise look alive forever).
+running() {
+  local state
+  kill -0 "$1" 2>/dev/null || return 1
+  state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+  [[ -n "$state" && "$state" != Z ]]
+}
+
 # pid_alive PIDFILE [COMM]: true when the pidfile names a live process (with that comm, if given).
 pid_alive() {
   local pidfile=$1 comm=${2:-} pid
   [[ -s "$pidfile" ]] || return 1
   pid=$(<"$pidfile")
   [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-  kill -0 "$pid" 2>/dev/null || return 1
+  running "$pid" || return 1
   if [[ -n "$comm" ]]; then
     [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == "$comm" ]] || return 1
   fi
@@ -73,7 +82,7 @@ stop_pid() {
   pid=$(<"$pidfile")
   kill -TERM "$pid" 2>/dev/null || true
   for ((i = 0; i < timeout * 10; i++)); do
-    kill -0 "$pid" 2>/dev/null || return 0
+    running "$pid" || return 0
     sleep 0.1
   done
   log "$comm (pid $pid) did not stop in ${timeout}s; sending KILL"
@@ -86,3 +95,10 @@ http_status() { curl -s -o /dev/null -m 5 -w '%{http_code}' "$1" || true; }
 
 now_s() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now_s)" 'BEGIN{printf "%.1f", b-a}'; }
+
+# free_port START: the first TCP port >= START that nothing listens on (any address).
+free_port() {
+  local p=$1
+  while [[ -n "$(ss -Htln "sport = :$p" 2>/dev/null)" ]]; do p=$((p + 1)); done
+  echo "$p"
+}

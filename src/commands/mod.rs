@@ -16,6 +16,7 @@ pub mod scale;
 pub mod schema;
 pub mod smoke;
 pub mod status;
+pub mod swarm;
 pub mod up;
 pub mod validate;
 

@@ -125,7 +125,12 @@ pub async fn run(g: &GlobalArgs, args: &TestArgs, ui: &Ui) -> anyhow::Result<i32
             .map(|p| {
                 p.routes
                     .iter()
-                    .map(|r| r.path.clone().unwrap_or_else(|| "/".into()))
+                    .map(|r| {
+                        r.probe
+                            .clone()
+                            .or_else(|| r.path.clone())
+                            .unwrap_or_else(|| "/".into())
+                    })
                     .collect()
             })
             .unwrap_or_default();

@@ -102,32 +102,10 @@ pub async fn collect(docker: &Docker, stack: Option<&str>) -> anyhow::Result<Sta
         .filter_map(|n| Some((n.id.clone()?, n.description.as_ref()?.hostname.clone()?)))
         .collect();
     let mut out = Status {
-        nodes: Vec::new(),
+        nodes: node_list(&nodes),
         services: Vec::new(),
         failing_tasks: Vec::new(),
     };
-    for n in &nodes {
-        let spec = n.spec.clone().unwrap_or_default();
-        let desc = n.description.clone().unwrap_or_default();
-        out.nodes.push(NodeStatus {
-            id: s(n.id.clone()),
-            hostname: s(desc.hostname.clone()),
-            role: s(spec.role),
-            state: s(n.status.as_ref().and_then(|x| x.state)),
-            availability: s(spec.availability),
-            leader: n
-                .manager_status
-                .as_ref()
-                .and_then(|m| m.leader)
-                .unwrap_or(false),
-            address: s(n.status.as_ref().and_then(|x| x.addr.clone())),
-            engine_version: s(desc.engine.as_ref().and_then(|e| e.engine_version.clone())),
-            architecture: s(desc.platform.as_ref().and_then(|p| p.architecture.clone())),
-            labels: spec.labels.unwrap_or_default().into_iter().collect(),
-        });
-    }
-    out.nodes
-        .sort_by(|a, b| (b.role.clone(), &a.hostname).cmp(&(a.role.clone(), &b.hostname)));
     let mut ids: HashMap<String, String> = HashMap::new();
     for svc in &services {
         let spec = svc.spec.clone().unwrap_or_default();
@@ -251,7 +229,40 @@ pub async fn collect(docker: &Docker, stack: Option<&str>) -> anyhow::Result<Sta
     Ok(out)
 }
 
-pub fn print(st: &Status) {
+/// Nodes as status shows them: managers first, then by hostname.
+pub fn node_list(nodes: &[bollard::models::Node]) -> Vec<NodeStatus> {
+    let mut out = Vec::new();
+    for n in nodes {
+        let spec = n.spec.clone().unwrap_or_default();
+        let desc = n.description.clone().unwrap_or_default();
+        out.push(NodeStatus {
+            id: s(n.id.clone()),
+            hostname: s(desc.hostname.clone()),
+            role: s(spec.role),
+            state: s(n.status.as_ref().and_then(|x| x.state)),
+            availability: s(spec.availability),
+            leader: n
+                .manager_status
+                .as_ref()
+                .and_then(|m| m.leader)
+                .unwrap_or(false),
+            address: s(n.status.as_ref().and_then(|x| x.addr.clone())),
+            engine_version: s(desc.engine.as_ref().and_then(|e| e.engine_version.clone())),
+            architecture: s(desc.platform.as_ref().and_then(|p| p.architecture.clone())),
+            labels: spec.labels.unwrap_or_default().into_iter().collect(),
+        });
+    }
+    out.sort_by(|a, b| (b.role.clone(), &a.hostname).cmp(&(a.role.clone(), &b.hostname)));
+    out
+}
+
+pub async fn collect_nodes(docker: &Docker) -> anyhow::Result<Vec<NodeStatus>> {
+    Ok(node_list(
+        &docker.list_nodes(None).await.engine("list nodes", "")?,
+    ))
+}
+
+pub fn print_nodes(list: &[NodeStatus]) {
     let mut nodes = Table::new();
     nodes.load_preset(UTF8_BORDERS_ONLY);
     nodes.set_header(vec![
@@ -263,7 +274,7 @@ pub fn print(st: &Status) {
         "ARCH",
         "ADDRESS",
     ]);
-    for n in &st.nodes {
+    for n in list {
         let role = if n.leader {
             format!("{} (leader)", n.role)
         } else {
@@ -280,6 +291,10 @@ pub fn print(st: &Status) {
         ]);
     }
     println!("{nodes}");
+}
+
+pub fn print(st: &Status) {
+    print_nodes(&st.nodes);
     let mut svcs = Table::new();
     svcs.load_preset(UTF8_BORDERS_ONLY);
     svcs.set_header(vec![

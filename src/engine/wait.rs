@@ -28,12 +28,19 @@ pub struct ServiceState {
     pub last_error: Option<String>,
     pub update: Option<String>,
     pub update_message: Option<String>,
+    /// How long the youngest running task has been running.
+    pub youngest_running: Option<Duration>,
 }
+
+/// A task must keep running this long before its service counts as converged: a process that
+/// crashes right after it starts is not "up".
+pub const STABLE: Duration = Duration::from_secs(3);
 
 impl ServiceState {
     pub fn converged(&self) -> bool {
         self.running == self.desired
             && self.starting == 0
+            && self.youngest_running.is_none_or(|age| age >= STABLE)
             && !matches!(
                 self.update.as_deref(),
                 Some("updating" | "rollback_started")
@@ -95,6 +102,18 @@ pub async fn look(
         .filter(|t| t.status.as_ref().and_then(|s| s.state) == Some(TaskState::RUNNING))
         .count() as u64;
     let starting = want_running.len() as u64 - running;
+    let now = std::time::SystemTime::now();
+    let youngest_running = want_running
+        .iter()
+        .filter_map(|t| t.status.as_ref())
+        .filter(|s| s.state == Some(TaskState::RUNNING))
+        .filter_map(|s| s.timestamp.as_deref())
+        .filter_map(|ts| {
+            humantime::parse_rfc3339_weak(ts.trim_end_matches('Z').split('+').next().unwrap_or(ts))
+                .ok()
+        })
+        .map(|t| now.duration_since(t).unwrap_or_default())
+        .min();
     let mut failed: Vec<&bollard::models::Task> = tasks
         .iter()
         .filter(|t| !old_tasks.contains(t.id.as_deref().unwrap_or_default()))
@@ -144,6 +163,7 @@ pub async fn look(
         last_error,
         update,
         update_message,
+        youngest_running,
     })
 }
 
@@ -268,7 +288,9 @@ pub async fn converge(
             // Fail fast on what will not get better by waiting.
             if st.failed_new >= 3
                 || st.last_error.as_deref().is_some_and(|e| {
-                    e.starts_with("image not found") || e.contains("no suitable node")
+                    e.starts_with("image not found")
+                        || e.starts_with("port already allocated")
+                        || e.contains("no suitable node")
                 }) && start.elapsed() > Duration::from_secs(10)
             {
                 finish(&bars, s, false);

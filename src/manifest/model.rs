@@ -1142,6 +1142,9 @@ pub struct Route {
     /// Health-check path for this backend (default: the proxy's).
     #[serde(default)]
     pub health: Option<String>,
+    /// Path `twip test` requests for this route (default: the route's path).
+    #[serde(default)]
+    pub probe: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -624,6 +624,14 @@ fn check_proxy(m: &Manifest, c: &mut Checker) {
                 );
             }
         }
+        if let Some(h) = &r.probe {
+            if !h.starts_with('/') {
+                c.err(
+                    &["proxy", "routes", &idx, "probe"],
+                    format!("a probe path starts with `/`: `/{h}`"),
+                );
+            }
+        }
         if let Some(h) = &r.health {
             if !h.starts_with('/') {
                 c.err(

@@ -431,7 +431,7 @@ pub fn describe_changes(old: &ServiceSpec, new: &ServiceSpec) -> String {
         ),
     ];
     for (name, a, b) in checks {
-        if a != b {
+        if !subset(&b, &a) {
             parts.push(format!("{name} changed"));
         }
     }
@@ -439,6 +439,33 @@ pub fn describe_changes(old: &ServiceSpec, new: &ServiceSpec) -> String {
         "spec changed".into()
     } else {
         parts.join(", ")
+    }
+}
+
+/// Whether `have` (from the engine) holds everything `want` (what twip sends) says. The engine
+/// adds fields and drops zero values, so extra keys in `have` are ignored and a zero value in
+/// `want` matches an absent one.
+fn subset(want: &serde_json::Value, have: &serde_json::Value) -> bool {
+    use serde_json::Value as V;
+    let zero = |v: &V| match v {
+        V::Null => true,
+        V::Bool(b) => !b,
+        V::Number(n) => n.as_f64() == Some(0.0),
+        V::String(s) => s.is_empty(),
+        V::Array(a) => a.is_empty(),
+        V::Object(o) => o.values().all(|x| matches!(x, V::Null)),
+    };
+    match (want, have) {
+        (V::Object(w), V::Object(h)) => w.iter().all(|(k, wv)| match h.get(k) {
+            Some(hv) => subset(wv, hv),
+            None => zero(wv),
+        }),
+        (V::Array(w), V::Array(h)) => {
+            w.len() == h.len() && w.iter().zip(h).all(|(a, b)| subset(a, b))
+        }
+        (w, V::Null) => zero(w),
+        (V::Number(a), V::Number(b)) => a.as_f64() == b.as_f64(),
+        (w, h) => w == h,
     }
 }
 

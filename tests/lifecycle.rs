@@ -1,0 +1,470 @@
+//! The lifecycle on a real engine in swarm mode: up, test, scale, status, down, clean, and
+//! the failures a person must be able to act on. Tests run one after another (they share the
+//! swarm and the proxy ports) and remove what they made, also when they fail.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+
+use common::*;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn port() -> u16 {
+    test_vars()[0].1.parse().unwrap()
+}
+
+fn services_of(stack: &str) -> Vec<String> {
+    list(&[
+        "service",
+        "ls",
+        "-q",
+        "--filter",
+        &format!("label=com.docker.stack.namespace={stack}"),
+    ])
+}
+
+fn labelled_leftovers(stack: &str) -> Vec<String> {
+    let f = format!("label=com.docker.stack.namespace={stack}");
+    let mut left = Vec::new();
+    for kind in ["service", "network", "config", "secret"] {
+        for id in list(&[kind, "ls", "-q", "--filter", &f]) {
+            left.push(format!("{kind} {id}"));
+        }
+    }
+    left
+}
+
+#[test]
+fn training_up_scale_status_down_clean() {
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    require_swarm();
+    let p = TestProject::new(&["training"], "life");
+    let stack = p.stacks[0].clone();
+
+    // up converges.
+    let up = p.twip(&["up", "training"]);
+    assert!(up.status.success(), "twip up failed:\n{}", stderr(&up));
+    assert!(stderr(&up).contains("training is up"), "{}", stderr(&up));
+    assert_eq!(services_of(&stack).len(), 3);
+
+    // Through the proxy: static assets from nginx, the rest from the app.
+    let (status, h, _) = eventually(60, || {
+        http(port(), "GET", "/styles/site.css", "").filter(|r| r.0 == 200)
+    })
+    .expect("static route answers");
+    assert_eq!(status, 200);
+    assert!(
+        header(&h, "server").unwrap_or("").contains("nginx"),
+        "{h:?}"
+    );
+    let (status, h, _) = eventually(60, || http(port(), "GET", "/", "").filter(|r| r.0 == 200))
+        .expect("app route answers");
+    assert_eq!(status, 200);
+    assert!(
+        header(&h, "x-app-version").is_some(),
+        "the app answers /: {h:?}"
+    );
+
+    // twip test: the smoke test passes.
+    let t = p.twip(&["test", "training"]);
+    assert!(t.status.success(), "{}{}", stdout(&t), stderr(&t));
+    assert!(stdout(&t).contains("/styles/"), "{}", stdout(&t));
+
+    // A news item survives a forced task restart and down/up (the volume is kept).
+    let title = format!("item-{}", std::process::id());
+    let (s, _, _) = http(
+        port(),
+        "POST",
+        "/news",
+        &format!("{{\"title\": \"{title}\"}}"),
+    )
+    .expect("POST /news");
+    assert!(s == 200 || s == 201 || s == 303, "POST /news answered {s}");
+    let forced = docker(&[
+        "service",
+        "update",
+        "--force",
+        "--detach=false",
+        "-q",
+        &format!("{stack}_web"),
+    ])
+    .output()
+    .unwrap();
+    assert!(
+        forced.status.success(),
+        "{}",
+        String::from_utf8_lossy(&forced.stderr)
+    );
+    let after_restart = eventually(60, || {
+        http(port(), "GET", "/news", "").filter(|r| r.0 == 200 && r.2.contains(&title))
+    });
+    assert!(
+        after_restart.is_some(),
+        "the item is gone after a task restart"
+    );
+
+    // A second up changes nothing: same service versions, "up to date".
+    let before: Vec<String> = services_of(&stack)
+        .iter()
+        .flat_map(|id| {
+            list(&[
+                "service",
+                "inspect",
+                "--format",
+                "{{.Spec.Name}} {{.Version.Index}}",
+                id,
+            ])
+        })
+        .collect();
+    let again = p.twip(&["up", "training"]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(stderr(&again).contains("up to date"), "{}", stderr(&again));
+    let after: Vec<String> = services_of(&stack)
+        .iter()
+        .flat_map(|id| {
+            list(&[
+                "service",
+                "inspect",
+                "--format",
+                "{{.Spec.Name}} {{.Version.Index}}",
+                id,
+            ])
+        })
+        .collect();
+    assert_eq!(before, after, "a second up changed service versions");
+
+    // plan shows the same, as data.
+    let plan = p.twip(&["plan", "training", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    assert_eq!(v["actions"].as_array().unwrap().len(), 0, "{v}");
+
+    // scale web=3: three distinct app tasks answer through the proxy.
+    let sc = p.twip(&["scale", "training", "web=3"]);
+    assert!(sc.status.success(), "{}", stderr(&sc));
+    let mut seen = BTreeSet::new();
+    let all_three = eventually(60, || {
+        if let Some((200, h, _)) = http(port(), "GET", "/", "") {
+            if let Some(who) = header(&h, "x-served-by") {
+                seen.insert(who.to_string());
+            }
+        }
+        (seen.len() >= 3).then_some(())
+    });
+    assert!(
+        all_three.is_some(),
+        "only {seen:?} answered after scaling to 3"
+    );
+    // A later up keeps the scaled count (the manifest's count did not change).
+    let keep = p.twip(&["up", "training"]);
+    assert!(stderr(&keep).contains("up to date"), "{}", stderr(&keep));
+
+    // status --json agrees with the engine.
+    let st = p.twip(&["status", "training", "--json"]);
+    assert!(st.status.success(), "{}", stderr(&st));
+    let v: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    let web = v["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == format!("{stack}_web"))
+        .expect("web in status")
+        .clone();
+    let engine_replicas = list(&[
+        "service",
+        "inspect",
+        "--format",
+        "{{.Spec.Mode.Replicated.Replicas}}",
+        &format!("{stack}_web"),
+    ]);
+    assert_eq!(web["desired"].to_string(), engine_replicas[0]);
+    assert_eq!(web["running"], 3);
+    assert_eq!(web["mode"], "replicated");
+    assert!(
+        v["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["role"] == "manager" && n["state"] == "ready"),
+        "{v}"
+    );
+    assert_eq!(v["services"].as_array().unwrap().len(), 3);
+
+    // logs: lines prefixed with their task.
+    let logs = p.twip(&["logs", "training", "web", "--tail", "5"]);
+    assert!(logs.status.success(), "{}", stderr(&logs));
+    assert!(
+        stdout(&logs).lines().all(|l| l.starts_with("web.")),
+        "{}",
+        stdout(&logs)
+    );
+
+    // down, then up again: the item is still there (the volume was kept).
+    let down = p.twip(&["down", "training"]);
+    assert!(down.status.success(), "{}", stderr(&down));
+    assert!(
+        labelled_leftovers(&stack).is_empty(),
+        "left behind: {:?}",
+        labelled_leftovers(&stack)
+    );
+    let up = p.twip(&["up", "training"]);
+    assert!(up.status.success(), "{}", stderr(&up));
+    let kept = eventually(60, || {
+        http(port(), "GET", "/news", "").filter(|r| r.0 == 200 && r.2.contains(&title))
+    });
+    assert!(kept.is_some(), "the item did not survive down/up");
+
+    // clean --dry-run lists and removes nothing; clean then removes exactly that.
+    let exited = docker(&[
+        "run",
+        "--label",
+        "io.twip.managed=true",
+        "--label",
+        &format!("com.docker.stack.namespace={stack}"),
+        "--name",
+        &format!("{stack}_leftover"),
+        "twip/base:bookworm",
+        "true",
+    ])
+    .output()
+    .unwrap();
+    assert!(
+        exited.status.success(),
+        "{}",
+        String::from_utf8_lossy(&exited.stderr)
+    );
+    let dry = p.twip(&["clean", "training", "--dry-run"]);
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    let listed: Vec<String> = stdout(&dry).lines().map(str::to_string).collect();
+    assert!(
+        listed
+            .iter()
+            .any(|l| l.contains(&format!("{stack}_leftover"))),
+        "{listed:?}"
+    );
+    assert_eq!(
+        list(&[
+            "ps",
+            "-a",
+            "-q",
+            "--filter",
+            &format!("name={stack}_leftover")
+        ])
+        .len(),
+        1,
+        "dry run removed it"
+    );
+    let clean = p.twip(&["clean", "training"]);
+    assert!(clean.status.success(), "{}", stderr(&clean));
+    let removed: Vec<String> = stdout(&clean).lines().map(str::to_string).collect();
+    assert_eq!(
+        removed
+            .iter()
+            .map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
+            .collect::<Vec<_>>(),
+        listed
+            .iter()
+            .map(|l| l
+                .trim_start_matches("would remove ")
+                .split_whitespace()
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(" "))
+            .collect::<Vec<_>>(),
+        "clean removed something else than the dry run listed"
+    );
+    assert!(list(&[
+        "ps",
+        "-a",
+        "-q",
+        "--filter",
+        &format!("name={stack}_leftover")
+    ])
+    .is_empty());
+
+    // down --volumes: nothing labelled is left, the volume neither.
+    let down = p.twip(&["down", "training", "--volumes"]);
+    assert!(down.status.success(), "{}", stderr(&down));
+    assert!(
+        labelled_leftovers(&stack).is_empty(),
+        "left behind: {:?}",
+        labelled_leftovers(&stack)
+    );
+    assert!(list(&[
+        "volume",
+        "ls",
+        "-q",
+        "--filter",
+        &format!("label=com.docker.stack.namespace={stack}")
+    ])
+    .is_empty());
+}
+
+#[test]
+fn failures_say_what_is_wrong_and_invalid_input_changes_nothing() {
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    require_swarm();
+    let p = TestProject::new(&[], "fail");
+
+    // An image that does not exist.
+    p.write_env(
+        "noimage",
+        "stack: twiptest_fail_noimage\nservices:\n  web:\n    image: twip/does-not-exist:1\n",
+    );
+    let mut p = p;
+    p.stacks.push("twiptest_fail_noimage".into());
+    let out = p.twip(&["up", "noimage", "--timeout", "90s"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("does not start") && err.to_lowercase().contains("image"),
+        "{err}"
+    );
+
+    // A service whose process exits at once: its exit code and last log lines.
+    p.write_env(
+        "crash",
+        "stack: twiptest_fail_crash\nservices:\n  app:\n    image: twip/base:bookworm\n    command: [\"sh\", \"-c\", \"echo boom-from-the-app; exit 3\"]\n",
+    );
+    p.stacks.push("twiptest_fail_crash".into());
+    let out = p.twip(&["up", "crash", "--timeout", "120s"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("exited with code 3"), "{err}");
+    assert!(
+        err.contains("boom-from-the-app"),
+        "the last log lines are shown: {err}"
+    );
+
+    // A manifest error: exit 2, and nothing was made.
+    p.write_env("broken", "stack: twiptest_fail_broken\nservices:\n  web:\n    image: nginx:1.25\n    replicas: many\n");
+    let out = p.twip(&["up", "broken"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("environments/broken.yaml:5:15"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(labelled_leftovers("twiptest_fail_broken").is_empty());
+
+    // An unreachable engine.
+    p.write_env(
+        "ok",
+        "stack: twiptest_fail_ok\nservices:\n  web:\n    image: nginx:1.25\n",
+    );
+    let out = p.twip(&["--host", "unix:///run/twip-no-such.sock", "up", "ok"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("cannot reach the Docker engine at unix:///run/twip-no-such.sock"),
+        "{}",
+        stderr(&out)
+    );
+    // Plain TCP to a remote address is refused before any connection.
+    let out = p.twip(&["--host", "tcp://10.9.8.7:2375", "status", "ok"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("refusing plain TCP"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn an_engine_that_is_not_a_swarm_manager_is_reported() {
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // A second engine, not in any swarm: started here, stopped at the end.
+    let engine = common_engine::SecondEngine::start();
+    let p = TestProject::new(&[], "nomgr");
+    p.write_env("ok", "services:\n  web:\n    image: nginx:1.25\n");
+    let host = format!("unix://{}", engine.socket.display());
+    let out = p.twip(&["--host", &host, "up", "ok"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is not in a swarm"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("twip swarm init"), "{}", stderr(&out));
+}
+
+mod common_engine {
+    use std::path::PathBuf;
+    use std::process::{Child, Command, Stdio};
+
+    const BRIDGE: &str = "twiptest0";
+
+    /// A second dockerd on its own socket, data root and bridge (never `--bridge none`, which
+    /// makes dockerd delete the first engine's docker0), without iptables rules.
+    pub struct SecondEngine {
+        pub socket: PathBuf,
+        child: Child,
+        root: tempfile::TempDir,
+    }
+
+    impl SecondEngine {
+        pub fn start() -> SecondEngine {
+            let root = tempfile::tempdir().unwrap();
+            let socket = root.path().join("docker.sock");
+            let _ = Command::new("ip").args(["link", "del", BRIDGE]).output();
+            for args in [
+                vec!["link", "add", BRIDGE, "type", "bridge"],
+                vec!["addr", "add", "10.251.7.1/24", "dev", BRIDGE],
+                vec!["link", "set", BRIDGE, "up"],
+            ] {
+                let out = Command::new("ip")
+                    .args(&args)
+                    .output()
+                    .expect("ip (iproute2)");
+                assert!(
+                    out.status.success(),
+                    "ip {args:?}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            let dockerd =
+                which::which("dockerd").expect("dockerd (scripts/engine-up.sh installs it)");
+            let child = Command::new(dockerd)
+                .arg("--host")
+                .arg(format!("unix://{}", socket.display()))
+                .arg("--data-root")
+                .arg(root.path().join("data"))
+                .arg("--exec-root")
+                .arg(root.path().join("exec"))
+                .arg("--pidfile")
+                .arg(root.path().join("docker.pid"))
+                .args(["--bridge", BRIDGE, "--iptables=false", "--ip6tables=false"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start a second dockerd");
+            let e = SecondEngine {
+                socket,
+                child,
+                root,
+            };
+            let ok = super::eventually(30, || {
+                Command::new("docker")
+                    .arg("--host")
+                    .arg(format!("unix://{}", e.socket.display()))
+                    .arg("info")
+                    .output()
+                    .ok()
+                    .filter(|o| o.status.success())
+            });
+            assert!(ok.is_some(), "the second dockerd did not answer");
+            e
+        }
+    }
+
+    impl Drop for SecondEngine {
+        fn drop(&mut self) {
+            let _ = Command::new("kill")
+                .arg(self.child.id().to_string())
+                .status();
+            let _ = self.child.wait();
+            let _ = &self.root;
+            let _ = Command::new("ip").args(["link", "del", BRIDGE]).output();
+        }
+    }
+}
