@@ -1,10 +1,12 @@
 //! One module per subcommand. Each only wires the pure core and the effects together.
 
+pub mod build;
 pub mod clean;
 pub mod completions;
 pub mod deploy;
 pub mod docs;
 pub mod down;
+pub mod images;
 pub mod images_hook;
 pub mod init;
 pub mod logs;
