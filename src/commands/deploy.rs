@@ -65,10 +65,10 @@ pub async fn make_plan_with(
     Ok((desired, plan))
 }
 
-/// Images a deploy needs that are built by twip and missing from the engine: build them.
-pub async fn ensure_images(t: &Target, desired: &Desired, ui: &Ui) -> anyhow::Result<()> {
-    let _ = desired;
-    crate::commands::images_hook::ensure_images(&t.env, &t.docker, &t.project.dir, ui).await
+/// Images a deploy needs that twip builds and the engine lacks: build them (and push them when
+/// the environment has a registry).
+pub async fn ensure_images(t: &Target, ui: &Ui) -> anyhow::Result<()> {
+    crate::commands::build::ensure_images(&t.env, &t.docker, &t.project.dir, ui).await
 }
 
 /// Plan, execute, wait. Returns when the swarm runs what the manifest says.
@@ -96,7 +96,7 @@ pub async fn converge_to(
         ui.ok(plan.to_string().trim_end());
         return Ok(crate::exit::SUCCESS);
     }
-    ensure_images(t, &desired, ui).await?;
+    ensure_images(t, ui).await?;
     if !ui.quiet {
         eprint!("{plan}");
     }

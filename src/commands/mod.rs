@@ -7,7 +7,6 @@ pub mod deploy;
 pub mod docs;
 pub mod down;
 pub mod images;
-pub mod images_hook;
 pub mod init;
 pub mod logs;
 pub mod plan;
