@@ -283,6 +283,13 @@ ensure_registry auth "$TWIP_AUTH_REGISTRY_ADDR" 401 "$REG_DIR/auth.htpasswd"
 
 if [[ "${TWIP_SKIP_BASES:-0}" != 1 ]]; then
   "$TWIP_SCRIPTS_DIR/make-bases.sh"
+  # Emulation end to end: an arm64 container of the base runs on this amd64 host.
+  if [[ " $TWIP_BASE_ARCHES " == *" arm64 "* ]]; then
+    m=$(docker run --rm --platform linux/arm64 "localhost:${TWIP_REGISTRY_ADDR##*:}/twip/base:$TWIP_BASE_SUITE" uname -m \
+      2>"$TWIP_LOG_DIR/arm64-check.log") ||
+      die "an arm64 container of the base does not run: $(tail -n 5 "$TWIP_LOG_DIR/arm64-check.log")"
+    [[ "$m" == aarch64 ]] || die "an arm64 container of the base reports '$m', want aarch64"
+  fi
   # The lab's node image (and the bootstrap tests' sshd host), built on the base; cached by recipe.
   if [[ "${TWIP_SKIP_LAB:-0}" != 1 ]]; then
     "$TWIP_SCRIPTS_DIR/make-lab-node.sh"

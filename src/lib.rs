@@ -11,6 +11,7 @@ pub mod bench;
 pub mod cli;
 pub mod commands;
 pub mod engine;
+pub mod exec;
 pub mod exit;
 pub mod lab;
 pub mod manifest;
@@ -75,15 +76,13 @@ pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<i32> {
         Command::DocsCommands => commands::docs::run(),
         Command::Bench(args) => bench::run(&args, g, ui).await,
         Command::Plan(a) => commands::plan::run(g, &a, ui).await,
-        Command::Build(a) => commands::not_yet("build", &a.env, g, "#3"),
-        Command::Push(a) => commands::not_yet("push", &a.env, g, "#3"),
-        Command::Images(cli::ImagesCommand::Load(a)) => {
-            commands::not_yet("images load", &a.env, g, "#3")
-        }
+        Command::Build(a) => commands::build::run_build(g, &a, ui).await,
+        Command::Push(a) => commands::build::run_push(g, &a, ui).await,
+        Command::Images(cli::ImagesCommand::Load(a)) => commands::images::run_load(g, &a, ui).await,
         Command::Up(a) => commands::up::run(g, &a, ui).await,
         Command::Down(a) => commands::down::run(g, &a, ui).await,
         Command::Scale(a) => commands::scale::run(g, &a, ui).await,
-        Command::Update(a) => commands::not_yet("update", &a.env, g, "#7"),
+        Command::Update(a) => commands::update::run(g, &a, ui).await,
         Command::Rollback(a) => commands::not_yet("rollback", &a.env, g, "#7"),
         Command::Status(a) => commands::status::run(g, &a, ui).await,
         Command::Logs(a) => commands::logs::run(g, &a, ui).await,

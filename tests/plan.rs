@@ -122,6 +122,7 @@ fn scale_is_a_change_of_desired_state() {
     let d = desired_of("training");
     let opts = Options {
         scale: [("web".to_string(), 3)].into(),
+        ..Options::default()
     };
     let plan = reconcile(&d, &deployed(&d), &opts);
     assert_eq!(plan.actions.len(), 1, "{plan}");
@@ -284,6 +285,54 @@ fn services_and_networks_no_longer_in_the_manifest_are_removed_last() {
             (2, Op::Remove, "training_old"),
             (3, Op::Remove, "training_legacy")
         ]
+    );
+}
+
+#[test]
+fn a_forced_update_rolls_an_unchanged_service_and_image_overrides_plan_as_updates() {
+    let d = desired_of("training");
+    let mut o = deployed(&d);
+    o.services
+        .iter_mut()
+        .find(|s| s.name == "training_web")
+        .unwrap()
+        .spec
+        .task_template
+        .as_mut()
+        .unwrap()
+        .force_update = Some(2);
+    let opts = Options {
+        force: ["web".to_string()].into(),
+        ..Options::default()
+    };
+    let plan = reconcile(&d, &o, &opts);
+    assert_eq!(plan.actions.len(), 1, "{plan}");
+    let a = &plan.actions[0];
+    assert_eq!(
+        (a.op, a.cause.as_str()),
+        (Op::Update, "rolling restart (forced)")
+    );
+    assert_eq!(
+        a.spec
+            .as_ref()
+            .unwrap()
+            .task_template
+            .as_ref()
+            .unwrap()
+            .force_update,
+        Some(3)
+    );
+
+    let mut d2 = d.clone();
+    assert!(d2.set_image("web", "twip/web:2.0.0"));
+    assert!(!d2.set_image("nope", "x:1"));
+    let plan = reconcile(&d2, &deployed(&d), &Options::default());
+    assert_eq!(plan.actions.len(), 1, "{plan}");
+    assert!(
+        plan.actions[0]
+            .cause
+            .contains("image twip/web:1.0.0 → twip/web:2.0.0"),
+        "{plan}"
     );
 }
 

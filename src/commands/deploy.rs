@@ -52,16 +52,23 @@ pub fn desired(t: &Target) -> anyhow::Result<Desired> {
 }
 
 pub async fn make_plan(t: &Target, opts: &Options) -> anyhow::Result<(Desired, Plan)> {
-    let desired = desired(t)?;
+    make_plan_with(t, opts, desired(t)?).await
+}
+
+pub async fn make_plan_with(
+    t: &Target,
+    opts: &Options,
+    desired: Desired,
+) -> anyhow::Result<(Desired, Plan)> {
     let observed = engine::observe::observe(&t.docker, &desired.stack).await?;
     let plan = plan::reconcile(&desired, &observed, opts);
     Ok((desired, plan))
 }
 
-/// Images a deploy needs that are built by twip and missing from the engine: build them.
-pub async fn ensure_images(t: &Target, desired: &Desired, ui: &Ui) -> anyhow::Result<()> {
-    let _ = desired;
-    crate::commands::images_hook::ensure_images(&t.env, &t.docker, &t.project.dir, ui).await
+/// Images a deploy needs that twip builds and the engine lacks: build them (and push them when
+/// the environment has a registry).
+pub async fn ensure_images(t: &Target, ui: &Ui) -> anyhow::Result<()> {
+    crate::commands::build::ensure_images(&t.env, &t.docker, &t.project.dir, ui).await
 }
 
 /// Plan, execute, wait. Returns when the swarm runs what the manifest says.
@@ -72,12 +79,24 @@ pub async fn converge(
     timeout: Duration,
     ui: &Ui,
 ) -> anyhow::Result<i32> {
-    let (desired, plan) = make_plan(t, opts).await?;
+    converge_to(t, opts, desired(t)?, detach, timeout, ui).await
+}
+
+/// Converge to a given desired state (`update --image` changes it first).
+pub async fn converge_to(
+    t: &Target,
+    opts: &Options,
+    desired: Desired,
+    detach: bool,
+    timeout: Duration,
+    ui: &Ui,
+) -> anyhow::Result<i32> {
+    let (desired, plan) = make_plan_with(t, opts, desired).await?;
     if plan.is_empty() {
         ui.ok(plan.to_string().trim_end());
         return Ok(crate::exit::SUCCESS);
     }
-    ensure_images(t, &desired, ui).await?;
+    ensure_images(t, ui).await?;
     if !ui.quiet {
         eprint!("{plan}");
     }

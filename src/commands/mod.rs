@@ -1,11 +1,12 @@
 //! One module per subcommand. Each only wires the pure core and the effects together.
 
+pub mod build;
 pub mod clean;
 pub mod completions;
 pub mod deploy;
 pub mod docs;
 pub mod down;
-pub mod images_hook;
+pub mod images;
 pub mod init;
 pub mod lab;
 pub mod logs;
@@ -17,6 +18,7 @@ pub mod smoke;
 pub mod status;
 pub mod swarm;
 pub mod up;
+pub mod update;
 pub mod validate;
 
 use crate::cli::GlobalArgs;
