@@ -254,6 +254,9 @@ pub struct PlanArgs {
     /// Print the plan as JSON
     #[arg(long)]
     pub json: bool,
+    /// Use the lab of this name instead of the manifest's engine
+    #[arg(long, value_name = "NAME")]
+    pub lab: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -334,6 +337,9 @@ pub struct ScaleArgs {
     /// How long to wait for convergence
     #[arg(long, value_name = "DUR", default_value = "5m", value_parser = parse_duration)]
     pub timeout: std::time::Duration,
+    /// Use the lab of this name instead of the manifest's engine
+    #[arg(long, value_name = "NAME")]
+    pub lab: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -374,6 +380,9 @@ pub struct StatusArgs {
     /// Refresh until interrupted
     #[arg(short, long)]
     pub watch: bool,
+    /// Use the lab of this name instead of the manifest's engine
+    #[arg(long, value_name = "NAME")]
+    pub lab: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -390,6 +399,9 @@ pub struct LogsArgs {
     /// Lines from the end of each task's log
     #[arg(long, value_name = "N")]
     pub tail: Option<u64>,
+    /// Use the lab of this name instead of the manifest's engine
+    #[arg(long, value_name = "NAME")]
+    pub lab: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -400,6 +412,9 @@ pub struct TestArgs {
     /// Paths to request (default: each proxy route)
     #[arg(value_name = "PATH")]
     pub paths: Vec<String>,
+    /// Use the lab of this name instead of the manifest's engine
+    #[arg(long, value_name = "NAME")]
+    pub lab: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -424,8 +439,10 @@ pub enum SwarmCommand {
     #[command(after_help = "Examples:\n  twip swarm init scaled")]
     Init(EnvArg),
     /// Join every node the manifest lists, apply labels, wait until Ready
-    #[command(after_help = "Examples:\n  twip swarm join scaled")]
-    Join(EnvArg),
+    #[command(
+        after_help = "Examples:\n  twip swarm join scaled\n  twip swarm join scaled --lab lab"
+    )]
+    Join(SwarmJoinArgs),
     /// Show the swarm's nodes
     #[command(
         visible_alias = "status",
@@ -445,6 +462,22 @@ pub struct SwarmNodesArgs {
     /// Print as JSON
     #[arg(long)]
     pub json: bool,
+    /// Use the lab of this name instead of the manifest's engine
+    #[arg(long, value_name = "NAME")]
+    pub lab: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SwarmJoinArgs {
+    /// The environment
+    #[arg(value_name = "ENV")]
+    pub env: String,
+    /// How long to wait until every node is Ready
+    #[arg(long, value_name = "DUR", default_value = "2m", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+    /// Use the lab of this name instead of the manifest's engine
+    #[arg(long, value_name = "NAME")]
+    pub lab: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -452,9 +485,15 @@ pub struct SwarmLeaveArgs {
     /// The environment
     #[arg(value_name = "ENV")]
     pub env: String,
-    /// The node to remove (default: every node of the manifest)
+    /// The node to remove (default: every node of the manifest but the first manager)
     #[arg(long, value_name = "N")]
     pub node: Option<String>,
+    /// How long to wait for the node's tasks to move
+    #[arg(long, value_name = "DUR", default_value = "5m", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+    /// Use the lab of this name instead of the manifest's engine
+    #[arg(long, value_name = "NAME")]
+    pub lab: Option<String>,
 }
 
 #[derive(Debug, Args)]

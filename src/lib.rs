@@ -90,12 +90,8 @@ pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<i32> {
         Command::Clean(a) => commands::clean::run(g, &a, ui).await,
         Command::Swarm(cli::SwarmCommand::Init(a)) => commands::swarm::init(g, &a, ui).await,
         Command::Swarm(cli::SwarmCommand::Nodes(a)) => commands::swarm::nodes(g, &a, ui).await,
-        Command::Swarm(cli::SwarmCommand::Join(a)) => {
-            commands::not_yet("swarm join", &a.env, g, "#5")
-        }
-        Command::Swarm(cli::SwarmCommand::Leave(a)) => {
-            commands::not_yet("swarm leave", &a.env, g, "#5")
-        }
+        Command::Swarm(cli::SwarmCommand::Join(a)) => commands::swarm::join(g, &a, ui).await,
+        Command::Swarm(cli::SwarmCommand::Leave(a)) => commands::swarm::leave(g, &a, ui).await,
         Command::Bootstrap(a) => commands::not_yet("bootstrap", &a.env, g, "#5"),
         Command::Lab(cli::LabCommand::Up(a)) => commands::lab::up(g, &a, ui).await,
         Command::Lab(cli::LabCommand::Down(a)) => commands::lab::down(g, &a, ui).await,

@@ -228,7 +228,370 @@ fn failed_lab_up_removes_what_it_made_unless_retain() {
     assert_eq!(lab.leftovers(), Vec::<String>::new());
 }
 
-#[allow(dead_code)]
-fn repo_path(p: &str) -> PathBuf {
-    repo().join(p)
+/// GET http://ADDR/PATH with `Connection: close`: the status code, or None when nothing
+/// answered within 5 s.
+fn get(addr: &str, path: &str) -> Option<u16> {
+    use std::io::{Read, Write};
+    let sock: std::net::SocketAddr = format!("{addr}:80").parse().ok()?;
+    let mut s = std::net::TcpStream::connect_timeout(&sock, Duration::from_secs(5)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).ok()?;
+    let text = String::from_utf8_lossy(&buf);
+    text.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// `docker -H ENGINE ARGS` lines.
+fn on(engine: &str, args: &[&str]) -> Vec<String> {
+    let mut a = vec!["-H", engine];
+    a.extend_from_slice(args);
+    list(&a)
+}
+
+/// A project with the repository's environments and images, and `labscaled`: the scaled
+/// environment with images named for this test run, built for this machine only and without
+/// monitoring (Prometheus cannot be pulled here).
+struct LabProject {
+    dir: tempfile::TempDir,
+    namespace: String,
+}
+
+impl LabProject {
+    fn new() -> LabProject {
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(repo().join("images"), dir.path().join("images")).unwrap();
+        std::fs::create_dir(dir.path().join("environments")).unwrap();
+        for e in ["training", "production", "scaled"] {
+            std::fs::copy(
+                repo().join(format!("environments/{e}.yaml")),
+                dir.path().join(format!("environments/{e}.yaml")),
+            )
+            .unwrap();
+        }
+        let namespace = format!("twiplab{}", std::process::id());
+        std::fs::write(
+            dir.path().join("environments/labscaled.yaml"),
+            format!(
+                "extends: scaled\nstack: labscaled\nregistry:\n  url: 127.0.0.1:5000\n  namespace: {namespace}\nmonitoring:\n  enabled: false\n"
+            ),
+        )
+        .unwrap();
+        LabProject { dir, namespace }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn image(&self, name: &str, tag: &str) -> String {
+        format!("127.0.0.1:5000/{}/{name}:{tag}", self.namespace)
+    }
+
+    /// The stack's three images, built for this machine with plain `docker build`.
+    fn build_images(&self) {
+        for (name, tag) in [("static", "latest"), ("web", "1.0.0"), ("proxy", "latest")] {
+            let out = docker(&[
+                "build",
+                "-q",
+                "--build-arg",
+                "BASE=twip/base:bookworm",
+                "--build-arg",
+                "VERSION=1.0.0",
+                "-t",
+                &self.image(name, tag),
+            ])
+            .arg(repo().join("images").join(name))
+            .output()
+            .unwrap();
+            assert!(
+                out.status.success(),
+                "docker build {name}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
+
+impl Drop for LabProject {
+    fn drop(&mut self) {
+        for (name, tag) in [("static", "latest"), ("web", "1.0.0"), ("proxy", "latest")] {
+            docker(&["rmi", "-f", &self.image(name, tag)]).output().ok();
+        }
+    }
+}
+
+/// Every output of every command, and every file twip wrote, for the token check.
+#[derive(Default)]
+struct Captured(Vec<String>);
+
+impl Captured {
+    fn keep(&mut self, o: &Output) -> String {
+        let text = format!("{}{}", stdout(o), stderr(o));
+        self.0.push(text.clone());
+        text
+    }
+
+    fn keep_files(&mut self, dir: &Path) {
+        for e in walk(dir) {
+            if let Ok(t) = std::fs::read(&e) {
+                self.0.push(String::from_utf8_lossy(&t).to_string());
+            }
+        }
+    }
+
+    fn assert_free_of(&self, secret: &str, what: &str) {
+        assert!(secret.len() > 20, "a real {what}: {secret}");
+        for (i, t) in self.0.iter().enumerate() {
+            assert!(!t.contains(secret), "the {what} appears in capture {i}");
+        }
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_symlink() {
+            continue;
+        }
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn scaled_on_a_lab_places_tasks_answers_everywhere_and_leave_moves_tasks() {
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = TestLab::new("s");
+    let project = LabProject::new();
+    let mut cap = Captured::default();
+    let up = lab.up(3);
+    cap.keep(&up);
+    let st = lab.status();
+    let nodes = nodes_of(&st);
+    let addr: Vec<String> = nodes
+        .iter()
+        .map(|n| n["address"].as_str().unwrap().to_string())
+        .collect();
+    let manager = nodes[0]["engine"].as_str().unwrap().to_string();
+    let p = Some(project.path());
+
+    // The manifest's node labels, through `swarm join` (every node already in: skipped).
+    let join = lab.twip_in(p, &["swarm", "join", "labscaled", "--lab", &lab.name]);
+    let text = cap.keep(&join);
+    assert!(join.status.success(), "{text}");
+    assert!(text.contains("is already in this swarm"), "{text}");
+    let labels: Vec<String> = nodes_of(&lab.status())
+        .iter()
+        .map(|n| n["labels"]["tier"].as_str().unwrap_or("-").to_string())
+        .collect();
+    assert_eq!(labels, ["edge", "app", "app"]);
+    let again = lab.twip_in(p, &["swarm", "join", "labscaled", "--lab", &lab.name]);
+    let text = cap.keep(&again);
+    assert!(again.status.success(), "{text}");
+    assert!(text.contains("nothing to do"), "{text}");
+
+    // up: images go to every node, tasks land where the placement rules say.
+    project.build_images();
+    let up = lab.twip_in(
+        p,
+        &["up", "labscaled", "--lab", &lab.name, "--timeout", "4m"],
+    );
+    let text = cap.keep(&up);
+    assert!(up.status.success(), "twip up --lab failed:\n{text}");
+    assert!(text.contains(&format!("http://{}/", addr[0])), "{text}");
+    let hosts = |svc: &str| -> Vec<String> {
+        let mut h = on(
+            &manager,
+            &[
+                "service",
+                "ps",
+                "--filter",
+                "desired-state=running",
+                "--format",
+                "{{.Node}}",
+                &format!("labscaled_{svc}"),
+            ],
+        );
+        h.sort();
+        h
+    };
+    let (m, w1, w2) = (
+        format!("{}-manager-1", lab.name),
+        format!("{}-worker-1", lab.name),
+        format!("{}-worker-2", lab.name),
+    );
+    // web: tier == app only, at most 2 per node: two on each worker.
+    assert_eq!(
+        hosts("web"),
+        [w1.clone(), w1.clone(), w2.clone(), w2.clone()]
+    );
+    // static: spread over the tier label, one per node: one edge, one app.
+    let st_hosts = hosts("static");
+    assert_eq!(st_hosts.len(), 2, "{st_hosts:?}");
+    assert!(st_hosts.contains(&m), "{st_hosts:?}");
+    // proxy: global.
+    assert_eq!(hosts("proxy"), [m.clone(), w1.clone(), w2.clone()]);
+    // The app and the static files answer through the proxy on every node.
+    for a in &addr {
+        for path in ["/", "/styles/site.css"] {
+            let code = eventually(60, || get(a, path).filter(|c| *c == 200));
+            assert_eq!(code, Some(200), "GET http://{a}{path}");
+        }
+    }
+    let t = lab.twip_in(p, &["test", "labscaled", "--lab", &lab.name]);
+    let text = cap.keep(&t);
+    assert!(t.status.success(), "{text}");
+    let s = lab.twip_in(p, &["status", "labscaled", "--lab", &lab.name, "--json"]);
+    cap.keep(&s);
+    assert!(s.status.success(), "{}", stderr(&s));
+    let status: serde_json::Value = serde_json::from_slice(&s.stdout).unwrap();
+    assert_eq!(
+        status["services"].as_array().unwrap().len(),
+        3,
+        "{status:#}"
+    );
+
+    // leave: requests through the manager's proxy while worker-2 is drained and removed.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let loader = {
+        let stop = stop.clone();
+        let a = addr[0].clone();
+        std::thread::spawn(move || {
+            let (mut ok, mut failed) = (0u32, Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for path in ["/", "/styles/site.css"] {
+                    match get(&a, path) {
+                        Some(200) => ok += 1,
+                        other => failed.push(format!("{path}: {other:?}")),
+                    }
+                }
+            }
+            (ok, failed)
+        })
+    };
+    std::thread::sleep(Duration::from_secs(1));
+    let leave = lab.twip_in(
+        p,
+        &[
+            "swarm",
+            "leave",
+            "labscaled",
+            "--lab",
+            &lab.name,
+            "--node",
+            "worker-2",
+        ],
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (ok, failed) = loader.join().unwrap();
+    let text = cap.keep(&leave);
+    assert!(leave.status.success(), "{text}");
+    assert!(text.contains("removed from the swarm"), "{text}");
+    assert!(ok > 20, "only {ok} requests went through");
+    assert!(
+        failed.is_empty(),
+        "{} of {} requests failed: {failed:?}",
+        failed.len(),
+        ok as usize + failed.len()
+    );
+    // Nothing runs on worker-2 any more; static moved, web runs short (no other app node).
+    assert!(!hosts("static").contains(&w2), "{:?}", hosts("static"));
+    assert!(!hosts("web").contains(&w2), "{:?}", hosts("web"));
+    assert!(
+        text.contains("labscaled_web cannot place all its replicas"),
+        "{text}"
+    );
+    let node_names = on(&manager, &["node", "ls", "--format", "{{.Hostname}}"]);
+    assert!(!node_names.contains(&w2), "{node_names:?}");
+
+    // No join token in anything twip printed or wrote.
+    cap.keep_files(lab.state_dir());
+    cap.keep_files(project.path());
+    for role in ["worker", "manager"] {
+        let token = on(&manager, &["swarm", "join-token", "-q", role]).join("");
+        cap.assert_free_of(&token, &format!("{role} join token"));
+    }
+
+    let down = lab.twip(&["lab", "down", "--name", &lab.name]);
+    assert!(down.status.success(), "{}", stderr(&down));
+    assert_eq!(lab.leftovers(), Vec::<String>::new());
+}
+
+#[test]
+fn join_refuses_a_node_of_another_swarm() {
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = TestLab::new("o");
+    let project = LabProject::new();
+    lab.up(3);
+    let nodes = nodes_of(&lab.status());
+    let manager = nodes[0]["engine"].as_str().unwrap().to_string();
+    let w2 = nodes[2]["engine"].as_str().unwrap().to_string();
+    // worker-2 leaves and starts a swarm of its own.
+    let id = on(&w2, &["info", "--format", "{{.Swarm.NodeID}}"]).join("");
+    on(&w2, &["swarm", "leave"]);
+    on(&manager, &["node", "rm", "--force", &id]);
+    let addr = nodes[2]["address"].as_str().unwrap();
+    on(&w2, &["swarm", "init", "--advertise-addr", addr]);
+    let out = lab.twip_in(
+        Some(project.path()),
+        &["swarm", "join", "labscaled", "--lab", &lab.name],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("worker-2") && err.contains("is in another swarm"),
+        "{err}"
+    );
+    // Nothing was changed: no labels were applied.
+    let labels: Vec<serde_json::Value> = nodes_of(&lab.status())
+        .iter()
+        .map(|n| n["labels"].clone())
+        .collect();
+    assert_eq!(labels[0], serde_json::json!({}), "{labels:?}");
+}
+
+#[test]
+fn plain_tcp_to_a_remote_engine_is_refused_outside_a_lab() {
+    let project = LabProject::new();
+    let out = twip()
+        .arg("--project-dir")
+        .arg(project.path())
+        .args(["status", "labscaled", "--host", "tcp://10.99.0.11:2375"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("refusing plain TCP"),
+        "{}",
+        stderr(&out)
+    );
+    // --lab and --host together are a usage error.
+    let out = twip()
+        .arg("--project-dir")
+        .arg(project.path())
+        .args([
+            "status",
+            "labscaled",
+            "--host",
+            "tcp://10.99.0.11:2375",
+            "--lab",
+            "x",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }

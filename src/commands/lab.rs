@@ -742,3 +742,30 @@ fn print_table(nodes: &[LabNode], _labels: Option<&BTreeMap<String, String>>) {
     }
     eprintln!("{t}");
 }
+
+/// What `twip up ENV --lab NAME` does before it converges: the manifest's node labels on the
+/// lab nodes that stand in for its nodes (through `swarm join`, which skips nodes already in),
+/// then the stack's images, built in the local engine when missing, loaded into every lab node
+/// that lacks them (lab nodes cannot reach the host's registries).
+pub async fn prepare(
+    g: &GlobalArgs,
+    t: &super::deploy::Target,
+    lab: &Lab,
+    ui: &Ui,
+) -> anyhow::Result<()> {
+    super::swarm::join_env(g, &t.env, Some(lab), READY_WAIT, ui).await?;
+    let local = engine::connect(&Endpoint::resolve(None, None)).await?;
+    super::build::ensure_images(&t.env, &local, &t.project.dir, ui).await?;
+    let refs = super::images::deployed_refs(&t.env);
+    let engines = futures_util::future::join_all(
+        lab.nodes
+            .iter()
+            .map(|n| async move { engine::connect(&n.endpoint()).await }),
+    )
+    .await;
+    let mut nodes = Vec::new();
+    for (n, d) in lab.nodes.iter().zip(engines) {
+        nodes.push((n.name.clone(), d?));
+    }
+    lab::images::deliver(&local, &nodes, &refs, ui).await
+}

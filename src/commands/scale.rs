@@ -54,7 +54,7 @@ pub async fn run(g: &GlobalArgs, args: &ScaleArgs, ui: &Ui) -> anyhow::Result<i3
         }
         scale.insert(svc.clone(), *n);
     }
-    let t = super::deploy::open(g, &args.env).await?;
+    let t = super::deploy::open_on(g, &args.env, args.lab.as_deref()).await?;
     let opts = Options {
         scale,
         ..Options::default()

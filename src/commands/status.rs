@@ -340,12 +340,13 @@ pub async fn run(g: &GlobalArgs, args: &StatusArgs, ui: &Ui) -> anyhow::Result<i
         Some(name) => {
             let project = crate::project::Project::discover(g.project_dir.as_deref())?;
             let env = project.load(name)?;
-            (
-                Endpoint::resolve(g.host.as_deref(), Some(&env)),
-                Some(env.stack().to_string()),
-            )
+            let (endpoint, _) = super::deploy::endpoint_for(g, &env, args.lab.as_deref())?;
+            (endpoint, Some(env.stack().to_string()))
         }
-        None => (Endpoint::resolve(g.host.as_deref(), None), None),
+        None => match &args.lab {
+            Some(lab) => (crate::lab::Lab::load(lab)?.manager()?.endpoint(), None),
+            None => (Endpoint::resolve(g.host.as_deref(), None), None),
+        },
     };
     let docker = engine::connect(&endpoint).await?;
     engine::require_manager(&docker, &endpoint).await?;

@@ -5,6 +5,9 @@ use crate::plan::Options;
 use crate::ui::Ui;
 
 pub async fn run(g: &GlobalArgs, args: &UpArgs, ui: &Ui) -> anyhow::Result<i32> {
-    let t = super::deploy::open(g, &args.env).await?;
+    let t = super::deploy::open_on(g, &args.env, args.lab.as_deref()).await?;
+    if let Some(lab) = &t.lab {
+        super::lab::prepare(g, &t, lab, ui).await?;
+    }
     super::deploy::converge(&t, &Options::default(), args.detach, args.timeout, ui).await
 }

@@ -497,6 +497,8 @@ pub async fn drain_and_remove(
             );
         }
     }
+    // The services it runs, read before the drain changes their tasks' desired state.
+    let services = services_on(mgr, node_id).await?;
     // 1. Drain.
     if spec.availability != Some(NodeSpecAvailabilityEnum::DRAIN) {
         spec.availability = Some(NodeSpecAvailabilityEnum::DRAIN);
@@ -510,7 +512,6 @@ pub async fn drain_and_remove(
         ));
     }
     // 2. Wait until nothing runs there and the services it ran are whole again.
-    let services = services_on(mgr, node_id).await?;
     loop {
         let tasks = mgr
             .list_tasks(Some(ListTasksOptions {

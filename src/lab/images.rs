@@ -10,23 +10,9 @@ use bollard::query_parameters::ImportImageOptions;
 use bollard::Docker;
 use futures_util::StreamExt;
 
+use crate::commands::images::same_image;
 use crate::engine::error::{EngineError, EngineResult, ErrorKind};
 use crate::ui::Ui;
-
-/// Two engines hold the same image: the same id, or (an engine with the containerd image store
-/// names images by manifest, a classic one by config) the same layers and creation time.
-pub fn same_image(a: &ImageInspect, b: &ImageInspect) -> bool {
-    if a.id.is_some() && a.id == b.id {
-        return true;
-    }
-    let layers = |i: &ImageInspect| i.root_fs.as_ref().and_then(|r| r.layers.clone());
-    let la = layers(a);
-    la.as_ref().is_some_and(|l| !l.is_empty())
-        && la == layers(b)
-        && a.created.is_some()
-        && a.created == b.created
-        && a.architecture == b.architecture
-}
 
 /// Delivers `refs` from `local` to every node (at once); nodes that have an image skip it.
 /// Images the local engine does not have are reported and left for the nodes to pull.
