@@ -510,6 +510,13 @@ pub struct BootstrapArgs {
     /// Print cloud-init user-data instead of running it
     #[arg(long)]
     pub cloud_init: bool,
+    /// Put a join token in the printed script or user-data, so the host joins by itself (read
+    /// from the manager; the output is then a secret). Only with --print or --cloud-init
+    #[arg(long)]
+    pub join_token: bool,
+    /// How long to wait until the bootstrapped nodes are Ready
+    #[arg(long, value_name = "DUR", default_value = "2m", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
 }
 
 #[derive(Debug, Subcommand)]

@@ -92,7 +92,7 @@ pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<i32> {
         Command::Swarm(cli::SwarmCommand::Nodes(a)) => commands::swarm::nodes(g, &a, ui).await,
         Command::Swarm(cli::SwarmCommand::Join(a)) => commands::swarm::join(g, &a, ui).await,
         Command::Swarm(cli::SwarmCommand::Leave(a)) => commands::swarm::leave(g, &a, ui).await,
-        Command::Bootstrap(a) => commands::not_yet("bootstrap", &a.env, g, "#5"),
+        Command::Bootstrap(a) => commands::bootstrap::run(g, &a, ui).await,
         Command::Lab(cli::LabCommand::Up(a)) => commands::lab::up(g, &a, ui).await,
         Command::Lab(cli::LabCommand::Down(a)) => commands::lab::down(g, &a, ui).await,
         Command::Lab(cli::LabCommand::Status(a)) => commands::lab::status(g, &a, ui).await,

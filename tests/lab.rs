@@ -595,3 +595,100 @@ fn plain_tcp_to_a_remote_engine_is_refused_outside_a_lab() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
+
+/// `twip bootstrap ENV --print|--cloud-init` in a project with one more environment.
+fn bootstrap_print(project: &LabProject, env_yaml: Option<&str>, args: &[&str]) -> Output {
+    if let Some(y) = env_yaml {
+        std::fs::write(project.path().join("environments/boot.yaml"), y).unwrap();
+    }
+    let mut cmd = twip();
+    cmd.arg("--project-dir")
+        .arg(project.path())
+        .arg("bootstrap")
+        .args(args);
+    cmd.output().unwrap()
+}
+
+#[test]
+fn bootstrap_prints_a_script_and_cloud_init_without_a_token() {
+    let project = LabProject::new();
+    let out = bootstrap_print(&project, None, &["scaled", "--print"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let script = stdout(&out);
+    assert!(script.starts_with("#!/bin/sh\n"), "{script}");
+    assert!(script.contains("apt_install docker.io"), "{script}");
+    assert!(script.contains("\"max-size\": \"10m\""), "{script}");
+    assert!(
+        script.contains("PORTS=\"2377/tcp 7946/tcp 7946/udp 4789/udp\""),
+        "{script}"
+    );
+    assert!(
+        !script.contains("tlsverify"),
+        "no TLS for an environment on ssh://"
+    );
+    assert!(
+        !script.contains("SWMTKN") && !script.contains("--token"),
+        "{script}"
+    );
+    // It is valid sh.
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("b.sh");
+    std::fs::write(&f, &script).unwrap();
+    let syntax = std::process::Command::new("sh")
+        .arg("-n")
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert!(
+        syntax.status.success(),
+        "{}",
+        String::from_utf8_lossy(&syntax.stderr)
+    );
+
+    let out = bootstrap_print(&project, None, &["scaled", "--cloud-init"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ci = stdout(&out);
+    assert!(ci.starts_with("#cloud-config\n"), "{ci}");
+    assert!(ci.contains("      apt_install docker.io"), "{ci}");
+    assert!(
+        ci.ends_with("runcmd:\n  - [sh, /usr/local/sbin/twip-bootstrap]\n"),
+        "{ci}"
+    );
+    assert!(!ci.contains("SWMTKN"), "{ci}");
+
+    // Docker's repository and TLS on 2376 when the environment reaches engines over TCP.
+    let yaml = "engine:\n  host: tcp://10.0.0.5:2376\n  install: docker\n  tls:\n    ca: ca.pem\n    cert: cert.pem\n    key: key.pem\nnodes:\n  - name: m\n    address: 10.0.0.5\n    role: manager\nservices:\n  web:\n    image: nginx:1\n";
+    let out = bootstrap_print(&project, Some(yaml), &["boot", "--print"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s = stdout(&out);
+    assert!(
+        s.contains("apt_install docker-ce docker-ce-cli containerd.io"),
+        "{s}"
+    );
+    assert!(s.contains("\"tcp://0.0.0.0:2376\""), "{s}");
+    assert!(
+        s.contains("PORTS=\"2377/tcp 7946/tcp 7946/udp 4789/udp 2376/tcp\""),
+        "{s}"
+    );
+    assert!(s.contains("/etc/docker/tls/server-cert.pem"), "{s}");
+
+    // A bad install source is a manifest error with its position.
+    let bad = yaml.replace("install: docker", "install: snap");
+    let out = bootstrap_print(&project, Some(&bad), &["boot", "--print"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("engine.install: `snap` is not one of: distribution, docker"),
+        "{}",
+        stderr(&out)
+    );
+    // Unknown hosts, and a token flag without --print, are usage errors.
+    let out = bootstrap_print(&project, None, &["scaled", "nosuchhost", "--print"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("no node `nosuchhost`"),
+        "{}",
+        stderr(&out)
+    );
+    let out = bootstrap_print(&project, None, &["scaled", "--join-token"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}

@@ -753,7 +753,7 @@ pub async fn prepare(
     lab: &Lab,
     ui: &Ui,
 ) -> anyhow::Result<()> {
-    super::swarm::join_env(g, &t.env, Some(lab), READY_WAIT, ui).await?;
+    super::swarm::join_env(g, &t.project.dir, &t.env, Some(lab), READY_WAIT, ui).await?;
     let local = engine::connect(&Endpoint::resolve(None, None)).await?;
     super::build::ensure_images(&t.env, &local, &t.project.dir, ui).await?;
     let refs = super::images::deployed_refs(&t.env);

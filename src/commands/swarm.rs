@@ -13,6 +13,7 @@ use bollard::Docker;
 use crate::cli::{EnvArg, GlobalArgs, SwarmJoinArgs, SwarmLeaveArgs, SwarmNodesArgs};
 use crate::engine::swarm::{self as membership, InitOutcome, Manager, Member};
 use crate::engine::{self, Endpoint};
+use crate::exec::ssh::{SshHost, Tunnel};
 use crate::exit;
 use crate::lab::{self, Lab};
 use crate::manifest::model::{NodeSpec, Role};
@@ -113,6 +114,30 @@ pub fn node_targets(env: &Environment, lab: Option<&Lab>) -> anyhow::Result<Vec<
     }
 }
 
+/// Connects to a node's engine. An `ssh://` engine is reached through a forward of its Docker
+/// socket made by the system ssh client with the node's `ssh` settings (user, port, identity,
+/// host key checking); the tunnel must live as long as the connection is used.
+pub async fn connect_node(
+    t: &NodeTarget,
+    project_dir: &std::path::Path,
+) -> anyhow::Result<(Docker, Option<Tunnel>)> {
+    if t.endpoint.url.starts_with("ssh://") {
+        let host = SshHost::from_node(&t.spec, project_dir);
+        let tunnel = Tunnel::open(&host).await?;
+        let ep = Endpoint {
+            url: tunnel.url(),
+            tls: None,
+            allow_plain_tcp: false,
+        };
+        let docker = engine::connect(&ep)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e} (through SSH to {})", host.destination()))?;
+        Ok((docker, Some(tunnel)))
+    } else {
+        Ok((engine::connect(&t.endpoint).await?, None))
+    }
+}
+
 fn load_lab(name: Option<&str>) -> anyhow::Result<Option<Lab>> {
     name.map(Lab::load).transpose()
 }
@@ -167,7 +192,7 @@ pub async fn nodes(g: &GlobalArgs, args: &SwarmNodesArgs, _ui: &Ui) -> anyhow::R
 }
 
 /// Connects to the manager twip talks to and reads what joining needs.
-async fn open_manager(
+pub async fn open_manager(
     g: &GlobalArgs,
     env: &Environment,
     lab: Option<&Lab>,
@@ -184,6 +209,7 @@ async fn open_manager(
 /// `twip swarm join` and by `twip up --lab` (which applies the labels placement needs).
 pub async fn join_env(
     g: &GlobalArgs,
+    project_dir: &std::path::Path,
     env: &Environment,
     lab: Option<&Lab>,
     timeout: Duration,
@@ -199,19 +225,23 @@ pub async fn join_env(
     }
     let mgr = open_manager(g, env, lab).await?;
     let engines =
-        futures_util::future::join_all(targets.iter().map(|t| engine::connect(&t.endpoint))).await;
+        futures_util::future::join_all(targets.iter().map(|t| connect_node(t, project_dir))).await;
     let mut members = Vec::new();
     let mut unreachable = Vec::new();
+    let mut tunnels = Vec::new();
     for (t, d) in targets.iter().zip(engines) {
         match d {
-            Ok(docker) => members.push(Member {
-                name: t.label(),
-                role: t.spec.role,
-                url: t.endpoint.url.clone(),
-                docker,
-                advertise: Some(t.advertise.clone()),
-                labels: lab::node_labels(&t.spec),
-            }),
+            Ok((docker, tunnel)) => {
+                tunnels.extend(tunnel);
+                members.push(Member {
+                    name: t.label(),
+                    role: t.spec.role,
+                    url: t.endpoint.url.clone(),
+                    docker,
+                    advertise: Some(t.advertise.clone()),
+                    labels: lab::node_labels(&t.spec),
+                })
+            }
             Err(e) => unreachable.push(format!("{}: {e:#}", t.label())),
         }
     }
@@ -221,14 +251,16 @@ pub async fn join_env(
             unreachable.join("\n  ")
         );
     }
-    membership::join_all(&mgr, &members, timeout, ui).await
+    let done = membership::join_all(&mgr, &members, timeout, ui).await;
+    drop(tunnels);
+    done
 }
 
 pub async fn join(g: &GlobalArgs, args: &SwarmJoinArgs, ui: &Ui) -> anyhow::Result<i32> {
     let project = Project::discover(g.project_dir.as_deref())?;
     let env = project.load(&args.env)?;
     let lab = load_lab(args.lab.as_deref())?;
-    let done = join_env(g, &env, lab.as_ref(), args.timeout, ui).await?;
+    let done = join_env(g, &project.dir, &env, lab.as_ref(), args.timeout, ui).await?;
     if done.is_empty() {
         return Ok(exit::SUCCESS);
     }
@@ -308,14 +340,14 @@ pub async fn leave(g: &GlobalArgs, args: &SwarmLeaveArgs, ui: &Ui) -> anyhow::Re
         return Ok(exit::SUCCESS);
     }
     for t in chosen {
-        let own = match engine::connect(&t.endpoint).await {
-            Ok(d) => Some(d),
+        let (own, _tunnel) = match connect_node(t, &project.dir).await {
+            Ok((d, tunnel)) => (Some(d), tunnel),
             Err(e) => {
                 ui.warn(&format!(
                     "{}: its engine does not answer ({e}); removing it through the manager only",
                     t.label()
                 ));
-                None
+                (None, None)
             }
         };
         let id = node_id_of(&mgr.docker, t, own.as_ref()).await?;

@@ -158,7 +158,9 @@ impl Manager {
         })
     }
 
-    fn token(&self, role: Role) -> &Secret {
+    /// The join token for `role`. Only for a join request, or for the script of
+    /// `twip bootstrap --join-token` (asked for explicitly).
+    pub fn token(&self, role: Role) -> &Secret {
         match role {
             Role::Manager => &self.manager_token,
             Role::Worker => &self.worker_token,

@@ -10,6 +10,7 @@ pub mod buildx;
 pub mod docker;
 pub mod git;
 pub mod preflight;
+pub mod ssh;
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -217,11 +218,24 @@ const KEEP_LINES: usize = 400;
 /// Runs `cmd` to the end. stdin is empty; stdout and stderr are captured (and copied to
 /// stderr line by line when `opts.stream`). A non-zero exit is a [`RunError`].
 pub async fn run(cmd: &Cmd, opts: &RunOpts) -> Result<Output, RunError> {
+    run_with_input(cmd, None, opts).await
+}
+
+/// [`run`] with `input` written to the command's stdin (then closed).
+pub async fn run_with_input(
+    cmd: &Cmd,
+    input: Option<Vec<u8>>,
+    opts: &RunOpts,
+) -> Result<Output, RunError> {
     let started = Instant::now();
     let mut c = tokio::process::Command::new(&cmd.program);
     c.args(&cmd.args)
         .envs(cmd.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
@@ -237,6 +251,15 @@ pub async fn run(cmd: &Cmd, opts: &RunOpts) -> Result<Output, RunError> {
         streamed: false,
         hint: None,
     })?;
+    let writer = match (input, child.stdin.take()) {
+        (Some(bytes), Some(mut stdin)) => Some(tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            // A command that exits without reading all of it is not an error here.
+            let _ = stdin.write_all(&bytes).await;
+            let _ = stdin.shutdown().await;
+        })),
+        _ => None,
+    };
     let (tx, mut rx) = mpsc::unbounded_channel();
     let out = child.stdout.take().expect("stdout is piped");
     let err = child.stderr.take().expect("stderr is piped");
@@ -268,6 +291,9 @@ pub async fn run(cmd: &Cmd, opts: &RunOpts) -> Result<Output, RunError> {
     }
     let _ = t1.await;
     let _ = t2.await;
+    if let Some(w) = writer {
+        let _ = w.await;
+    }
     let status = child.wait().await.map_err(|e| RunError {
         command: cmd.to_string(),
         status: None,

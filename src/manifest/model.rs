@@ -426,6 +426,22 @@ pub struct Engine {
     /// Allow plain (unencrypted) TCP to a non-loopback address. For labs only.
     #[serde(default)]
     pub allow_plain_tcp: bool,
+    /// Where `twip bootstrap` installs Docker Engine from on fresh hosts: `distribution`
+    /// (Debian's or Ubuntu's `docker.io`, the default) or `docker` (Docker's apt repository,
+    /// `docker-ce`).
+    #[serde(default)]
+    pub install: Option<Install>,
+}
+
+/// Where Docker Engine comes from on a bootstrapped host.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Install {
+    /// The distribution's own packages (`docker.io`).
+    #[default]
+    Distribution,
+    /// Docker's apt repository (`docker-ce`, `docker-ce-cli`, `containerd.io`).
+    Docker,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

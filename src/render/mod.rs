@@ -18,6 +18,7 @@ use context::{FileObjCtx, ObjectNames};
 pub const STACK_TEMPLATE: &str = "stack.yml.j2";
 pub const PROXY_TEMPLATE: &str = "haproxy.cfg.j2";
 pub const MONITORING_TEMPLATE: &str = "prometheus.yml.j2";
+pub const BOOTSTRAP_TEMPLATE: &str = "bootstrap.sh.j2";
 
 pub const STACK_FILE: &str = "stack.yml";
 pub const PROXY_FILE: &str = "haproxy.cfg";
@@ -33,6 +34,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
     (
         MONITORING_TEMPLATE,
         include_str!("../../templates/prometheus.yml.j2"),
+    ),
+    (
+        BOOTSTRAP_TEMPLATE,
+        include_str!("../../templates/bootstrap.sh.j2"),
     ),
 ];
 
