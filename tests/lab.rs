@@ -692,3 +692,190 @@ fn bootstrap_prints_a_script_and_cloud_init_without_a_token() {
     let out = bootstrap_print(&project, None, &["scaled", "--join-token"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
+
+const SSHD_IMAGE: &str = "twip/lab-sshd:bookworm";
+
+/// A fresh Debian host with sshd and no Docker on the lab's network (removed with the lab:
+/// it carries the lab's label).
+fn start_fresh_host(lab: &TestLab, address: &str, pubkey: &str) -> String {
+    let img = docker(&["image", "inspect", SSHD_IMAGE]).output().unwrap();
+    assert!(
+        img.status.success(),
+        "{SSHD_IMAGE} is missing: run scripts/make-lab-node.sh (engine-up.sh does)"
+    );
+    let name = format!("{}-fresh-1", lab.name);
+    let label = format!("io.twip.lab={}", lab.name);
+    let vol = format!("{name}-docker");
+    let v = docker(&["volume", "create", "--label", &label, &vol])
+        .output()
+        .unwrap();
+    assert!(v.status.success());
+    let out = docker(&[
+        "run",
+        "-d",
+        "--privileged",
+        "--name",
+        &name,
+        "--hostname",
+        &name,
+        "--label",
+        &label,
+        "--network",
+        &format!("twip-lab-{}", lab.name),
+        "--ip",
+        address,
+        "-v",
+        &format!("{vol}:/var/lib/docker"),
+        "-e",
+        &format!("TWIP_AUTHORIZED_KEY={pubkey}"),
+        SSHD_IMAGE,
+    ])
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // sshd listens once its host keys are made.
+    let up = eventually(30, || {
+        std::net::TcpStream::connect_timeout(
+            &format!("{address}:22").parse().unwrap(),
+            Duration::from_secs(1),
+        )
+        .ok()
+    });
+    assert!(up.is_some(), "sshd on {address} does not answer");
+    name
+}
+
+#[test]
+fn bootstrap_over_ssh_makes_a_fresh_host_a_ready_node_and_a_second_run_does_nothing() {
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = TestLab::new("b");
+    let project = LabProject::new();
+    let mut cap = Captured::default();
+    cap.keep(&lab.up(1));
+    let st = lab.status();
+    let manager_addr = nodes_of(&st)[0]["address"].as_str().unwrap().to_string();
+    let manager = format!("tcp://{manager_addr}:2375");
+    let net = manager_addr.rsplit_once('.').unwrap().0.to_string();
+    let fresh_addr = format!("{net}.20");
+
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("id");
+    let kg = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .output()
+        .expect("ssh-keygen");
+    assert!(
+        kg.status.success(),
+        "{}",
+        String::from_utf8_lossy(&kg.stderr)
+    );
+    let pubkey = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    let host = start_fresh_host(&lab, &fresh_addr, pubkey.trim());
+    let manifest = |strict: bool| {
+        format!(
+            "engine:\n  allow_plain_tcp: true\nnodes:\n  - name: manager-1\n    address: {manager_addr}\n    role: manager\n    engine: {manager}\n  - name: fresh-1\n    address: {fresh_addr}\n    role: worker\n    ssh:\n      user: root\n      identity_file: {}\n{}    labels:\n      tier: app\nservices:\n  app:\n    image: twip/base:bookworm\n",
+            key.display(),
+            if strict { "" } else { "      strict_host_key_checking: false\n" }
+        )
+    };
+    std::fs::write(
+        project.path().join("environments/strict.yaml"),
+        manifest(true),
+    )
+    .unwrap();
+    std::fs::write(
+        project.path().join("environments/boot.yaml"),
+        manifest(false),
+    )
+    .unwrap();
+    let p = Some(project.path());
+
+    // An unknown host key is refused (the manifest does not say otherwise); nothing runs there.
+    let out = lab.twip_in(p, &["bootstrap", "strict", "fresh-1"]);
+    let text = cap.keep(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("Host key verification failed"), "{text}");
+    assert!(text.contains("host key of"), "{text}");
+    let no_docker = docker(&["exec", &host, "sh", "-c", "command -v dockerd"])
+        .output()
+        .unwrap();
+    assert!(!no_docker.status.success(), "nothing was installed");
+
+    // Bootstrap: Docker from Debian's packages, started, joined with its role and labels.
+    let out = lab.twip_in(p, &["bootstrap", "boot", "fresh-1"]);
+    let text = cap.keep(&out);
+    assert!(out.status.success(), "bootstrap failed:\n{text}");
+    assert!(
+        text.contains("fresh-1 | twip-bootstrap: changed: installed docker.io"),
+        "{text}"
+    );
+    assert!(text.contains("fresh-1 joined as a worker"), "{text}");
+    let nodes = on(
+        &manager,
+        &[
+            "node",
+            "ls",
+            "--format",
+            "{{.Hostname}} {{.Status}} {{.ManagerStatus}}",
+        ],
+    );
+    assert!(nodes.contains(&format!("{host} Ready")), "{nodes:?}");
+    let labels = on(
+        &manager,
+        &[
+            "node",
+            "inspect",
+            &host,
+            "--format",
+            "{{.Spec.Labels.tier}}",
+        ],
+    );
+    assert_eq!(labels, ["app"]);
+
+    // A second run has nothing to do.
+    let out = lab.twip_in(p, &["bootstrap", "boot", "fresh-1"]);
+    let text = cap.keep(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("twip-bootstrap: done: 0 change(s)"), "{text}");
+    assert!(text.contains("fresh-1: nothing to do"), "{text}");
+    assert!(!text.contains("changed:"), "{text}");
+
+    // Printed script and user-data hold no token, unless asked with --join-token.
+    for args in [
+        vec!["bootstrap", "boot", "--print"],
+        vec!["bootstrap", "boot", "--cloud-init"],
+    ] {
+        cap.keep(&lab.twip_in(p, &args));
+    }
+    cap.keep_files(lab.state_dir());
+    cap.keep_files(project.path());
+    let worker_token = on(&manager, &["swarm", "join-token", "-q", "worker"]).join("");
+    let manager_token = on(&manager, &["swarm", "join-token", "-q", "manager"]).join("");
+    cap.assert_free_of(&worker_token, "worker join token");
+    cap.assert_free_of(&manager_token, "manager join token");
+    let asked = lab.twip_in(
+        p,
+        &["bootstrap", "boot", "fresh-1", "--print", "--join-token"],
+    );
+    assert!(asked.status.success(), "{}", stderr(&asked));
+    assert!(stdout(&asked).contains(&worker_token));
+    assert!(
+        stderr(&asked).contains("keep it private"),
+        "{}",
+        stderr(&asked)
+    );
+
+    let down = lab.twip(&["lab", "down", "--name", &lab.name]);
+    assert!(down.status.success(), "{}", stderr(&down));
+    assert!(
+        stderr(&down).contains("2 containers, 2 volumes"),
+        "{}",
+        stderr(&down)
+    );
+    assert_eq!(lab.leftovers(), Vec::<String>::new());
+}
