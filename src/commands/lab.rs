@@ -150,7 +150,9 @@ pub async fn up(g: &GlobalArgs, args: &LabUpArgs, ui: &Ui) -> anyhow::Result<i32
                 t0.elapsed().as_secs_f64(),
                 path.display()
             ));
-            print_table(&ctx.nodes, None);
+            if !ui.quiet {
+                print_table(&ctx.nodes);
+            }
             ui.info(&format!(
                 "Use it: twip up ENV --lab {0}   (twip swarm join ENV --lab {0} applies the manifest's node labels)",
                 ctx.name
@@ -728,7 +730,7 @@ pub async fn status(g: &GlobalArgs, args: &LabNameArgs, ui: &Ui) -> anyhow::Resu
     Ok(exit::SUCCESS)
 }
 
-fn print_table(nodes: &[LabNode], _labels: Option<&BTreeMap<String, String>>) {
+fn print_table(nodes: &[LabNode]) {
     let mut t = Table::new();
     t.load_preset(UTF8_BORDERS_ONLY);
     t.set_header(vec!["NODE", "ROLE", "ADDRESS", "ENGINE"]);
