@@ -82,7 +82,7 @@ pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<i32> {
         Command::Down(a) => commands::down::run(g, &a, ui).await,
         Command::Scale(a) => commands::scale::run(g, &a, ui).await,
         Command::Update(a) => commands::update::run(g, &a, ui).await,
-        Command::Rollback(a) => commands::not_yet("rollback", &a.env, g, "#7"),
+        Command::Rollback(a) => commands::rollback::run(g, &a, ui).await,
         Command::Status(a) => commands::status::run(g, &a, ui).await,
         Command::Logs(a) => commands::logs::run(g, &a, ui).await,
         Command::Test(a) => commands::smoke::run(g, &a, ui).await,

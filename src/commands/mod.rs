@@ -11,6 +11,7 @@ pub mod init;
 pub mod logs;
 pub mod plan;
 pub mod render;
+pub mod rollback;
 pub mod scale;
 pub mod schema;
 pub mod smoke;
