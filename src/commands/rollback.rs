@@ -52,7 +52,7 @@ pub async fn run(g: &GlobalArgs, args: &ServiceTargetArgs, ui: &Ui) -> anyhow::R
         if current
             .services
             .get(name)
-            .map(|c| crate::plan::desired::hash_spec(c))
+            .map(crate::plan::desired::hash_spec)
             == Some(crate::plan::desired::hash_spec(old_spec))
         {
             continue;
