@@ -97,6 +97,6 @@ pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<i32> {
         }
         Command::Bootstrap(a) => commands::not_yet("bootstrap", &a.env, g, "#5"),
         Command::Lab(_) => commands::not_yet("lab", "", g, "#5"),
-        Command::Autoscale(a) => commands::not_yet("autoscale", &a.env, g, "#7"),
+        Command::Autoscale(a) => commands::autoscale::run(g, &a, ui).await,
     }
 }

@@ -1,5 +1,6 @@
 //! One module per subcommand. Each only wires the pure core and the effects together.
 
+pub mod autoscale;
 pub mod build;
 pub mod clean;
 pub mod completions;
