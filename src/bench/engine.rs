@@ -301,23 +301,24 @@ impl Ctx {
         }
     }
 
-    async fn connect(&self) -> Result<TcpStream, ErrorKind> {
-        let addrs = &self.cfg.addrs;
-        let first = self.preferred.get();
-        let mut last = ErrorKind::Other;
-        for k in 0..addrs.len() {
-            let i = (first + k) % addrs.len();
-            match TcpStream::connect(addrs[i]).await {
-                Ok(s) => {
-                    let _ = s.set_nodelay(true);
-                    self.preferred.set(i);
-                    self.connects.set(self.connects.get() + 1);
-                    return Ok(s);
-                }
-                Err(e) => last = classify(&e),
-            }
+    /// Starts connecting to the preferred address and returns at once: the request is
+    /// written straight away (on loopback the handshake is already done by then), and a
+    /// write on a socket still connecting just waits for it. This saves a wake-up and a
+    /// `getsockopt` per connection over awaiting the connect.
+    fn connect(&self) -> Result<TcpStream, ErrorKind> {
+        let addr = self.cfg.addrs[self.preferred.get()];
+        // A request in one segment is never held back by Nagle; a larger one could be.
+        let nodelay = self.cfg.request.len() > 1400;
+        start_connect(addr, nodelay).map_err(|e| classify(&e))
+    }
+
+    /// After a fresh connection failed: whether another address of the target is left to try.
+    fn next_address(&self) -> bool {
+        let n = self.cfg.addrs.len();
+        if n > 1 {
+            self.preferred.set((self.preferred.get() + 1) % n);
         }
-        Err(last)
+        n > 1
     }
 
     fn counters(&self) -> &Counters {
@@ -329,13 +330,37 @@ async fn connection(ctx: Rc<Ctx>) {
     let mut buf = vec![0u8; BUF_SIZE].into_boxed_slice();
     let mut win = Window { start: 0, end: 0 };
     let mut conn: Option<TcpStream> = None;
+    // One timer per connection, re-armed only when it would fire too early: arming a timer
+    // for every request costs more than the rest of the client loop's bookkeeping.
+    let timeout = ctx.cfg.timeout;
+    let slack = timeout.map_or(Duration::ZERO, |t| t / 8);
+    let far = Instant::now() + Duration::from_secs(86_400 * 365);
+    let timer = tokio::time::sleep_until(far.into());
+    tokio::pin!(timer);
     while let Some(t0) = ctx.next_start().await {
         ctx.in_flight.set(ctx.in_flight.get() + 1);
-        let res = match ctx.cfg.timeout {
-            Some(d) => {
-                match tokio::time::timeout(d, exchange(&ctx, &mut conn, &mut buf, &mut win)).await {
-                    Ok(r) => r,
-                    Err(_) => Err(ErrorKind::Timeout),
+        let res = match timeout {
+            Some(limit) => {
+                let due = t0 + limit;
+                let armed = timer.deadline().into_std();
+                if armed < due || armed > due + slack {
+                    // Fires between `due` and `due + slack`, so ~8 requests a timeout apart
+                    // share one arming. A request is never timed out before `due`.
+                    timer.as_mut().reset((due + slack).into());
+                }
+                let fut = exchange(&ctx, &mut conn, &mut buf, &mut win);
+                tokio::pin!(fut);
+                loop {
+                    tokio::select! {
+                        biased;
+                        r = &mut fut => break r,
+                        _ = &mut timer => {
+                            if Instant::now() >= due {
+                                break Err(ErrorKind::Timeout);
+                            }
+                            timer.as_mut().reset(due.into());
+                        }
+                    }
                 }
             }
             None => exchange(&ctx, &mut conn, &mut buf, &mut win).await,
@@ -365,6 +390,35 @@ async fn connection(ctx: Rc<Ctx>) {
     }
 }
 
+fn start_connect(addr: SocketAddr, nodelay: bool) -> io::Result<TcpStream> {
+    use socket2::{Domain, Socket, Type};
+    #[cfg(target_os = "linux")]
+    let sock = Socket::new(Domain::for_address(addr), Type::STREAM.nonblocking(), None)?;
+    #[cfg(not(target_os = "linux"))]
+    let sock = {
+        let s = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+        s.set_nonblocking(true)?;
+        s
+    };
+    if nodelay {
+        sock.set_tcp_nodelay(true)?;
+    }
+    match sock.connect(&addr.into()) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock || in_progress(&e) => {}
+        Err(e) => return Err(e),
+    }
+    TcpStream::from_std(std::net::TcpStream::from(sock))
+}
+
+fn in_progress(e: &io::Error) -> bool {
+    #[cfg(target_os = "linux")]
+    const EINPROGRESS: i32 = 115;
+    #[cfg(not(target_os = "linux"))]
+    const EINPROGRESS: i32 = 36;
+    e.raw_os_error() == Some(EINPROGRESS)
+}
+
 fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
@@ -378,16 +432,17 @@ async fn exchange(
     win: &mut Window,
 ) -> Result<Response, ErrorKind> {
     let mut retried = false;
+    let mut addresses_tried = 0;
     loop {
         let reused = conn.is_some();
         let stream = match conn {
             Some(s) => s,
             None => {
                 win.clear();
-                conn.insert(ctx.connect().await?)
+                conn.insert(ctx.connect()?)
             }
         };
-        match send_and_read(ctx, stream, buf, win).await {
+        match send_and_read(ctx, stream, buf, win, !reused).await {
             Ok(r) => return Ok(r),
             Err(f) => {
                 *conn = None;
@@ -395,6 +450,13 @@ async fn exchange(
                 if reused && f.stale && !retried {
                     retried = true;
                     continue;
+                }
+                let unreachable = matches!(f.kind, ErrorKind::Refused | ErrorKind::Unreachable);
+                if !reused && unreachable {
+                    addresses_tried += 1;
+                    if addresses_tried < ctx.cfg.addrs.len() && ctx.next_address() {
+                        continue;
+                    }
                 }
                 return Err(f.kind);
             }
@@ -407,6 +469,7 @@ async fn send_and_read(
     stream: &mut TcpStream,
     buf: &mut [u8],
     win: &mut Window,
+    fresh: bool,
 ) -> Result<Response, Fail> {
     let req = &ctx.cfg.request;
     if let Err(e) = stream.write_all(req).await {
@@ -414,6 +477,10 @@ async fn send_and_read(
             kind: classify(&e),
             stale: true,
         });
+    }
+    if fresh {
+        // Written, so connected.
+        ctx.connects.set(ctx.connects.get() + 1);
     }
     ctx.bytes_sent.set(ctx.bytes_sent.get() + req.len() as u64);
     let mut wire = 0u64;

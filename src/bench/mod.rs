@@ -324,7 +324,8 @@ pub async fn run(
     })?;
     tokio::pin!(done);
     let live = ui.interactive && !ui.quiet;
-    let mut ticker = tokio::time::interval(Duration::from_millis(250));
+    let tick = Duration::from_millis(250);
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + tick, tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut interrupted = false;
     let mut last = (0u64, handle.start);
