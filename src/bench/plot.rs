@@ -39,21 +39,38 @@ pub fn svg(s: &Summary, bars: &[Bar], timeline: &Timeline, info: &RunInfo) -> St
     );
     let _ = writeln!(o, r#"<rect width="{W}" height="{H}" fill="white"/>"#);
     let title = format!(
-        "twip bench: {} {} ({} connections{}) — {} responses in {:.2} s, {:.0}/s, {} failed",
+        "twip bench: {} {} ({} connection{}{}{})",
         info.method,
         info.url,
         info.connections,
+        if info.connections == 1 { "" } else { "s" },
         if info.keepalive {
             ""
         } else {
             ", no keep-alive"
         },
+        info.rate
+            .map(|r| format!(", {r} req/s scheduled"))
+            .unwrap_or_default()
+    );
+    let subtitle = format!(
+        "{} responses in {:.2} s: {:.0}/s; {} failed ({:.2}%){}",
         s.responses,
         s.duration.as_secs_f64(),
         s.rps,
-        s.failed
+        s.failed,
+        s.error_rate * 100.0,
+        s.latency
+            .as_ref()
+            .and_then(|l| Some((l.percentile("p50")?, l.percentile("p99")?)))
+            .map(|(p50, p99)| {
+                let u = Unit::for_max(p99);
+                format!("; p50 {}, p99 {}", u.fmt(p50), u.fmt(p99))
+            })
+            .unwrap_or_default()
     );
-    text(&mut o, LEFT, 24.0, "start", 14.0, &title);
+    text(&mut o, LEFT, 22.0, "start", 14.0, &title);
+    text(&mut o, LEFT, 40.0, "start", 12.0, &subtitle);
 
     let unit = s
         .latency
@@ -62,8 +79,8 @@ pub fn svg(s: &Summary, bars: &[Bar], timeline: &Timeline, info: &RunInfo) -> St
     histogram(
         &mut o,
         Panel {
-            top: 60.0,
-            height: 220.0,
+            top: 80.0,
+            height: 200.0,
         },
         bars,
         unit,
@@ -179,7 +196,9 @@ fn fmt_num(v: f64) -> String {
         let s = format!("{v:.2}");
         s.trim_end_matches('0').trim_end_matches('.').to_string()
     } else {
-        let s = format!("{v:.4}");
+        // Three significant digits.
+        let digits = (-v.abs().log10().floor()) as usize + 2;
+        let s = format!("{v:.digits$}");
         s.trim_end_matches('0').trim_end_matches('.').to_string()
     }
 }
@@ -251,16 +270,42 @@ fn histogram(o: &mut String, p: Panel, bars: &[Bar], unit: Unit) {
     }
 }
 
-/// (start of the slice in s, its length in s) for each slice, the last one cut at the end.
-fn slice_spans(timeline: &Timeline, total: Duration) -> Vec<(f64, f64)> {
-    let w = timeline.width().as_secs_f64();
+/// The most points a line over time gets: slices are merged to stay under it.
+const MAX_POINTS: usize = 200;
+
+/// One point of a line over time: what finished in `[start, start + len)` seconds.
+struct Point {
+    start: f64,
+    len: f64,
+    responses: u64,
+    errors: u64,
+    latency_sum_ns: u64,
+    latency_max_ns: u64,
+}
+
+/// The timeline as at most [`MAX_POINTS`] points. The last one is cut at the end of the run,
+/// and dropped when it covers less than half of a point (too short for a rate).
+fn points(timeline: &Timeline, total: Duration) -> Vec<Point> {
+    let slices = timeline.slices();
+    let group = slices.len().div_ceil(MAX_POINTS).max(1);
+    let w = timeline.width().as_secs_f64() * group as f64;
     let total = total.as_secs_f64();
-    (0..timeline.slices().len())
-        .map(|i| {
-            let start = i as f64 * w;
-            (start, (total - start).clamp(w * 0.05, w))
+    let mut out: Vec<Point> = slices
+        .chunks(group)
+        .enumerate()
+        .map(|(i, c)| Point {
+            start: i as f64 * w,
+            len: (total - i as f64 * w).min(w),
+            responses: c.iter().map(|s| s.responses).sum(),
+            errors: c.iter().map(|s| s.errors).sum(),
+            latency_sum_ns: c.iter().map(|s| s.latency_sum_ns).sum(),
+            latency_max_ns: c.iter().map(|s| s.latency_max_ns).max().unwrap_or(0),
         })
-        .collect()
+        .collect();
+    if out.len() > 1 && out.last().is_some_and(|p| p.len < w / 2.0) {
+        out.pop();
+    }
+    out
 }
 
 fn time_axis(o: &mut String, p: Panel, total: f64) -> impl Fn(f64) -> f64 {
@@ -330,17 +375,16 @@ fn latency_over_time(o: &mut String, p: Panel, s: &Summary, timeline: &Timeline,
         p,
         &[("mean", BLUE), ("max", ORANGE), ("p99 of the run", GREY)],
     );
-    let spans = slice_spans(timeline, s.duration);
     let scale = unit.scale();
     let mut pts_mean = Vec::new();
     let mut pts_max = Vec::new();
-    for (sl, (start, len)) in timeline.slices().iter().zip(&spans) {
-        if sl.responses == 0 {
+    for p in points(timeline, s.duration) {
+        if p.responses == 0 {
             continue;
         }
-        let t = start + len / 2.0;
-        let mean = sl.latency_sum_ns as f64 / sl.responses as f64 / 1e9 * scale;
-        let max = sl.latency_max_ns as f64 / 1e9 * scale;
+        let t = p.start + p.len / 2.0;
+        let mean = p.latency_sum_ns as f64 / p.responses as f64 / 1e9 * scale;
+        let max = p.latency_max_ns as f64 / 1e9 * scale;
         pts_mean.push((t, mean));
         pts_max.push((t, max));
     }
@@ -390,16 +434,14 @@ fn throughput(o: &mut String, p: Panel, s: &Summary, timeline: &Timeline) {
         return;
     }
     legend(o, p, &[("responses/s", BLUE), ("errors/s", RED)]);
-    let spans = slice_spans(timeline, s.duration);
-    let rate: Vec<(f64, f64, f64)> = timeline
-        .slices()
+    let rate: Vec<(f64, f64, f64)> = points(timeline, s.duration)
         .iter()
-        .zip(&spans)
-        .map(|(sl, (start, len))| {
+        .filter(|p| p.len > 0.0)
+        .map(|p| {
             (
-                start + len / 2.0,
-                sl.responses as f64 / len,
-                sl.errors as f64 / len,
+                p.start + p.len / 2.0,
+                p.responses as f64 / p.len,
+                p.errors as f64 / p.len,
             )
         })
         .collect();
@@ -454,6 +496,25 @@ mod tests {
         assert_eq!(ticks(0.0, 0.9, 4), vec![0.0, 0.25, 0.5, 0.75]);
         assert_eq!(log_ticks(0.3, 30.0), vec![0.5, 1.0, 2.0, 5.0, 10.0, 20.0]);
         assert!(log_ticks(0.0, 1.0).is_empty());
+    }
+
+    #[test]
+    fn numbers_and_points() {
+        assert_eq!(fmt_num(0.9052), "0.905");
+        assert_eq!(fmt_num(0.012345), "0.0123");
+        assert_eq!(fmt_num(2.5), "2.5");
+        assert_eq!(fmt_num(1234.4), "1234");
+        let mut t = Timeline::new();
+        let w = Timeline::INITIAL_WIDTH_NS;
+        for i in 0..1000u64 {
+            t.record_response(i * w + 1, 10);
+        }
+        let pts = points(&t, Duration::from_nanos(1000 * w));
+        assert!(pts.len() <= MAX_POINTS);
+        assert_eq!(pts.iter().map(|p| p.responses).sum::<u64>(), 1000);
+        // A last point much shorter than the others is dropped.
+        let pts = points(&t, Duration::from_nanos(995 * w + w / 10));
+        assert_eq!(pts.len(), 199);
     }
 
     #[test]

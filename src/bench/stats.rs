@@ -401,14 +401,16 @@ pub fn summarize(stats: &Stats, duration: Duration, cut: u64) -> Summary {
     }
 }
 
-/// A latency histogram in `bars` equal bars from the fastest response to the 99.9th
-/// percentile, plus one bar for the tail above it (when there is one), so that a few
-/// outliers do not squash the rest into the first bar.
+/// A latency histogram in `bars` bars from the fastest response to the 99.9th percentile,
+/// plus one bar for the tail above it (when there is one), so that a few outliers do not
+/// squash the rest into the first bar. The bars are log-spaced (each one the same ratio
+/// wider than the previous), since latencies are skewed: the body gets as many bars as the
+/// tail; a narrow distribution gets near-equal bars.
 pub fn bars(h: &Histogram<u64>, bars: usize) -> Vec<Bar> {
     if h.is_empty() || bars == 0 {
         return Vec::new();
     }
-    let lo = h.min();
+    let lo = h.min().max(1);
     let max = h.max();
     let ns = Duration::from_nanos;
     if h.lowest_equivalent(max) <= lo {
@@ -426,24 +428,28 @@ pub fn bars(h: &Histogram<u64>, bars: usize) -> Vec<Bar> {
     } else {
         hi
     };
-    let span = hi - lo;
-    let mut out: Vec<Bar> = if span == 0 {
-        vec![Bar {
-            from: ns(lo),
-            to: ns(hi),
+    // bounds[i]..=bounds[i + 1] is bar i.
+    let bounds: Vec<u64> = if hi == lo {
+        vec![lo, hi]
+    } else {
+        let ratio = hi as f64 / lo as f64;
+        let mut b: Vec<u64> = (0..=bars)
+            .map(|i| (lo as f64 * ratio.powf(i as f64 / bars as f64)).round() as u64)
+            .collect();
+        b[0] = lo;
+        b[bars] = hi;
+        b.dedup();
+        b
+    };
+    let mut out: Vec<Bar> = bounds
+        .windows(2)
+        .map(|w| Bar {
+            from: ns(w[0]),
+            to: ns(w[1]),
             count: 0,
             tail: false,
-        }]
-    } else {
-        (0..bars)
-            .map(|i| Bar {
-                from: ns(lo + span * i as u64 / bars as u64),
-                to: ns(lo + span * (i as u64 + 1) / bars as u64),
-                count: 0,
-                tail: false,
-            })
-            .collect()
-    };
+        })
+        .collect();
     let main = out.len();
     if max > hi {
         out.push(Bar {
@@ -458,13 +464,9 @@ pub fn bars(h: &Histogram<u64>, bars: usize) -> Vec<Bar> {
         let count = v.count_since_last_iteration();
         let idx = if value > hi {
             out.len() - 1
-        } else if span == 0 {
-            0
         } else {
             // Bar i holds (from_i, to_i]; the first one also holds `lo`.
-            let off = value.saturating_sub(lo);
-            let i = (off * bars as u64).div_ceil(span).saturating_sub(1) as usize;
-            i.min(main - 1)
+            bounds[1..].partition_point(|&b| b < value).min(main - 1)
         };
         out[idx].count += count;
     }
@@ -631,6 +633,10 @@ mod tests {
         for w in bars.windows(2) {
             assert_eq!(w[0].to, w[1].from);
         }
+        // Log-spaced: each bar is the same ratio wider.
+        let ratio = |b: &Bar| b.to.as_secs_f64() / b.from.as_secs_f64();
+        assert!((ratio(&bars[1]) - ratio(&bars[8])).abs() < 0.01);
+        assert!(bars[8].to - bars[8].from > bars[1].to - bars[1].from);
     }
 
     #[test]
