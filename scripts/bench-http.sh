@@ -8,6 +8,7 @@
 #   DURATION=3 ROUNDS=1 scripts/bench-http.sh   # a quick look
 #
 # Environment: DURATION (s, default 10), CONNS (50), ROUNDS (2), TOOLS ("twip wrk oha hey"),
+# MODES ("keepalive close"),
 # MEMORY (1: also the -n 200000 / -n 2000000 RSS runs; 0 to skip),
 # TWIP_BENCH_CACHE (where oha is installed, default ~/.cache/twip-bench),
 # CARGO_TARGET_DIR (where the release twip is built).
@@ -17,6 +18,7 @@ DURATION=${DURATION:-10}
 CONNS=${CONNS:-50}
 ROUNDS=${ROUNDS:-2}
 TOOLS=${TOOLS:-"twip wrk oha hey"}
+MODES=${MODES:-"keepalive close"}
 MEMORY=${MEMORY:-1}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=${TWIP_BENCH_CACHE:-$HOME/.cache/twip-bench}
@@ -147,7 +149,7 @@ run() {
         "$(python3 -c "print($rss / 1024)")"
 }
 
-for mode in keepalive close; do
+for mode in $MODES; do
     echo
     echo "== $mode: c=$CONNS, ${DURATION}s =="
     for round in $(seq "$ROUNDS"); do
