@@ -205,51 +205,84 @@ pub enum ParseError {
     Invalid,
 }
 
-const MAX_HEADERS: usize = 64;
-
 /// Parses a response head from the start of `buf`: `Ok(None)` when more bytes are needed.
 /// `head_only`: the request was HEAD, so no body follows whatever the headers say.
+///
+/// Written by hand for speed: it checks the status line strictly, splits the header lines
+/// and looks only at the three headers that frame the message (`Content-Length`,
+/// `Transfer-Encoding`, `Connection`). Lines may end in CRLF or a bare LF; folded header
+/// lines (obsolete) and lines without a colon are invalid.
 pub fn parse_head(buf: &[u8], head_only: bool) -> Result<Option<Head>, ParseError> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut resp = httparse::Response::new(&mut headers);
-    let len = match resp.parse(buf) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(_) => return Err(ParseError::Invalid),
+    let Some(eol) = memchr::memchr(b'\n', buf) else {
+        return partial_status_line(buf);
     };
-    let status = resp.code.ok_or(ParseError::Invalid)?;
-    let http10 = resp.version == Some(0);
+    let line = strip_cr(&buf[..eol]);
+    // HTTP/1.x SSS[ reason]
+    if line.len() < 12
+        || &line[..7] != b"HTTP/1."
+        || !matches!(line[7], b'0' | b'1')
+        || line[8] != b' '
+        || !line[9..12].iter().all(u8::is_ascii_digit)
+        || (line.len() > 12 && line[12] != b' ')
+    {
+        return Err(ParseError::Invalid);
+    }
+    let http10 = line[7] == b'0';
+    let status = line[9..12]
+        .iter()
+        .fold(0u16, |a, d| a * 10 + u16::from(d - b'0'));
+    let mut pos = eol + 1;
     let mut length: Option<u64> = None;
     let mut chunked = false;
     let mut conn_close = false;
     let mut conn_keepalive = false;
-    for h in resp.headers.iter() {
-        let name = h.name.as_bytes();
-        if name.eq_ignore_ascii_case(b"content-length") {
-            let v = trim(h.value);
-            if v.is_empty() || !v.iter().all(u8::is_ascii_digit) || v.len() > 19 {
-                return Err(ParseError::Invalid);
+    let len = loop {
+        let Some(rel) = memchr::memchr(b'\n', &buf[pos..]) else {
+            return Ok(None);
+        };
+        let line = strip_cr(&buf[pos..pos + rel]);
+        pos += rel + 1;
+        if line.is_empty() {
+            break pos;
+        }
+        let Some(colon) = memchr::memchr(b':', line) else {
+            return Err(ParseError::Invalid);
+        };
+        let name = &line[..colon];
+        if name.is_empty() || name[0] == b' ' || name[0] == b'\t' || name.ends_with(b" ") {
+            return Err(ParseError::Invalid);
+        }
+        let value = &line[colon + 1..];
+        match name.len() {
+            14 if name.eq_ignore_ascii_case(b"content-length") => {
+                let v = trim(value);
+                if v.is_empty() || !v.iter().all(u8::is_ascii_digit) || v.len() > 19 {
+                    return Err(ParseError::Invalid);
+                }
+                let n = v.iter().fold(0u64, |a, d| a * 10 + u64::from(d - b'0'));
+                if length.is_some_and(|l| l != n) {
+                    return Err(ParseError::Invalid);
+                }
+                length = Some(n);
             }
-            let n = v.iter().fold(0u64, |a, d| a * 10 + u64::from(d - b'0'));
-            if length.is_some_and(|l| l != n) {
-                return Err(ParseError::Invalid);
+            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+                // Chunked is the last coding when present (RFC 9112 6.1).
+                let v = trim(value);
+                chunked = v.len() >= 7 && v[v.len() - 7..].eq_ignore_ascii_case(b"chunked");
             }
-            length = Some(n);
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-            // Chunked is the last coding when present (RFC 9112 6.1).
-            let v = trim(h.value);
-            chunked = v.len() >= 7 && v[v.len() - 7..].eq_ignore_ascii_case(b"chunked");
-        } else if name.eq_ignore_ascii_case(b"connection") {
-            for token in h.value.split(|&b| b == b',') {
-                let t = trim(token);
-                if t.eq_ignore_ascii_case(b"close") {
-                    conn_close = true;
-                } else if t.eq_ignore_ascii_case(b"keep-alive") {
-                    conn_keepalive = true;
+            10 if name.eq_ignore_ascii_case(b"connection") => {
+                for token in value.split(|&b| b == b',') {
+                    let t = trim(token);
+                    if t.eq_ignore_ascii_case(b"close") {
+                        conn_close = true;
+                    } else if t.eq_ignore_ascii_case(b"keep-alive") {
+                        conn_keepalive = true;
+                    }
                 }
             }
+            _ => {}
         }
-    }
+    };
     let framing = if head_only || (100..200).contains(&status) || status == 204 || status == 304 {
         Framing::None
     } else if chunked {
@@ -266,6 +299,22 @@ pub fn parse_head(buf: &[u8], head_only: bool) -> Result<Option<Head>, ParseErro
         framing,
         close,
     }))
+}
+
+/// Whether an incomplete first line can still become a status line.
+fn partial_status_line(buf: &[u8]) -> Result<Option<Head>, ParseError> {
+    let n = buf.len().min(7);
+    if buf[..n] != b"HTTP/1."[..n] {
+        return Err(ParseError::Invalid);
+    }
+    Ok(None)
+}
+
+fn strip_cr(line: &[u8]) -> &[u8] {
+    match line {
+        [rest @ .., b'\r'] => rest,
+        _ => line,
+    }
 }
 
 fn trim(mut v: &[u8]) -> &[u8] {
@@ -548,6 +597,26 @@ mod tests {
         );
 
         assert!(parse_head(b"SSH-2.0-OpenSSH\r\n\r\n", false).is_err());
+        assert!(
+            parse_head(b"SSH-2.0", false).is_err(),
+            "garbage fails early"
+        );
+        assert_eq!(parse_head(b"HTTP/1", false), Ok(None));
+        assert!(parse_head(b"HTTP/2 200 OK\r\n\r\n", false).is_err());
+        assert!(parse_head(b"HTTP/1.1 20 OK\r\n\r\n", false).is_err());
+        assert!(parse_head(b"HTTP/1.1 200OK\r\n\r\n", false).is_err());
+        assert!(parse_head(b"HTTP/1.1 200 OK\r\nNoColon\r\n\r\n", false).is_err());
+        assert!(parse_head(b"HTTP/1.1 200 OK\r\nA: b\r\n folded\r\n\r\n", false).is_err());
+        assert!(parse_head(b"HTTP/1.1 200 OK\r\nContent-Length : 1\r\n\r\n", false).is_err());
+        // A status line without a reason, bare LFs, and a partial head.
+        let h = parse_head(b"HTTP/1.1 404\nContent-Length: 3\n\nabc", false)
+            .unwrap()
+            .unwrap();
+        assert_eq!((h.status, h.len, h.framing), (404, 32, Framing::Length(3)));
+        let full = b"HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Length: 330\r\n\r\n";
+        for cut in 0..full.len() {
+            assert_eq!(parse_head(&full[..cut], false), Ok(None), "cut at {cut}");
+        }
         assert!(parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", false).is_err());
         assert!(parse_head(
             b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
