@@ -97,6 +97,10 @@ for _ in $(seq 50); do
     sleep 0.1
 done
 SIZE=$(stat -c %s "$WORK/www/index.html")
+NGINX_WORKER=$(pgrep -P "$NGINX_PID" | head -1)
+TCK=$(getconf CLK_TCK)
+# nginx_cpu: the worker's CPU seconds so far.
+nginx_cpu() { awk -v t="$TCK" '{printf "%.2f", ($14 + $15) / t}' "/proc/$NGINX_WORKER/stat"; }
 echo "nginx $(nginx -v 2>&1 | sed 's/.*nginx\///') on $URL (pid $NGINX_PID, worker_processes 1, ${SIZE}-byte file)"
 echo "machine: $(nproc) cores; c=$CONNS, ${DURATION}s per run, $ROUNDS round(s); $(date -u +%Y-%m-%dT%H:%MZ)"
 
@@ -107,8 +111,9 @@ RESULTS="$WORK/results.tsv"
 # run MODE TOOL: runs TOOL for DURATION seconds; appends "mode tool rps cpu rss_kb" to RESULTS.
 run() {
     local mode=$1 tool=$2 out="$WORK/out.txt" t="$WORK/time.txt" rps
-    local ka=1
+    local ka=1 n0 n1
     [ "$mode" = "close" ] && ka=0
+    n0=$(nginx_cpu)
     case $tool in
     twip)
         local flags=()
@@ -141,12 +146,13 @@ run() {
         ;;
     esac
     local cpu rss
+    n1=$(nginx_cpu)
     cpu=$(awk 'END {printf "%.2f", $2 + $3}' "$t")
     rss=$(awk 'END {print $4}' "$t")
     printf '%s\t%s\t%s\t%s\t%s\n' "$mode" "$tool" "${rps:-0}" "$cpu" "$rss" >>"$RESULTS"
-    printf '  %-6s %-5s %10.0f req/s  %6.2f CPU-s  %8.0f req/CPU-s  peak RSS %6.1f MB\n' \
+    printf '  %-9s %-5s %8.0f req/s %6.2f CPU-s %7.0f req/CPU-s  RSS %6.1f MB  (nginx %5.2f CPU-s)\n' \
         "$mode" "$tool" "${rps:-0}" "$cpu" "$(python3 -c "print(${rps:-0} * $DURATION / max($cpu, 0.01))")" \
-        "$(python3 -c "print($rss / 1024)")"
+        "$(python3 -c "print($rss / 1024)")" "$(python3 -c "print($n1 - $n0)")"
 }
 
 for mode in $MODES; do
