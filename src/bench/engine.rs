@@ -385,6 +385,11 @@ async fn connection(ctx: Rc<Ctx>) {
                 win.clear();
                 st.record_error(at, kind);
                 ctx.counters().errors.store(st.error_count(), Relaxed);
+                drop(st);
+                // Some errors come back without touching the runtime (a connect that fails
+                // at once): yield, so that a failing target cannot starve the other tasks,
+                // the deadline or Ctrl-C.
+                tokio::task::yield_now().await;
             }
         }
     }
