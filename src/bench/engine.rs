@@ -368,29 +368,34 @@ async fn connection(ctx: Rc<Ctx>) {
         let t1 = Instant::now();
         ctx.in_flight.set(ctx.in_flight.get() - 1);
         let at = nanos(t1.saturating_duration_since(ctx.start));
-        let mut st = ctx.stats.borrow_mut();
-        match res {
-            Ok(r) => {
-                st.record_response(at, nanos(t1.saturating_duration_since(t0)), r.status);
-                st.bytes_received += r.wire;
-                st.body_bytes += r.body;
-                if r.close || !ctx.cfg.keepalive {
+        let failed = {
+            let mut st = ctx.stats.borrow_mut();
+            match res {
+                Ok(r) => {
+                    st.record_response(at, nanos(t1.saturating_duration_since(t0)), r.status);
+                    st.bytes_received += r.wire;
+                    st.body_bytes += r.body;
+                    if r.close || !ctx.cfg.keepalive {
+                        conn = None;
+                        win.clear();
+                    }
+                    ctx.counters().responses.store(st.responses, Relaxed);
+                    false
+                }
+                Err(kind) => {
                     conn = None;
                     win.clear();
+                    st.record_error(at, kind);
+                    ctx.counters().errors.store(st.error_count(), Relaxed);
+                    true
                 }
-                ctx.counters().responses.store(st.responses, Relaxed);
             }
-            Err(kind) => {
-                conn = None;
-                win.clear();
-                st.record_error(at, kind);
-                ctx.counters().errors.store(st.error_count(), Relaxed);
-                drop(st);
-                // Some errors come back without touching the runtime (a connect that fails
-                // at once): yield, so that a failing target cannot starve the other tasks,
-                // the deadline or Ctrl-C.
-                tokio::task::yield_now().await;
-            }
+        };
+        if failed {
+            // Some errors come back without touching the runtime (a connect that fails at
+            // once): yield, so that a failing target cannot starve the other tasks, the
+            // deadline or Ctrl-C.
+            tokio::task::yield_now().await;
         }
     }
 }
