@@ -8,7 +8,8 @@
 #   DURATION=3 ROUNDS=1 scripts/bench-http.sh   # a quick look
 #
 # Environment: DURATION (s, default 10), CONNS (50), ROUNDS (2), TOOLS ("twip wrk oha hey"),
-# MODES ("keepalive close"),
+# MODES ("keepalive close"), NICE (0; e.g. -10 runs nginx and the tools ahead of other work
+# on a shared machine, which steadies the figures),
 # MEMORY (1: also the -n 200000 / -n 2000000 RSS runs; 0 to skip),
 # TWIP_BENCH_CACHE (where oha is installed, default ~/.cache/twip-bench),
 # CARGO_TARGET_DIR (where the release twip is built).
@@ -19,6 +20,7 @@ CONNS=${CONNS:-50}
 ROUNDS=${ROUNDS:-2}
 TOOLS=${TOOLS:-"twip wrk oha hey"}
 MODES=${MODES:-"keepalive close"}
+NICE=${NICE:-0}
 MEMORY=${MEMORY:-1}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=${TWIP_BENCH_CACHE:-$HOME/.cache/twip-bench}
@@ -82,7 +84,7 @@ http {
     }
 }
 EOF
-nginx -p "$WORK" -c "$WORK/nginx.conf" &
+nice -n "$NICE" nginx -p "$WORK" -c "$WORK/nginx.conf" &
 NGINX_PID=$!
 cleanup() {
     kill "$NGINX_PID" 2>/dev/null || true
@@ -102,7 +104,7 @@ TCK=$(getconf CLK_TCK)
 # nginx_cpu: the worker's CPU seconds so far.
 nginx_cpu() { awk -v t="$TCK" '{printf "%.2f", ($14 + $15) / t}' "/proc/$NGINX_WORKER/stat"; }
 echo "nginx $(nginx -v 2>&1 | sed 's/.*nginx\///') on $URL (pid $NGINX_PID, worker_processes 1, ${SIZE}-byte file)"
-echo "machine: $(nproc) cores; c=$CONNS, ${DURATION}s per run, $ROUNDS round(s); $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "machine: $(nproc) cores; c=$CONNS, ${DURATION}s per run, $ROUNDS round(s), nice $NICE; $(date -u +%Y-%m-%dT%H:%MZ)"
 
 # --- one run -----------------------------------------------------------------------------
 RESULTS="$WORK/results.tsv"
@@ -118,7 +120,7 @@ run() {
     twip)
         local flags=()
         [ $ka = 0 ] && flags+=(--no-keepalive)
-        /usr/bin/time -f '%e %U %S %M' -o "$t" "$TWIP" bench "$URL" -z "${DURATION}s" -c "$CONNS" \
+        nice -n "$NICE" /usr/bin/time -f '%e %U %S %M' -o "$t" "$TWIP" bench "$URL" -z "${DURATION}s" -c "$CONNS" \
             --json -q "${flags[@]}" >"$out" 2>&1 || true
         rps=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["rps"])' "$out" 2>/dev/null || echo 0)
         ;;
@@ -126,14 +128,14 @@ run() {
         command -v wrk >/dev/null || return 0
         local flags=()
         [ $ka = 0 ] && flags+=(-H "Connection: close")
-        /usr/bin/time -f '%e %U %S %M' -o "$t" wrk -t1 -c "$CONNS" -d "${DURATION}s" "${flags[@]}" "$URL" >"$out" 2>&1 || true
+        nice -n "$NICE" /usr/bin/time -f '%e %U %S %M' -o "$t" wrk -t1 -c "$CONNS" -d "${DURATION}s" "${flags[@]}" "$URL" >"$out" 2>&1 || true
         rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
         ;;
     oha)
         [ -n "$OHA" ] || return 0
         local flags=()
         [ $ka = 0 ] && flags+=(--disable-keepalive)
-        /usr/bin/time -f '%e %U %S %M' -o "$t" "$OHA" --no-tui --output-format json -z "${DURATION}s" -c "$CONNS" \
+        nice -n "$NICE" /usr/bin/time -f '%e %U %S %M' -o "$t" "$OHA" --no-tui --output-format json -z "${DURATION}s" -c "$CONNS" \
             "${flags[@]}" "$URL" >"$out" 2>/dev/null || true
         rps=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["summary"]["requestsPerSec"])' "$out" 2>/dev/null || echo 0)
         ;;
@@ -141,7 +143,7 @@ run() {
         command -v hey >/dev/null || return 0
         local flags=()
         [ $ka = 0 ] && flags+=(-disable-keepalive)
-        /usr/bin/time -f '%e %U %S %M' -o "$t" hey -z "${DURATION}s" -c "$CONNS" "${flags[@]}" "$URL" >"$out" 2>&1 || true
+        nice -n "$NICE" /usr/bin/time -f '%e %U %S %M' -o "$t" hey -z "${DURATION}s" -c "$CONNS" "${flags[@]}" "$URL" >"$out" 2>&1 || true
         rps=$(awk '/Requests\/sec:/ {print $2}' "$out")
         ;;
     esac
@@ -197,7 +199,7 @@ if [ "$MEMORY" = 1 ]; then
     echo
     echo "== twip memory (peak RSS) =="
     rss_of() {
-        /usr/bin/time -f '%M' -o "$WORK/time.txt" "$TWIP" bench "$URL" -c "$CONNS" -q --json "$@" >/dev/null 2>&1 || true
+        nice -n "$NICE" /usr/bin/time -f '%M' -o "$WORK/time.txt" "$TWIP" bench "$URL" -c "$CONNS" -q --json "$@" >/dev/null 2>&1 || true
         awk 'END {print $1}' "$WORK/time.txt"
     }
     A=$(rss_of -z "${DURATION}s")
