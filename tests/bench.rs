@@ -30,6 +30,8 @@ enum Behavior {
     CloseSilently,
     /// Answers after 300 ms.
     Slow,
+    /// An interim `100 Continue`, then 200.
+    Continue,
 }
 
 #[derive(Default)]
@@ -116,11 +118,20 @@ async fn handle(mut sock: TcpStream, behavior: Behavior, seen: Arc<Seen>) {
     while let Some((head, body)) = read_request(&mut sock, &mut buf).await {
         seen.requests.fetch_add(1, Ordering::SeqCst);
         let close_asked = head.to_ascii_lowercase().contains("connection: close");
-        seen.log.lock().unwrap().push((head, body));
+        seen.log.lock().unwrap().push((head.clone(), body));
         i += 1;
         let resp: Vec<u8> = match behavior {
+            Behavior::Ok | Behavior::CloseSilently | Behavior::Slow
+                if head.starts_with("HEAD ") =>
+            {
+                b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Type: text/plain\r\n\r\n".to_vec()
+            }
             Behavior::Ok | Behavior::CloseSilently | Behavior::Slow => {
                 b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Type: text/plain\r\n\r\nhello"
+                    .to_vec()
+            }
+            Behavior::Continue => {
+                b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
                     .to_vec()
             }
             Behavior::Error500 => {
@@ -537,6 +548,46 @@ fn no_keepalive_opens_a_connection_per_request() {
     assert!(log
         .iter()
         .all(|(h, _)| h.contains("\r\nConnection: close\r\n")));
+}
+
+#[test]
+fn head_responses_have_no_body_and_interim_responses_are_skipped() {
+    let s = serve(Behavior::Ok);
+    let out = bench(&[
+        &s.url("/"),
+        "-m",
+        "HEAD",
+        "-n",
+        "10",
+        "-c",
+        "2",
+        "--timeout",
+        "5s",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v = json_of(&out);
+    assert_eq!(v["responses"], 10, "{v:#}");
+    assert_eq!(v["bytes"]["body"], 0);
+    assert_eq!(v["method"], "HEAD");
+
+    let s = serve(Behavior::Continue);
+    let out = bench(&[&s.url("/"), "-n", "10", "-c", "2", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v = json_of(&out);
+    assert_eq!(v["status_codes"], serde_json::json!({"200": 10}), "{v:#}");
+    assert_eq!(v["bytes"]["body"], 20);
+}
+
+#[test]
+fn path_replaces_the_path_of_a_url() {
+    let s = serve(Behavior::Ok);
+    let out = bench(&[&s.url("/a?b"), "--path", "other", "-n", "1", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(json_of(&out)["target"], s.url("/other"));
+    assert!(s.seen.log.lock().unwrap()[0]
+        .0
+        .starts_with("GET /other HTTP/1.1"));
 }
 
 #[test]
