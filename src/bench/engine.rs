@@ -20,6 +20,9 @@ use tokio::sync::{oneshot, watch};
 use super::http::{self, Chunked, Framing};
 use super::stats::{ErrorKind, Stats};
 
+/// How late a tokio timer may fire by itself.
+const TIMER_GRANULARITY: Duration = Duration::from_millis(1);
+
 /// Read buffer per connection. A response head must fit in it.
 const BUF_SIZE: usize = 16 * 1024;
 
@@ -282,10 +285,11 @@ impl Ctx {
                     return None;
                 }
                 if intended > now {
-                    // On time: the timer's own lateness is not the server's, so measure
-                    // from when it fires.
+                    // On time. The timer fires up to about a millisecond late (its
+                    // granularity), which is not the server's doing: measure from when it
+                    // fires, but charge any lateness beyond that millisecond (a busy client).
                     tokio::time::sleep_until(intended.into()).await;
-                    Some(Instant::now())
+                    Some(Instant::now().min(intended + TIMER_GRANULARITY))
                 } else {
                     // Behind schedule (all connections were busy): measure from the
                     // intended time, so the wait counts (no coordinated omission).

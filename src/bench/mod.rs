@@ -177,12 +177,8 @@ fn resolve_url(args: &BenchArgs, global: &crate::cli::GlobalArgs) -> anyhow::Res
             Some(u) => u.clone(),
             None => format!("http://127.0.0.1:{}", proxy.port.unwrap_or(80)),
         };
-        let mut t = http::Target::parse(&url)
-            .map_err(|e| invalid(format!("environment `{}`: proxy.url {e}", args.target)))?;
-        if args.request.path.is_none() && t.path.is_empty() {
-            t.path = "/".into();
-        }
-        t
+        http::Target::parse(&url)
+            .map_err(|e| invalid(format!("environment `{}`: proxy.url {e}", args.target)))?
     };
     if let Some(p) = &args.request.path {
         if p.contains(char::is_whitespace) {
