@@ -611,6 +611,26 @@ fn a_fixed_rate_sends_the_count() {
 }
 
 #[test]
+fn a_fixed_rate_counts_the_wait_of_requests_sent_late() {
+    // One connection, a request scheduled every 50 ms, each answered after at least 300 ms:
+    // request k (from 0) is scheduled at 50k ms but cannot be sent before 300k ms, so with no
+    // coordinated omission its latency is at least 300(k+1) - 50k ms; the 6th's, 1550 ms.
+    // (A lower bound the server's sleeps guarantee, not a timing.)
+    let s = serve(Behavior::Slow);
+    let out = bench(&[&s.url("/"), "--rate", "20", "-n", "6", "-c", "1", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v = json_of(&out);
+    assert_eq!(v["responses"], 6);
+    let max = v["latency_s"]["max"].as_f64().unwrap();
+    assert!(
+        max >= 1.5,
+        "the slowest latency {max} s leaves out the wait"
+    );
+    let min = v["latency_s"]["min"].as_f64().unwrap();
+    assert!(min >= 0.29, "{min}");
+}
+
+#[test]
 fn several_threads_share_the_count() {
     let s = serve(Behavior::Ok);
     let out = bench(&[
