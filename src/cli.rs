@@ -572,6 +572,9 @@ pub struct AutoscaleArgs {
     /// Time between evaluations
     #[arg(long, value_name = "DUR", default_value = "15s", value_parser = parse_duration)]
     pub interval: std::time::Duration,
+    /// Print each decision as a JSON line on stdout
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -83,7 +83,7 @@ pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<i32> {
         Command::Down(a) => commands::down::run(g, &a, ui).await,
         Command::Scale(a) => commands::scale::run(g, &a, ui).await,
         Command::Update(a) => commands::update::run(g, &a, ui).await,
-        Command::Rollback(a) => commands::not_yet("rollback", &a.env, g, "#7"),
+        Command::Rollback(a) => commands::rollback::run(g, &a, ui).await,
         Command::Status(a) => commands::status::run(g, &a, ui).await,
         Command::Logs(a) => commands::logs::run(g, &a, ui).await,
         Command::Test(a) => commands::smoke::run(g, &a, ui).await,
@@ -96,6 +96,6 @@ pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<i32> {
         Command::Lab(cli::LabCommand::Up(a)) => commands::lab::up(g, &a, ui).await,
         Command::Lab(cli::LabCommand::Down(a)) => commands::lab::down(g, &a, ui).await,
         Command::Lab(cli::LabCommand::Status(a)) => commands::lab::status(g, &a, ui).await,
-        Command::Autoscale(a) => commands::not_yet("autoscale", &a.env, g, "#7"),
+        Command::Autoscale(a) => commands::autoscale::run(g, &a, ui).await,
     }
 }

@@ -46,6 +46,7 @@ fn deployed(d: &Desired) -> Observed {
                 spec: s.spec.clone(),
             })
             .collect(),
+        retained: Default::default(),
     }
 }
 
@@ -260,6 +261,30 @@ fn a_changed_proxy_config_rolls_out_under_a_new_name_and_the_old_one_goes() {
             (Op::Remove, "training_haproxy_0000000000"),
         ]
     );
+}
+
+#[test]
+fn configs_a_kept_release_uses_are_not_removed() {
+    let d = desired_of("training");
+    let mut o = deployed(&d);
+    o.configs.push(ObservedObject {
+        name: "training_haproxy_0000000000".into(),
+        id: "c0".into(),
+    });
+    o.configs.push(ObservedObject {
+        name: "training_twip-release-000001".into(),
+        id: "r1".into(),
+    });
+    o.retained = [
+        "training_haproxy_0000000000".to_string(),
+        "training_twip-release-000001".to_string(),
+    ]
+    .into();
+    let plan = reconcile(&d, &o, &Options::default());
+    assert!(plan.is_empty(), "{plan}");
+    o.retained.clear();
+    let plan = reconcile(&d, &o, &Options::default());
+    assert_eq!(plan.count(Op::Remove), 2, "{plan}");
 }
 
 #[test]

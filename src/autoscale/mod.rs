@@ -158,8 +158,10 @@ impl Autoscaler {
                 "would scale down to {recommended}, held by the {}s stabilization window",
                 p.scale_down_window.as_secs()
             )
+        } else if raw == current {
+            "already at the recommended count".into()
         } else {
-            "at a bound (min/max)".into()
+            format!("at a bound ({}..{})", p.min, p.max)
         };
         d
     }

@@ -145,11 +145,31 @@ pub async fn converge_to(
         if touched.len() == 1 { "" } else { "s" }
     ));
     engine::wait::converge(&t.docker, &touched, &old_tasks, timeout, ui).await?;
+    record_release(t, ui).await;
     ui.ok(&format!("{} is up", t.env.name));
     if let Some(url) = entrypoint_on(&t.env, t.lab.as_ref()) {
         ui.info(&format!("  {url}"));
     }
     Ok(crate::exit::SUCCESS)
+}
+
+/// Records what runs now as the stack's newest release (for `twip rollback`). A failure to
+/// record is a warning: the deploy itself succeeded.
+pub async fn record_release(t: &Target, ui: &Ui) {
+    let stack = t.env.stack();
+    let result = async {
+        let obs = engine::observe::observe(&t.docker, stack).await?;
+        let services = obs.services.into_iter().map(|s| (s.name, s.spec)).collect();
+        let labels = plan::desired::stack_labels(&t.env);
+        engine::releases::record(&t.docker, stack, services, labels).await
+    }
+    .await;
+    match result {
+        Ok(seq) => ui.debug(&format!("recorded as release {seq} of {stack}")),
+        Err(e) => ui.warn(&format!(
+            "could not record the release (rollback will not see it): {e}"
+        )),
+    }
 }
 
 /// Where the environment answers on a lab: the proxy's port on the lab's first manager.

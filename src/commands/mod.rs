@@ -1,5 +1,6 @@
 //! One module per subcommand. Each only wires the pure core and the effects together.
 
+pub mod autoscale;
 pub mod bootstrap;
 pub mod build;
 pub mod clean;
@@ -13,6 +14,7 @@ pub mod lab;
 pub mod logs;
 pub mod plan;
 pub mod render;
+pub mod rollback;
 pub mod scale;
 pub mod schema;
 pub mod smoke;

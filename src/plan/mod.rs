@@ -21,6 +21,9 @@ pub struct Observed {
     pub configs: Vec<ObservedObject>,
     pub secrets: Vec<ObservedObject>,
     pub services: Vec<ObservedService>,
+    /// Configs and secrets that recorded releases use (twip's release history, and what a
+    /// rollback needs): never removed as "no longer used".
+    pub retained: std::collections::BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -319,7 +322,7 @@ pub fn reconcile(desired: &Desired, observed: &Observed, opts: &Options) -> Plan
         (Resource::Secret, &desired.secrets, &observed.secrets),
     ] {
         for o in have {
-            if !want.iter().any(|c| c.name == o.name) {
+            if !want.iter().any(|c| c.name == o.name) && !observed.retained.contains(&o.name) {
                 actions.push(simple(res, &o.name, Op::Remove, "no longer used", 3));
             }
         }
