@@ -370,7 +370,7 @@ async fn build_one(cli: &CliEnv, b: &ImageBuild, ui: &Ui) -> anyhow::Result<Buil
     let mut res = run(&cmd, &opts).await;
     for attempt in 2..=PUSH_ATTEMPTS {
         match &res {
-            Err(e) if b.pushes() && docker_cmd::transient_registry_error(&e.output()) => {
+            Err(e) if b.pushes() && transient_push_error(e, b) => {
                 ui.warn(&format!(
                     "the registry answered a server error while {} was pushed; again (attempt {attempt} of {PUSH_ATTEMPTS})",
                     b.name
@@ -442,12 +442,18 @@ async fn build_all(cli: &CliEnv, builds: &[ImageBuild], ui: &Ui) -> anyhow::Resu
     Err(first)
 }
 
+/// A build whose push met the registry's transient server error (judged on the output lines
+/// that name the registry).
+fn transient_push_error(e: &RunError, b: &ImageBuild) -> bool {
+    docker_cmd::registry_host(b.deploy_ref()).is_some_and(|host| {
+        docker_cmd::transient_registry_error(&docker_cmd::lines_about(&e.output(), host))
+    })
+}
+
 fn build_error(e: RunError, b: &ImageBuild) -> anyhow::Error {
     let host = docker_cmd::registry_host(b.deploy_ref()).unwrap_or("the registry");
-    let pushing = b.pushes();
-    let out = e.output();
-    let hint = if pushing {
-        docker_cmd::registry_hint(&out, host)
+    let hint = if b.pushes() {
+        docker_cmd::registry_hint(&docker_cmd::lines_about(&e.output(), host), host)
     } else {
         None
     };
