@@ -20,6 +20,11 @@ cargo fmt --all -- --check
 say "cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 
+say "engine, registries and offline base images (scripts/engine-up.sh)"
+bash "$root/scripts/engine-up.sh"
+# Stop what engine-up started (dockerd, registries), also when a test fails; caches stay.
+trap 'bash "$root/scripts/engine-down.sh" || true' EXIT
+
 say "cargo test"
 # insta: never write snapshots here; a changed output is a failure to review.
 INSTA_UPDATE=no cargo test --locked --all-targets 2>&1

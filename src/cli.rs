@@ -341,12 +341,16 @@ pub struct UpdateArgs {
     /// The environment
     #[arg(value_name = "ENV")]
     pub env: String,
-    /// Only this service
+    /// Only this service (default: every service whose image twip builds)
     #[arg(value_name = "SVC")]
     pub service: Option<String>,
-    /// The image to roll out (default: the manifest's)
-    #[arg(long, value_name = "REF")]
+    /// The image to roll out to SVC (default: the manifest's, rolled again so rebuilt images
+    /// with the same tag are picked up). A later `up` returns to the manifest's image.
+    #[arg(long, value_name = "REF", requires = "service")]
     pub image: Option<String>,
+    /// How long to wait for the rollout
+    #[arg(long, value_name = "DUR", default_value = "10m", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
 }
 
 #[derive(Debug, Args)]
@@ -522,6 +526,9 @@ pub struct AutoscaleArgs {
     /// Time between evaluations
     #[arg(long, value_name = "DUR", default_value = "15s", value_parser = parse_duration)]
     pub interval: std::time::Duration,
+    /// Print each decision as a JSON line on stdout
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

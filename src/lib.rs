@@ -81,8 +81,8 @@ pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<i32> {
         Command::Up(a) => commands::up::run(g, &a, ui).await,
         Command::Down(a) => commands::down::run(g, &a, ui).await,
         Command::Scale(a) => commands::scale::run(g, &a, ui).await,
-        Command::Update(a) => commands::not_yet("update", &a.env, g, "#7"),
-        Command::Rollback(a) => commands::not_yet("rollback", &a.env, g, "#7"),
+        Command::Update(a) => commands::update::run(g, &a, ui).await,
+        Command::Rollback(a) => commands::rollback::run(g, &a, ui).await,
         Command::Status(a) => commands::status::run(g, &a, ui).await,
         Command::Logs(a) => commands::logs::run(g, &a, ui).await,
         Command::Test(a) => commands::smoke::run(g, &a, ui).await,
@@ -97,6 +97,6 @@ pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<i32> {
         }
         Command::Bootstrap(a) => commands::not_yet("bootstrap", &a.env, g, "#5"),
         Command::Lab(_) => commands::not_yet("lab", "", g, "#5"),
-        Command::Autoscale(a) => commands::not_yet("autoscale", &a.env, g, "#7"),
+        Command::Autoscale(a) => commands::autoscale::run(g, &a, ui).await,
     }
 }

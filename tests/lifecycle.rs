@@ -301,6 +301,67 @@ fn training_up_scale_status_down_clean() {
     .is_empty());
 }
 
+fn app_version() -> Option<String> {
+    http(port(), "GET", "/", "").and_then(|(s, h, _)| {
+        (s == 200)
+            .then(|| header(&h, "x-app-version").map(str::to_string))
+            .flatten()
+    })
+}
+
+#[test]
+fn update_rollback_and_automatic_rollback() {
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    require_swarm();
+    let p = TestProject::new(&["training"], "roll");
+    let up = p.twip(&["up", "training"]);
+    assert!(up.status.success(), "{}", stderr(&up));
+    assert_eq!(
+        eventually(60, || app_version().filter(|v| v == "1.0.0")).as_deref(),
+        Some("1.0.0")
+    );
+
+    // A new version in the manifest rolls out through up (the image is built first).
+    let v2 = p.twip_with(&[("TWIP_WEB_VERSION", "2.0.0")], &["up", "training"]);
+    assert!(v2.status.success(), "{}", stderr(&v2));
+    assert!(
+        stderr(&v2).contains("image twip/web:1.0.0 → twip/web:2.0.0"),
+        "{}",
+        stderr(&v2)
+    );
+    assert_eq!(
+        eventually(60, || app_version().filter(|v| v == "2.0.0")).as_deref(),
+        Some("2.0.0")
+    );
+
+    // rollback returns to the release before, from twip's own history.
+    let rb = p.twip_with(&[("TWIP_WEB_VERSION", "2.0.0")], &["rollback", "training"]);
+    assert!(rb.status.success(), "{}", stderr(&rb));
+    assert!(stderr(&rb).contains("back to release"), "{}", stderr(&rb));
+    assert_eq!(
+        eventually(60, || app_version().filter(|v| v == "1.0.0")).as_deref(),
+        Some("1.0.0")
+    );
+
+    // An image whose health check never passes (nginx has no python for the app's check):
+    // swarm rolls it back, twip says so with exit code 4, and v1 still answers.
+    let bad = p.twip(&[
+        "update",
+        "training",
+        "web",
+        "--image",
+        "twip/static:latest",
+        "--timeout",
+        "5m",
+    ]);
+    assert_eq!(bad.status.code(), Some(4), "{}", stderr(&bad));
+    assert!(stderr(&bad).contains("rolled it back"), "{}", stderr(&bad));
+    assert_eq!(app_version().as_deref(), Some("1.0.0"));
+
+    let down = p.twip(&["down", "training", "--volumes"]);
+    assert!(down.status.success(), "{}", stderr(&down));
+}
+
 #[test]
 fn failures_say_what_is_wrong_and_invalid_input_changes_nothing() {
     let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());

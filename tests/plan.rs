@@ -46,6 +46,7 @@ fn deployed(d: &Desired) -> Observed {
                 spec: s.spec.clone(),
             })
             .collect(),
+        retained: Default::default(),
     }
 }
 
@@ -122,6 +123,7 @@ fn scale_is_a_change_of_desired_state() {
     let d = desired_of("training");
     let opts = Options {
         scale: [("web".to_string(), 3)].into(),
+        ..Options::default()
     };
     let plan = reconcile(&d, &deployed(&d), &opts);
     assert_eq!(plan.actions.len(), 1, "{plan}");
@@ -262,6 +264,30 @@ fn a_changed_proxy_config_rolls_out_under_a_new_name_and_the_old_one_goes() {
 }
 
 #[test]
+fn configs_a_kept_release_uses_are_not_removed() {
+    let d = desired_of("training");
+    let mut o = deployed(&d);
+    o.configs.push(ObservedObject {
+        name: "training_haproxy_0000000000".into(),
+        id: "c0".into(),
+    });
+    o.configs.push(ObservedObject {
+        name: "training_twip-release-000001".into(),
+        id: "r1".into(),
+    });
+    o.retained = [
+        "training_haproxy_0000000000".to_string(),
+        "training_twip-release-000001".to_string(),
+    ]
+    .into();
+    let plan = reconcile(&d, &o, &Options::default());
+    assert!(plan.is_empty(), "{plan}");
+    o.retained.clear();
+    let plan = reconcile(&d, &o, &Options::default());
+    assert_eq!(plan.count(Op::Remove), 2, "{plan}");
+}
+
+#[test]
 fn services_and_networks_no_longer_in_the_manifest_are_removed_last() {
     let d = desired_of("training");
     let mut o = deployed(&d);
@@ -284,6 +310,54 @@ fn services_and_networks_no_longer_in_the_manifest_are_removed_last() {
             (2, Op::Remove, "training_old"),
             (3, Op::Remove, "training_legacy")
         ]
+    );
+}
+
+#[test]
+fn a_forced_update_rolls_an_unchanged_service_and_image_overrides_plan_as_updates() {
+    let d = desired_of("training");
+    let mut o = deployed(&d);
+    o.services
+        .iter_mut()
+        .find(|s| s.name == "training_web")
+        .unwrap()
+        .spec
+        .task_template
+        .as_mut()
+        .unwrap()
+        .force_update = Some(2);
+    let opts = Options {
+        force: ["web".to_string()].into(),
+        ..Options::default()
+    };
+    let plan = reconcile(&d, &o, &opts);
+    assert_eq!(plan.actions.len(), 1, "{plan}");
+    let a = &plan.actions[0];
+    assert_eq!(
+        (a.op, a.cause.as_str()),
+        (Op::Update, "rolling restart (forced)")
+    );
+    assert_eq!(
+        a.spec
+            .as_ref()
+            .unwrap()
+            .task_template
+            .as_ref()
+            .unwrap()
+            .force_update,
+        Some(3)
+    );
+
+    let mut d2 = d.clone();
+    assert!(d2.set_image("web", "twip/web:2.0.0"));
+    assert!(!d2.set_image("nope", "x:1"));
+    let plan = reconcile(&d2, &deployed(&d), &Options::default());
+    assert_eq!(plan.actions.len(), 1, "{plan}");
+    assert!(
+        plan.actions[0]
+            .cause
+            .contains("image twip/web:1.0.0 → twip/web:2.0.0"),
+        "{plan}"
     );
 }
 

@@ -40,7 +40,9 @@ impl From<&Autoscale> for Policy {
             max: a.max,
             max_step: a.max_step,
             tolerance: a.tolerance.unwrap_or(0.1),
-            scale_down_window: a.scale_down_window.map_or(Duration::from_secs(300), |d| d.0),
+            scale_down_window: a
+                .scale_down_window
+                .map_or(Duration::from_secs(300), |d| d.0),
         }
     }
 }
@@ -124,7 +126,12 @@ impl Autoscaler {
             recommended
         } else {
             // Scale down only to the highest recommendation of the window.
-            self.window.iter().map(|(_, r)| *r).max().unwrap_or(recommended).min(current)
+            self.window
+                .iter()
+                .map(|(_, r)| *r)
+                .max()
+                .unwrap_or(recommended)
+                .min(current)
         };
         if let Some(step) = p.max_step {
             desired = if desired > current {
@@ -137,16 +144,24 @@ impl Autoscaler {
         d.reason = if (ratio - 1.0).abs() <= p.tolerance {
             format!("metric within {:.0}% of the target", p.tolerance * 100.0)
         } else if d.desired > current {
-            format!("scale up: {metric:.1} per task against a target of {}", p.target)
+            format!(
+                "scale up: {metric:.1} per task against a target of {}",
+                p.target
+            )
         } else if d.desired < current {
-            format!("scale down: {metric:.1} per task against a target of {}", p.target)
+            format!(
+                "scale down: {metric:.1} per task against a target of {}",
+                p.target
+            )
         } else if recommended < current {
             format!(
                 "would scale down to {recommended}, held by the {}s stabilization window",
                 p.scale_down_window.as_secs()
             )
+        } else if raw == current {
+            "already at the recommended count".into()
         } else {
-            "at a bound (min/max)".into()
+            format!("at a bound ({}..{})", p.min, p.max)
         };
         d
     }

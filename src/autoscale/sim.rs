@@ -70,7 +70,11 @@ fn run(
     let mut events: Vec<Event> = Vec::new();
     let mut overloaded = 0;
     for t in 0..setup.seconds {
-        let ready = started.iter().filter(|s| t >= **s + setup.startup || **s == 0).count().max(1) as f64;
+        let ready = started
+            .iter()
+            .filter(|s| t >= **s + setup.startup || **s == 0)
+            .count()
+            .max(1) as f64;
         let demand = pattern(t);
         let per_task = (demand / ready).min(100.0);
         if demand / ready > 100.0 {
@@ -80,7 +84,11 @@ fn run(
             let measured = per_task * noise[t as usize];
             let want = decide(t, replicas, measured);
             if want != replicas {
-                events.push(Event { at_s: t, from: replicas, to: want });
+                events.push(Event {
+                    at_s: t,
+                    from: replicas,
+                    to: want,
+                });
                 if want > replicas {
                     started.extend(std::iter::repeat_n(t, (want - replicas) as usize));
                 } else {
@@ -114,12 +122,26 @@ fn run(
 }
 
 /// twip's autoscaler against the naive loop (+1 above `up`%, -1 below `down`%), same pattern.
-pub fn compare(setup: &Setup, policy: Policy, pattern: &Pattern, naive_every: u64, up: f64, down: f64) -> (Run, Run) {
+pub fn compare(
+    setup: &Setup,
+    policy: Policy,
+    pattern: &Pattern,
+    naive_every: u64,
+    up: f64,
+    down: f64,
+) -> (Run, Run) {
     let (min, max) = (policy.min, policy.max);
     let mut a = Autoscaler::new(policy);
-    let twip = run("twip", setup, pattern, |t, cur, m| a.decide(Duration::from_secs(t), cur, m, false).desired);
-    let naive_setup = Setup { interval: naive_every, ..*setup };
-    let loop_run = run("naive +1/-1", &naive_setup, pattern, |_, cur, m| naive(cur, m, up, down, min, max));
+    let twip = run("twip", setup, pattern, |t, cur, m| {
+        a.decide(Duration::from_secs(t), cur, m, false).desired
+    });
+    let naive_setup = Setup {
+        interval: naive_every,
+        ..*setup
+    };
+    let loop_run = run("naive +1/-1", &naive_setup, pattern, |_, cur, m| {
+        naive(cur, m, up, down, min, max)
+    });
     (twip, loop_run)
 }
 
@@ -132,7 +154,13 @@ impl Clone for Setup {
 /// The pattern the tests and `twip autoscale --simulate` use: idle, a step to `high`% that holds
 /// for `hold` seconds, then idle again.
 pub fn step_pattern(idle: f64, high: f64, step_at: u64, hold: u64) -> impl Fn(u64) -> f64 {
-    move |t| if t >= step_at && t < step_at + hold { high } else { idle }
+    move |t| {
+        if t >= step_at && t < step_at + hold {
+            high
+        } else {
+            idle
+        }
+    }
 }
 
 #[cfg(test)]
@@ -142,7 +170,13 @@ mod tests {
 
     #[test]
     fn twip_scales_with_far_fewer_events_and_never_flaps_under_steady_load() {
-        let setup = Setup { seconds: 1200, interval: 15, startup: 5, noise: 0.08, start_replicas: 1 };
+        let setup = Setup {
+            seconds: 1200,
+            interval: 15,
+            startup: 5,
+            noise: 0.08,
+            start_replicas: 1,
+        };
         let policy = Policy {
             metric: Metric::Cpu,
             target: 60.0,
@@ -161,7 +195,16 @@ mod tests {
         let downs: Vec<&Event> = twip.events.iter().filter(|e| e.to < e.from).collect();
         assert_eq!(downs.len(), 1, "{:?}", twip.events);
         assert!(downs[0].at_s >= 660 + 300, "{:?}", downs);
-        assert!(naive.events.len() >= 10 * twip.events.len(), "naive {} events, twip {}", naive.events.len(), twip.events.len());
-        assert!(naive.reversals_steady > 0, "the naive loop flaps: {:?}", naive.events.len());
+        assert!(
+            naive.events.len() >= 10 * twip.events.len(),
+            "naive {} events, twip {}",
+            naive.events.len(),
+            twip.events.len()
+        );
+        assert!(
+            naive.reversals_steady > 0,
+            "the naive loop flaps: {:?}",
+            naive.events.len()
+        );
     }
 }

@@ -52,16 +52,23 @@ pub fn desired(t: &Target) -> anyhow::Result<Desired> {
 }
 
 pub async fn make_plan(t: &Target, opts: &Options) -> anyhow::Result<(Desired, Plan)> {
-    let desired = desired(t)?;
+    make_plan_with(t, opts, desired(t)?).await
+}
+
+pub async fn make_plan_with(
+    t: &Target,
+    opts: &Options,
+    desired: Desired,
+) -> anyhow::Result<(Desired, Plan)> {
     let observed = engine::observe::observe(&t.docker, &desired.stack).await?;
     let plan = plan::reconcile(&desired, &observed, opts);
     Ok((desired, plan))
 }
 
-/// Images a deploy needs that are built by twip and missing from the engine: build them.
-pub async fn ensure_images(t: &Target, desired: &Desired, ui: &Ui) -> anyhow::Result<()> {
-    let _ = desired;
-    crate::commands::images_hook::ensure_images(&t.env, &t.docker, &t.project.dir, ui).await
+/// Images a deploy needs that twip builds and the engine lacks: build them (and push them when
+/// the environment has a registry).
+pub async fn ensure_images(t: &Target, ui: &Ui) -> anyhow::Result<()> {
+    crate::commands::build::ensure_images(&t.env, &t.docker, &t.project.dir, ui).await
 }
 
 /// Plan, execute, wait. Returns when the swarm runs what the manifest says.
@@ -72,12 +79,24 @@ pub async fn converge(
     timeout: Duration,
     ui: &Ui,
 ) -> anyhow::Result<i32> {
-    let (desired, plan) = make_plan(t, opts).await?;
+    converge_to(t, opts, desired(t)?, detach, timeout, ui).await
+}
+
+/// Converge to a given desired state (`update --image` changes it first).
+pub async fn converge_to(
+    t: &Target,
+    opts: &Options,
+    desired: Desired,
+    detach: bool,
+    timeout: Duration,
+    ui: &Ui,
+) -> anyhow::Result<i32> {
+    let (desired, plan) = make_plan_with(t, opts, desired).await?;
     if plan.is_empty() {
         ui.ok(plan.to_string().trim_end());
         return Ok(crate::exit::SUCCESS);
     }
-    ensure_images(t, &desired, ui).await?;
+    ensure_images(t, ui).await?;
     if !ui.quiet {
         eprint!("{plan}");
     }
@@ -94,11 +113,31 @@ pub async fn converge(
         if touched.len() == 1 { "" } else { "s" }
     ));
     engine::wait::converge(&t.docker, &touched, &old_tasks, timeout, ui).await?;
+    record_release(t, ui).await;
     ui.ok(&format!("{} is up", t.env.name));
     if let Some(url) = entrypoint(&t.env) {
         ui.info(&format!("  {url}"));
     }
     Ok(crate::exit::SUCCESS)
+}
+
+/// Records what runs now as the stack's newest release (for `twip rollback`). A failure to
+/// record is a warning: the deploy itself succeeded.
+pub async fn record_release(t: &Target, ui: &Ui) {
+    let stack = t.env.stack();
+    let result = async {
+        let obs = engine::observe::observe(&t.docker, stack).await?;
+        let services = obs.services.into_iter().map(|s| (s.name, s.spec)).collect();
+        let labels = plan::desired::stack_labels(&t.env);
+        engine::releases::record(&t.docker, stack, services, labels).await
+    }
+    .await;
+    match result {
+        Ok(seq) => ui.debug(&format!("recorded as release {seq} of {stack}")),
+        Err(e) => ui.warn(&format!(
+            "could not record the release (rollback will not see it): {e}"
+        )),
+    }
 }
 
 /// Where the environment answers: the proxy's URL.

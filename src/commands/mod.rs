@@ -1,5 +1,6 @@
 //! One module per subcommand. Each only wires the pure core and the effects together.
 
+pub mod autoscale;
 pub mod build;
 pub mod clean;
 pub mod completions;
@@ -7,17 +8,18 @@ pub mod deploy;
 pub mod docs;
 pub mod down;
 pub mod images;
-pub mod images_hook;
 pub mod init;
 pub mod logs;
 pub mod plan;
 pub mod render;
+pub mod rollback;
 pub mod scale;
 pub mod schema;
 pub mod smoke;
 pub mod status;
 pub mod swarm;
 pub mod up;
+pub mod update;
 pub mod validate;
 
 use crate::cli::GlobalArgs;

@@ -55,5 +55,9 @@ pub async fn run(g: &GlobalArgs, args: &ScaleArgs, ui: &Ui) -> anyhow::Result<i3
         scale.insert(svc.clone(), *n);
     }
     let t = super::deploy::open(g, &args.env).await?;
-    super::deploy::converge(&t, &Options { scale }, false, args.timeout, ui).await
+    let opts = Options {
+        scale,
+        ..Options::default()
+    };
+    super::deploy::converge(&t, &opts, false, args.timeout, ui).await
 }

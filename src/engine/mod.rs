@@ -4,6 +4,7 @@
 pub mod error;
 pub mod execute;
 pub mod observe;
+pub mod releases;
 pub mod wait;
 
 use std::path::PathBuf;

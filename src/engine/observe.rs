@@ -85,6 +85,7 @@ pub async fn observe(docker: &Docker, stack: &str) -> Result<Observed, EngineErr
         });
     }
     obs.services.sort_by(|a, b| a.name.cmp(&b.name));
+    obs.retained = super::releases::retained_objects(docker, stack).await?;
     Ok(obs)
 }
 

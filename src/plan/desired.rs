@@ -79,6 +79,32 @@ impl Desired {
             .iter()
             .find(|s| s.name == name || s.short == name)
     }
+    /// Desired state with another image for one service (`twip update --image`). The hash is
+    /// recomputed, so the change plans as an update; a later `up` returns to the manifest.
+    pub fn set_image(&mut self, service: &str, image: &str) -> bool {
+        let Some(s) = self
+            .services
+            .iter_mut()
+            .find(|s| s.name == service || s.short == service)
+        else {
+            return false;
+        };
+        if let Some(cs) = s
+            .spec
+            .task_template
+            .as_mut()
+            .and_then(|t| t.container_spec.as_mut())
+        {
+            cs.image = Some(image.to_string());
+        }
+        let labels = s.spec.labels.get_or_insert_with(HashMap::new);
+        labels.insert(LABEL_STACK_IMAGE.into(), image.to_string());
+        s.spec_hash = hash_spec(&s.spec);
+        if let Some(labels) = s.spec.labels.as_mut() {
+            labels.insert(LABEL_SPEC_HASH.into(), s.spec_hash.clone());
+        }
+        true
+    }
 }
 
 fn ns(d: &str) -> i64 {

@@ -21,6 +21,9 @@ pub struct Observed {
     pub configs: Vec<ObservedObject>,
     pub secrets: Vec<ObservedObject>,
     pub services: Vec<ObservedService>,
+    /// Configs and secrets that recorded releases use (twip's release history, and what a
+    /// rollback needs): never removed as "no longer used".
+    pub retained: std::collections::BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,6 +178,9 @@ impl fmt::Display for Plan {
 pub struct Options {
     /// Replica counts by short or full service name.
     pub scale: BTreeMap<String, u64>,
+    /// Services to roll even when their spec did not change (`twip update`): the
+    /// force-update counter goes up by one, so every task is replaced, one at a time.
+    pub force: std::collections::BTreeSet<String>,
 }
 
 /// Compares desired with observed and says what to do. Pure.
@@ -243,6 +249,7 @@ pub fn reconcile(desired: &Desired, observed: &Observed, opts: &Options) -> Plan
             (None, m) => m,
         };
         let hash_same = o.label(LABEL_SPEC_HASH) == Some(d.spec_hash.as_str());
+        let forced = opts.force.contains(&d.short) || opts.force.contains(&d.name);
         let mut spec = d.spec.clone();
         if let Some(r) = replicated(&mut spec) {
             *r = replicas.map(|n| n as i64);
@@ -259,8 +266,17 @@ pub fn reconcile(desired: &Desired, observed: &Observed, opts: &Options) -> Plan
                 }
             }
         }
-        if !hash_same {
-            let cause = describe_changes(&o.spec, &d.spec);
+        if forced {
+            if let Some(tt) = spec.task_template.as_mut() {
+                tt.force_update = Some(tt.force_update.unwrap_or(0) + 1);
+            }
+        }
+        if !hash_same || forced {
+            let cause = if hash_same {
+                "rolling restart (forced)".to_string()
+            } else {
+                describe_changes(&o.spec, &d.spec)
+            };
             actions.push(Action {
                 resource: Resource::Service,
                 name: d.name.clone(),
@@ -306,7 +322,7 @@ pub fn reconcile(desired: &Desired, observed: &Observed, opts: &Options) -> Plan
         (Resource::Secret, &desired.secrets, &observed.secrets),
     ] {
         for o in have {
-            if !want.iter().any(|c| c.name == o.name) {
+            if !want.iter().any(|c| c.name == o.name) && !observed.retained.contains(&o.name) {
                 actions.push(simple(res, &o.name, Op::Remove, "no longer used", 3));
             }
         }

@@ -87,9 +87,17 @@ impl TestProject {
 
     /// `twip --project-dir DIR ARGS...` with the test's variables.
     pub fn twip(&self, args: &[&str]) -> std::process::Output {
+        self.twip_with(&[], args)
+    }
+
+    /// The same with more variables set.
+    pub fn twip_with(&self, vars: &[(&str, &str)], args: &[&str]) -> std::process::Output {
         let mut cmd = twip();
         cmd.arg("--project-dir").arg(self.path()).args(args);
         for (k, v) in test_vars() {
+            cmd.env(k, v);
+        }
+        for (k, v) in vars {
             cmd.env(k, v);
         }
         cmd.timeout(std::time::Duration::from_secs(600));

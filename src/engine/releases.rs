@@ -1,0 +1,164 @@
+//! twip's release history. Swarm keeps one previous spec per service; twip records every
+//! release of a stack (the specs of its services after a converged deploy) as a swarm config
+//! labelled with the stack and a sequence number, keeps the last [`KEEP`], and can return to
+//! any of them. Configs and secrets a kept release refers to are not removed by `up`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use base64::Engine as _;
+use bollard::models::{ConfigSpec, ServiceSpec};
+use bollard::query_parameters::ListConfigsOptionsBuilder;
+use bollard::Docker;
+use serde::{Deserialize, Serialize};
+
+use super::error::{EngineError, EngineResult};
+use crate::plan::desired::LABEL_NAMESPACE;
+
+pub const LABEL_RELEASE: &str = "io.twip.release";
+pub const KEEP: usize = 10;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Release {
+    pub seq: u64,
+    /// Unix seconds.
+    pub created: u64,
+    pub services: BTreeMap<String, ServiceSpec>,
+}
+
+impl Release {
+    /// Config and secret names the release's services use.
+    pub fn object_names(&self) -> BTreeSet<String> {
+        let mut names = BTreeSet::new();
+        for spec in self.services.values() {
+            if let Some(cs) = spec
+                .task_template
+                .as_ref()
+                .and_then(|t| t.container_spec.as_ref())
+            {
+                names.extend(
+                    cs.configs
+                        .iter()
+                        .flatten()
+                        .filter_map(|c| c.config_name.clone()),
+                );
+                names.extend(
+                    cs.secrets
+                        .iter()
+                        .flatten()
+                        .filter_map(|c| c.secret_name.clone()),
+                );
+            }
+        }
+        names
+    }
+}
+
+fn config_name(stack: &str, seq: u64) -> String {
+    format!("{stack}_twip-release-{seq:06}")
+}
+
+/// Every recorded release of the stack, oldest first, with its config name.
+pub async fn list(docker: &Docker, stack: &str) -> Result<Vec<(String, Release)>, EngineError> {
+    let f = HashMap::from([(
+        "label".to_string(),
+        vec![
+            format!("{LABEL_NAMESPACE}={stack}"),
+            LABEL_RELEASE.to_string(),
+        ],
+    )]);
+    let configs = docker
+        .list_configs(Some(
+            ListConfigsOptionsBuilder::default().filters(&f).build(),
+        ))
+        .await
+        .engine("list releases of stack", stack)?;
+    let mut out = Vec::new();
+    for c in configs {
+        let Some(spec) = c.spec else { continue };
+        let data = spec
+            .data
+            .as_deref()
+            .and_then(|d| base64::engine::general_purpose::STANDARD.decode(d).ok())
+            .unwrap_or_default();
+        if let Ok(r) = serde_json::from_slice::<Release>(&data) {
+            out.push((spec.name.unwrap_or_default(), r));
+        }
+    }
+    out.sort_by_key(|(_, r)| r.seq);
+    Ok(out)
+}
+
+/// Records `services` as the stack's newest release, unless it equals the newest one, and
+/// forgets releases beyond the last [`KEEP`].
+pub async fn record(
+    docker: &Docker,
+    stack: &str,
+    services: BTreeMap<String, ServiceSpec>,
+    labels: HashMap<String, String>,
+) -> anyhow::Result<u64> {
+    let existing = list(docker, stack).await?;
+    if let Some((_, last)) = existing.last() {
+        if same_release(&last.services, &services) {
+            return Ok(last.seq);
+        }
+    }
+    let seq = existing.last().map_or(1, |(_, r)| r.seq + 1);
+    let created = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let release = Release {
+        seq,
+        created,
+        services,
+    };
+    let mut labels = labels;
+    labels.insert(LABEL_RELEASE.into(), seq.to_string());
+    let spec = ConfigSpec {
+        name: Some(config_name(stack, seq)),
+        labels: Some(labels),
+        data: Some(base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(&release)?)),
+        ..Default::default()
+    };
+    docker
+        .create_config(spec)
+        .await
+        .engine("record release of", stack)?;
+    let all = list(docker, stack).await?;
+    if all.len() > KEEP {
+        for (name, _) in &all[..all.len() - KEEP] {
+            let _ = docker.delete_config(name).await;
+        }
+    }
+    Ok(seq)
+}
+
+/// Two releases are the same when every service has the same twip spec hash and image.
+fn same_release(a: &BTreeMap<String, ServiceSpec>, b: &BTreeMap<String, ServiceSpec>) -> bool {
+    let key = |s: &ServiceSpec| {
+        (
+            s.labels
+                .as_ref()
+                .and_then(|l| l.get(crate::plan::desired::LABEL_SPEC_HASH).cloned()),
+            s.task_template
+                .as_ref()
+                .and_then(|t| t.container_spec.as_ref())
+                .and_then(|c| c.image.clone()),
+        )
+    };
+    a.len() == b.len()
+        && a.iter()
+            .all(|(k, v)| b.get(k).is_some_and(|w| key(v) == key(w)))
+}
+
+/// Names of configs and secrets that kept releases use (not to be removed).
+pub async fn retained_objects(
+    docker: &Docker,
+    stack: &str,
+) -> Result<BTreeSet<String>, EngineError> {
+    let mut names = BTreeSet::new();
+    for (config, r) in list(docker, stack).await? {
+        names.insert(config);
+        names.extend(r.object_names());
+    }
+    Ok(names)
+}

@@ -1,0 +1,782 @@
+//! `twip bench` against real servers on 127.0.0.1, started by each test: a normal one, one
+//! that resets, one that stalls, one that answers 500, one that closes idle connections, one
+//! that answers slowly. The binary is run as a user would run it; no timing is asserted.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+#[derive(Clone, Copy, PartialEq)]
+enum Behavior {
+    /// 200 with a 5-byte body, keep-alive.
+    Ok,
+    /// 500 with a body.
+    Error500,
+    /// 200 with a chunked body ("hello world", 11 bytes), every other response with
+    /// `Connection: close`.
+    ChunkedSometimesClose,
+    /// Reads the request, then resets the connection (SO_LINGER 0).
+    Reset,
+    /// Reads the request and never answers.
+    Stall,
+    /// Answers, then closes the connection without saying so (an idle-timeout close).
+    CloseSilently,
+    /// Answers after 300 ms.
+    Slow,
+    /// An interim `100 Continue`, then 200.
+    Continue,
+}
+
+#[derive(Default)]
+struct Seen {
+    requests: AtomicU64,
+    connections: AtomicU64,
+    /// (request head, body) of every request.
+    log: Mutex<Vec<(String, Vec<u8>)>>,
+}
+
+struct Server {
+    addr: SocketAddr,
+    seen: Arc<Seen>,
+}
+
+impl Server {
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+fn serve(behavior: Behavior) -> Server {
+    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    std_listener.set_nonblocking(true).unwrap();
+    let addr = std_listener.local_addr().unwrap();
+    let seen = Arc::new(Seen::default());
+    let seen2 = seen.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = TcpListener::from_std(std_listener).unwrap();
+            loop {
+                let Ok((sock, _)) = listener.accept().await else {
+                    continue;
+                };
+                seen2.connections.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(handle(sock, behavior, seen2.clone()));
+            }
+        });
+    });
+    Server { addr, seen }
+}
+
+/// Reads one request (head + Content-Length body); `None` at end of stream.
+async fn read_request(sock: &mut TcpStream, buf: &mut Vec<u8>) -> Option<(String, Vec<u8>)> {
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end + 4]).to_string();
+            let len = head
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse::<usize>().ok())?
+                })
+                .unwrap_or(0);
+            while buf.len() < end + 4 + len {
+                let mut chunk = [0u8; 65536];
+                let n = sock.read(&mut chunk).await.ok()?;
+                if n == 0 {
+                    return None;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            let body = buf[end + 4..end + 4 + len].to_vec();
+            buf.drain(..end + 4 + len);
+            return Some((head, body));
+        }
+        let mut chunk = [0u8; 65536];
+        let n = sock.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+async fn handle(mut sock: TcpStream, behavior: Behavior, seen: Arc<Seen>) {
+    let mut buf = Vec::new();
+    let mut i = 0u64;
+    while let Some((head, body)) = read_request(&mut sock, &mut buf).await {
+        seen.requests.fetch_add(1, Ordering::SeqCst);
+        let close_asked = head.to_ascii_lowercase().contains("connection: close");
+        seen.log.lock().unwrap().push((head.clone(), body));
+        i += 1;
+        let resp: Vec<u8> = match behavior {
+            Behavior::Ok | Behavior::CloseSilently | Behavior::Slow
+                if head.starts_with("HEAD ") =>
+            {
+                b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Type: text/plain\r\n\r\n".to_vec()
+            }
+            Behavior::Ok | Behavior::CloseSilently | Behavior::Slow => {
+                b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Type: text/plain\r\n\r\nhello"
+                    .to_vec()
+            }
+            Behavior::Continue => {
+                b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+                    .to_vec()
+            }
+            Behavior::Error500 => {
+                b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\noops".to_vec()
+            }
+            Behavior::ChunkedSometimesClose => {
+                let close = if i % 2 == 0 {
+                    "Connection: close\r\n"
+                } else {
+                    ""
+                };
+                format!(
+                    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n{close}\r\n5\r\nhello\r\n6;x=y\r\n world\r\n0\r\n\r\n"
+                )
+                .into_bytes()
+            }
+            Behavior::Reset => {
+                // Linger 0: the close sends a RST (and does not block).
+                #[allow(deprecated)]
+                let _ = sock.set_linger(Some(Duration::ZERO));
+                return;
+            }
+            Behavior::Stall => {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                return;
+            }
+        };
+        if behavior == Behavior::Slow {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        if sock.write_all(&resp).await.is_err() {
+            return;
+        }
+        let close_now = close_asked
+            || behavior == Behavior::CloseSilently
+            || (behavior == Behavior::ChunkedSometimesClose && i % 2 == 0);
+        if close_now {
+            return;
+        }
+    }
+}
+
+fn twip() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_twip"));
+    c.env("NO_COLOR", "1").env_remove("TWIP_PROJECT_DIR");
+    c
+}
+
+fn bench(args: &[&str]) -> Output {
+    twip().arg("bench").args(args).output().unwrap()
+}
+
+fn json_of(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+/// A port where nothing listens.
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+#[test]
+fn n_sends_exactly_n_requests() {
+    let s = serve(Behavior::Ok);
+    let out = bench(&[&s.url("/x?y=1"), "-n", "137", "-c", "7", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v = json_of(&out);
+    assert_eq!(v["requests"], 137);
+    assert_eq!(v["responses"], 137);
+    assert_eq!(v["status_codes"]["200"], 137);
+    assert_eq!(v["errors"], serde_json::json!({}));
+    assert_eq!(v["bytes"]["body"], 137 * 5);
+    assert_eq!(s.seen.requests.load(Ordering::SeqCst), 137);
+    // Keep-alive: one connection per task, reused.
+    assert_eq!(s.seen.connections.load(Ordering::SeqCst), 7);
+    assert_eq!(v["connections_opened"], 7);
+    let log = s.seen.log.lock().unwrap();
+    assert!(
+        log[0].0.starts_with("GET /x?y=1 HTTP/1.1\r\n"),
+        "{}",
+        log[0].0
+    );
+    assert!(log[0].0.contains(&format!("Host: {}\r\n", s.addr)));
+}
+
+#[test]
+fn the_json_object_has_the_documented_fields() {
+    let s = serve(Behavior::Ok);
+    let out = bench(&[&s.url("/"), "-n", "50", "-c", "5", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v = json_of(&out);
+    for k in [
+        "target",
+        "method",
+        "connections",
+        "threads",
+        "keepalive",
+        "duration_s",
+        "requests",
+        "responses",
+        "rps",
+        "failed",
+        "error_rate",
+        "http_failures",
+        "cut",
+        "interrupted",
+        "latency_s",
+        "status_codes",
+        "errors",
+        "histogram",
+        "bytes",
+        "connections_opened",
+    ] {
+        assert!(v.get(k).is_some(), "no `{k}` in {v:#}");
+    }
+    let l = &v["latency_s"];
+    for k in [
+        "min", "mean", "stdev", "max", "p10", "p25", "p50", "p75", "p90", "p95", "p99", "p999",
+    ] {
+        assert!(l[k].is_number(), "latency_s.{k} in {v:#}");
+    }
+    let f = |k: &str| l[k].as_f64().unwrap();
+    assert!(f("min") <= f("p50") && f("p50") <= f("p90") && f("p90") <= f("p99"));
+    assert!(f("p99") <= f("max") && f("min") > 0.0);
+    assert!(v["rps"].as_f64().unwrap() > 0.0);
+    assert!(v["duration_s"].as_f64().unwrap() > 0.0);
+    assert_eq!(v["target"], s.url("/"));
+    assert_eq!(v["method"], "GET");
+    assert_eq!(v["keepalive"], true);
+    let hist: u64 = v["histogram"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(hist, 50);
+    // Nothing but the object on stdout.
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .trim_end()
+        .ends_with('}'));
+}
+
+#[test]
+fn the_text_report() {
+    let s = serve(Behavior::Ok);
+    let out = bench(&[&s.url("/"), "-n", "40", "-c", "4"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let t = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "Summary:",
+        "Requests:     40 (40 responses, 0 errors)",
+        "Requests/sec:",
+        "Slowest:",
+        "Fastest:",
+        "Average:",
+        "Latency histogram:",
+        "Latency distribution:",
+        "     10% in ",
+        "   99.9% in ",
+        "Status code distribution:",
+        "[200] 40 responses (100.00%)",
+    ] {
+        assert!(t.contains(needle), "no {needle:?} in:\n{t}");
+    }
+    assert!(!t.contains("Errors:"));
+    assert!(t.contains('■'));
+}
+
+#[test]
+fn a_post_body_from_a_file_arrives_intact() {
+    let s = serve(Behavior::Ok);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("body.bin");
+    // Binary, with CRLFs and NULs, larger than the socket buffers.
+    let body: Vec<u8> = (0..300_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .chain(*b"\r\n\r\n\0end")
+        .collect();
+    std::fs::File::create(&file)
+        .unwrap()
+        .write_all(&body)
+        .unwrap();
+    let out = bench(&[
+        &s.url("/upload"),
+        "-D",
+        file.to_str().unwrap(),
+        "-T",
+        "application/x-test",
+        "-n",
+        "3",
+        "-c",
+        "2",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(json_of(&out)["responses"], 3);
+    let log = s.seen.log.lock().unwrap();
+    assert_eq!(log.len(), 3);
+    for (head, got) in log.iter() {
+        assert!(head.starts_with("POST /upload HTTP/1.1\r\n"), "{head}");
+        assert!(
+            head.contains("\r\nContent-Type: application/x-test\r\n"),
+            "{head}"
+        );
+        assert!(
+            got == &body,
+            "the body differs ({} bytes vs {})",
+            got.len(),
+            body.len()
+        );
+    }
+}
+
+#[test]
+fn ab_style_p_and_k_and_headers() {
+    let s = serve(Behavior::Ok);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("b.json");
+    std::fs::write(&file, br#"{"a": 1}"#).unwrap();
+    let out = bench(&[
+        &s.url("/"),
+        "-k",
+        "-p",
+        file.to_str().unwrap(),
+        "-T",
+        "application/json",
+        "-m",
+        "put",
+        "-H",
+        "X-Run: 42",
+        "-n",
+        "2",
+        "-c",
+        "1",
+        "-q",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let log = s.seen.log.lock().unwrap();
+    assert_eq!(log.len(), 2);
+    assert!(log[0].0.starts_with("PUT / HTTP/1.1\r\n"));
+    assert!(log[0].0.contains("\r\nX-Run: 42\r\n"));
+    assert!(log[0].0.contains("\r\nContent-Type: application/json\r\n"));
+    assert_eq!(log[0].1, br#"{"a": 1}"#);
+}
+
+#[test]
+fn a_server_that_resets_gives_reset_errors_and_exit_1() {
+    let s = serve(Behavior::Reset);
+    let out = bench(&[&s.url("/"), "-n", "20", "-c", "2", "--json"]);
+    let v = json_of(&out);
+    assert_eq!(v["errors"]["reset"], 20, "{v:#}");
+    assert_eq!(v["responses"], 0);
+    assert_eq!(v["requests"], 20);
+    assert_eq!(v["latency_s"], Value::Null);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "no response at all is a failure"
+    );
+    assert!(
+        stderr(&out).contains("no request got a response"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_stalled_server_gives_timeouts() {
+    let s = serve(Behavior::Stall);
+    let out = bench(&[
+        &s.url("/"),
+        "-n",
+        "4",
+        "-c",
+        "2",
+        "--timeout",
+        "200ms",
+        "--json",
+    ]);
+    let v = json_of(&out);
+    assert_eq!(v["errors"]["timeout"], 4, "{v:#}");
+    assert_eq!(v["responses"], 0);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn http_500s_are_responses_that_failed_and_trip_the_gate() {
+    let s = serve(Behavior::Error500);
+    let out = bench(&[&s.url("/"), "-n", "30", "-c", "3", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "no gate: the run completed");
+    let v = json_of(&out);
+    assert_eq!(v["status_codes"]["500"], 30);
+    assert_eq!(v["errors"], serde_json::json!({}));
+    assert_eq!(v["failed"], 30);
+    assert_eq!(v["http_failures"], 30);
+    assert_eq!(v["error_rate"], 1.0);
+
+    let out = bench(&[
+        &s.url("/"),
+        "-n",
+        "30",
+        "-c",
+        "3",
+        "--max-error-rate",
+        "10%",
+        "-q",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("--max-error-rate"),
+        "{}",
+        stderr(&out)
+    );
+    // The report is still printed.
+    assert!(String::from_utf8_lossy(&out.stdout).contains("[500] 30 responses"));
+}
+
+#[test]
+fn a_healthy_run_passes_a_strict_gate() {
+    let s = serve(Behavior::Ok);
+    let out = bench(&[&s.url("/"), "-n", "25", "-c", "5", "--max-error-rate", "0"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn nothing_listening_is_refused_and_exit_1() {
+    let port = closed_port();
+    let out = bench(&[
+        &format!("http://127.0.0.1:{port}/"),
+        "-n",
+        "10",
+        "-c",
+        "2",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let v = json_of(&out);
+    assert_eq!(v["errors"]["refused"], 10, "{v:#}");
+    assert_eq!(v["responses"], 0);
+    assert!(stderr(&out).contains("unreachable"), "{}", stderr(&out));
+}
+
+#[test]
+fn requests_cut_by_the_deadline_are_not_errors() {
+    let s = serve(Behavior::Slow);
+    let out = bench(&[&s.url("/"), "-z", "1s", "-c", "4", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v = json_of(&out);
+    assert_eq!(v["errors"], serde_json::json!({}), "{v:#}");
+    assert_eq!(v["failed"], 0);
+    assert!(v["cut"].as_u64().unwrap() >= 1, "{v:#}");
+    let responses = v["responses"].as_u64().unwrap();
+    assert!(responses >= 1);
+    assert_eq!(v["requests"].as_u64().unwrap(), responses);
+    // The server saw the cut requests too.
+    assert!(s.seen.requests.load(Ordering::SeqCst) > responses);
+}
+
+#[test]
+fn chunked_bodies_and_connection_close_are_handled() {
+    let s = serve(Behavior::ChunkedSometimesClose);
+    let out = bench(&[&s.url("/"), "-n", "40", "-c", "2", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v = json_of(&out);
+    assert_eq!(v["responses"], 40, "{v:#}");
+    assert_eq!(v["errors"], serde_json::json!({}));
+    assert_eq!(v["bytes"]["body"], 40 * 11);
+    // Every second response closes: about one connection per two requests.
+    let conns = s.seen.connections.load(Ordering::SeqCst);
+    assert!((20..=22).contains(&conns), "{conns} connections");
+}
+
+#[test]
+fn a_connection_closed_while_idle_is_retried_not_an_error() {
+    let s = serve(Behavior::CloseSilently);
+    let out = bench(&[&s.url("/"), "-n", "30", "-c", "3", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v = json_of(&out);
+    assert_eq!(v["responses"], 30, "{v:#}");
+    assert_eq!(v["errors"], serde_json::json!({}));
+    assert_eq!(s.seen.requests.load(Ordering::SeqCst), 30);
+}
+
+#[test]
+fn no_keepalive_opens_a_connection_per_request() {
+    let s = serve(Behavior::Ok);
+    let out = bench(&[
+        &s.url("/"),
+        "-n",
+        "20",
+        "-c",
+        "2",
+        "--no-keepalive",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v = json_of(&out);
+    assert_eq!(v["responses"], 20);
+    assert_eq!(v["keepalive"], false);
+    assert_eq!(v["connections_opened"], 20);
+    assert_eq!(s.seen.connections.load(Ordering::SeqCst), 20);
+    let log = s.seen.log.lock().unwrap();
+    assert!(log
+        .iter()
+        .all(|(h, _)| h.contains("\r\nConnection: close\r\n")));
+}
+
+#[test]
+fn head_responses_have_no_body_and_interim_responses_are_skipped() {
+    let s = serve(Behavior::Ok);
+    let out = bench(&[
+        &s.url("/"),
+        "-m",
+        "HEAD",
+        "-n",
+        "10",
+        "-c",
+        "2",
+        "--timeout",
+        "5s",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v = json_of(&out);
+    assert_eq!(v["responses"], 10, "{v:#}");
+    assert_eq!(v["bytes"]["body"], 0);
+    assert_eq!(v["method"], "HEAD");
+
+    let s = serve(Behavior::Continue);
+    let out = bench(&[&s.url("/"), "-n", "10", "-c", "2", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v = json_of(&out);
+    assert_eq!(v["status_codes"], serde_json::json!({"200": 10}), "{v:#}");
+    assert_eq!(v["bytes"]["body"], 20);
+}
+
+#[test]
+fn path_replaces_the_path_of_a_url() {
+    let s = serve(Behavior::Ok);
+    let out = bench(&[&s.url("/a?b"), "--path", "other", "-n", "1", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(json_of(&out)["target"], s.url("/other"));
+    assert!(s.seen.log.lock().unwrap()[0]
+        .0
+        .starts_with("GET /other HTTP/1.1"));
+}
+
+#[test]
+fn a_fixed_rate_sends_the_count() {
+    let s = serve(Behavior::Ok);
+    let out = bench(&[
+        &s.url("/"),
+        "--rate",
+        "400",
+        "-n",
+        "40",
+        "-c",
+        "4",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v = json_of(&out);
+    assert_eq!(v["responses"], 40);
+    assert_eq!(v["rate"], 400.0);
+    assert_eq!(s.seen.requests.load(Ordering::SeqCst), 40);
+}
+
+#[test]
+fn a_fixed_rate_counts_the_wait_of_requests_sent_late() {
+    // One connection, a request scheduled every 50 ms, each answered after at least 300 ms:
+    // request k (from 0) is scheduled at 50k ms but cannot be sent before 300k ms, so with no
+    // coordinated omission its latency is at least 300(k+1) - 50k ms; the 6th's, 1550 ms.
+    // (A lower bound the server's sleeps guarantee, not a timing.)
+    let s = serve(Behavior::Slow);
+    let out = bench(&[&s.url("/"), "--rate", "20", "-n", "6", "-c", "1", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v = json_of(&out);
+    assert_eq!(v["responses"], 6);
+    let max = v["latency_s"]["max"].as_f64().unwrap();
+    assert!(
+        max >= 1.5,
+        "the slowest latency {max} s leaves out the wait"
+    );
+    let min = v["latency_s"]["min"].as_f64().unwrap();
+    assert!(min >= 0.29, "{min}");
+}
+
+#[test]
+fn several_threads_share_the_count() {
+    let s = serve(Behavior::Ok);
+    let out = bench(&[
+        &s.url("/"),
+        "-n",
+        "101",
+        "-c",
+        "6",
+        "--threads",
+        "3",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v = json_of(&out);
+    assert_eq!(v["responses"], 101);
+    assert_eq!(v["threads"], 3);
+    assert_eq!(s.seen.connections.load(Ordering::SeqCst), 6);
+}
+
+#[test]
+fn plot_writes_an_svg() {
+    let s = serve(Behavior::Ok);
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("run.svg");
+    let out = bench(&[
+        &s.url("/"),
+        "-n",
+        "200",
+        "-c",
+        "4",
+        "-q",
+        "--plot",
+        svg.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.starts_with("<svg"));
+    assert!(text.contains("Latency histogram"));
+    assert!(text.contains("Latency over time"));
+    assert!(text.contains("<polyline"));
+}
+
+#[test]
+fn bad_input_is_exit_2_and_sends_nothing() {
+    let s = serve(Behavior::Ok);
+    for (args, msg) in [
+        (vec!["https://127.0.0.1/"], "not supported yet"),
+        (vec!["ftp://127.0.0.1/"], "unsupported scheme"),
+        (vec![s.url("/").as_str(), "-H", "no colon"], "Name: value"),
+        (vec![s.url("/").as_str(), "-c", "0"], "-c"),
+        (
+            vec![s.url("/").as_str(), "-D", "/nonexistent/file"],
+            "cannot read",
+        ),
+        (
+            vec![s.url("/").as_str(), "--max-error-rate", "150%"],
+            "between 0 and 1",
+        ),
+        (vec![s.url("/").as_str(), "-z", "soon"], "duration"),
+    ] {
+        let out = bench(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(msg), "{args:?}: {}", stderr(&out));
+    }
+    assert_eq!(s.seen.requests.load(Ordering::SeqCst), 0);
+}
+
+fn project(yaml: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("environments")).unwrap();
+    std::fs::write(dir.path().join("environments/site.yaml"), yaml).unwrap();
+    dir
+}
+
+#[test]
+fn an_environment_target_uses_its_proxy_port_and_path() {
+    let s = serve(Behavior::Ok);
+    let dir = project(&format!(
+        "services:\n  web:\n    image: nginx:1.25\nproxy:\n  image: haproxy:2.9\n  port: {}\n  routes:\n    - service: web\n",
+        s.addr.port()
+    ));
+    let out = twip()
+        .args(["--project-dir", dir.path().to_str().unwrap()])
+        .args([
+            "bench", "site", "--path", "/news", "-n", "5", "-c", "1", "--json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v = json_of(&out);
+    assert_eq!(
+        v["target"],
+        format!("http://127.0.0.1:{}/news", s.addr.port())
+    );
+    assert_eq!(v["responses"], 5);
+    assert!(s.seen.log.lock().unwrap()[0]
+        .0
+        .starts_with("GET /news HTTP/1.1"));
+}
+
+#[test]
+fn an_environment_without_a_proxy_is_invalid_input() {
+    let dir = project("services:\n  web:\n    image: nginx:1.25\n");
+    let out = twip()
+        .args(["--project-dir", dir.path().to_str().unwrap()])
+        .args(["bench", "site"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("no `proxy` section"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_and_prints_the_report() {
+    let s = serve(Behavior::Slow);
+    let child = twip()
+        .args(["bench", &s.url("/"), "-z", "60s", "-c", "2", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the run is under way (its signal handler is set before the first request).
+    for _ in 0..500 {
+        if s.seen.requests.load(Ordering::SeqCst) >= 2 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        s.seen.requests.load(Ordering::SeqCst) >= 2,
+        "the run did not start"
+    );
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    let v = json_of(&out);
+    assert_eq!(v["interrupted"], true);
+    assert_eq!(v["errors"], serde_json::json!({}));
+    assert!(v["cut"].as_u64().unwrap() >= 1);
+}
