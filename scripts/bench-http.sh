@@ -7,7 +7,8 @@
 #   scripts/bench-http.sh                       # c=50, 10 s per run, 2 rounds
 #   DURATION=3 ROUNDS=1 scripts/bench-http.sh   # a quick look
 #
-# Environment: DURATION (s, default 10), CONNS (50), ROUNDS (2), TOOLS ("twip wrk oha hey"),
+# Environment: DURATION (s, default 10), CONNS (50), ROUNDS (2), TOOLS ("twip wrk oha hey";
+# also "twip2": twip --threads 2),
 # MODES ("keepalive close"), NICE (0; e.g. -10 runs nginx and the tools ahead of other work
 # on a shared machine, which steadies the figures),
 # MEMORY (1: also the -n 200000 / -n 2000000 RSS runs; 0 to skip),
@@ -117,9 +118,10 @@ run() {
     [ "$mode" = "close" ] && ka=0
     n0=$(nginx_cpu)
     case $tool in
-    twip)
+    twip | twip2)
         local flags=()
         [ $ka = 0 ] && flags+=(--no-keepalive)
+        [ "$tool" = twip2 ] && flags+=(--threads 2)
         nice -n "$NICE" /usr/bin/time -f '%e %U %S %M' -o "$t" "$TWIP" bench "$URL" -z "${DURATION}s" -c "$CONNS" \
             --json -q "${flags[@]}" >"$out" 2>&1 || true
         rps=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["rps"])' "$out" 2>/dev/null || echo 0)
@@ -189,7 +191,7 @@ for (mode, tool), v in agg.items():
 print("ratios (twip / other): requests/s, requests per CPU-second")
 for mode in ("keepalive", "close"):
     t = fig.get((mode, "twip"))
-    for other in ("wrk", "oha", "hey"):
+    for other in ("wrk", "oha", "hey", "twip2"):
         o = fig.get((mode, other))
         if t and o and o[0] > 0 and o[1] > 0:
             print(f"  {mode:<10}twip/{other:<4} {t[0] / o[0]:5.2f}x req/s   {t[1] / o[1]:5.2f}x req/CPU-s")

@@ -28,6 +28,12 @@ pub const EXIT_INTERRUPTED: i32 = 130;
 
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
+Examples:
+  twip bench http://127.0.0.1:8080/ -n 10000 -c 50
+  twip bench http://127.0.0.1/ -z 30s -c 200 --json
+  twip bench http://127.0.0.1/api -p body.json -T application/json -n 1000
+  twip bench production --path /news -z 10s --max-error-rate 0.1%
+
 Exit codes:
   0    the run completed
   1    no response at all (every request failed: refused, reset, timed out, ...),

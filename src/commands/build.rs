@@ -14,7 +14,7 @@ use bollard::Docker;
 
 use crate::cli::{BuildArgs, EnvArg, GlobalArgs};
 use crate::engine::{self, Endpoint, EngineError};
-use crate::exec::buildx::{self, BuildSpec, Output};
+use crate::exec::buildx::{self, BuildSpec, BuilderInfo, Output};
 use crate::exec::preflight::{self, CliEnv};
 use crate::exec::{docker as docker_cmd, git, run, RunError, RunOpts};
 use crate::exit::invalid;
@@ -292,7 +292,7 @@ pub fn cli_env(flag: Option<&str>, env: &Environment) -> CliEnv {
 }
 
 /// Checks everything the builds need before the first one starts (the checks run at once).
-async fn preflight_builds(cli: &CliEnv, builds: &[ImageBuild]) -> anyhow::Result<()> {
+async fn preflight_builds(cli: &CliEnv, builds: &[ImageBuild]) -> anyhow::Result<BuilderInfo> {
     preflight::docker_cli()?;
     let mut wanted: Vec<String> = builds.iter().flat_map(|b| b.platforms.clone()).collect();
     wanted.sort();
@@ -324,7 +324,22 @@ async fn preflight_builds(cli: &CliEnv, builds: &[ImageBuild]) -> anyhow::Result
     if let Some(containerd) = store? {
         preflight::check_multi_platform_store(&info, containerd)?;
     }
-    registries
+    registries?;
+    Ok(info)
+}
+
+/// Fits the outputs to the builder's driver. With the `docker` driver the result goes to the
+/// engine's image store whatever else happens, so `--push` alone also loads it, and
+/// `--load --push` would make two exporters race on the same name ("image … already exists").
+/// Other drivers (docker-container, remote) keep `--load --push`.
+pub fn fit_outputs_to_driver(builds: &mut [ImageBuild], driver: &str) {
+    if driver == "docker" {
+        for b in builds {
+            if b.spec.output == Output::LoadAndPush {
+                b.spec.output = Output::Push;
+            }
+        }
+    }
 }
 
 /// A finished build, for the summary.
@@ -370,7 +385,7 @@ async fn build_one(cli: &CliEnv, b: &ImageBuild, ui: &Ui) -> anyhow::Result<Buil
     let mut res = run(&cmd, &opts).await;
     for attempt in 2..=PUSH_ATTEMPTS {
         match &res {
-            Err(e) if b.pushes() && docker_cmd::transient_registry_error(&e.output()) => {
+            Err(e) if b.pushes() && transient_push_error(e, b) => {
                 ui.warn(&format!(
                     "the registry answered a server error while {} was pushed; again (attempt {attempt} of {PUSH_ATTEMPTS})",
                     b.name
@@ -442,12 +457,18 @@ async fn build_all(cli: &CliEnv, builds: &[ImageBuild], ui: &Ui) -> anyhow::Resu
     Err(first)
 }
 
+/// A build whose push met the registry's transient server error (judged on the output lines
+/// that name the registry).
+fn transient_push_error(e: &RunError, b: &ImageBuild) -> bool {
+    docker_cmd::registry_host(b.deploy_ref()).is_some_and(|host| {
+        docker_cmd::transient_registry_error(&docker_cmd::lines_about(&e.output(), host))
+    })
+}
+
 fn build_error(e: RunError, b: &ImageBuild) -> anyhow::Error {
     let host = docker_cmd::registry_host(b.deploy_ref()).unwrap_or("the registry");
-    let pushing = b.pushes();
-    let out = e.output();
-    let hint = if pushing {
-        docker_cmd::registry_hint(&out, host)
+    let hint = if b.pushes() {
+        docker_cmd::registry_hint(&docker_cmd::lines_about(&e.output(), host), host)
     } else {
         None
     };
@@ -526,13 +547,14 @@ pub async fn run_build(g: &GlobalArgs, args: &BuildArgs, ui: &Ui) -> anyhow::Res
         preflight_builds(&cli, &draft),
         git::commit_tag_of(&project.dir)
     );
-    checked?;
+    let builder = checked?;
     opts.commit = commit;
     match &opts.commit {
         Some(c) => ui.debug(&format!("git commit tag: {c}")),
         None => ui.debug("not a git work tree: no commit tag"),
     }
-    let builds = plan(&env, &project.dir, &opts)?;
+    let mut builds = plan(&env, &project.dir, &opts)?;
+    fit_outputs_to_driver(&mut builds, &builder.driver);
     let started = Instant::now();
     let built = build_all(&cli, &builds, ui).await?;
     let took = started.elapsed();
@@ -721,7 +743,7 @@ pub async fn ensure_images(
         commit,
         cache_dir: cache_dir_from_env(),
     };
-    let builds: Vec<ImageBuild> = plan(env, project_dir, &opts)?
+    let mut builds: Vec<ImageBuild> = plan(env, project_dir, &opts)?
         .into_iter()
         .filter(|b| missing.contains(&b.name))
         .collect();
@@ -731,7 +753,8 @@ pub async fn ensure_images(
         missing.join(", ")
     ));
     let cli = cli_env(None, env);
-    preflight_builds(&cli, &builds).await?;
+    let builder = preflight_builds(&cli, &builds).await?;
+    fit_outputs_to_driver(&mut builds, &builder.driver);
     let started = Instant::now();
     let built = build_all(&cli, &builds, ui).await?;
     let took = started.elapsed();
@@ -891,6 +914,21 @@ proxy:
                  -t localhost:5000/twip/web:latest --push P/images/web",
             ]
         );
+    }
+
+    #[test]
+    fn the_docker_driver_pushes_without_a_second_load() {
+        let (d, env) = project(ENV);
+        let o = BuildOptions {
+            push: true,
+            ..opts()
+        };
+        let mut builds = plan(&env, d.path(), &o).unwrap();
+        fit_outputs_to_driver(&mut builds, "docker-container");
+        assert_eq!(builds[0].spec.output, Output::LoadAndPush);
+        fit_outputs_to_driver(&mut builds, "docker");
+        assert_eq!(builds[0].spec.output, Output::Push);
+        assert_eq!(builds[1].spec.output, Output::Push);
     }
 
     #[test]

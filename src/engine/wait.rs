@@ -24,6 +24,8 @@ pub struct ServiceState {
     pub desired: u64,
     pub running: u64,
     pub starting: u64,
+    /// Running (or starting) tasks made from an older spec than the service's.
+    pub outdated: u64,
     pub failed_new: u64,
     pub last_error: Option<String>,
     pub update: Option<String>,
@@ -40,6 +42,7 @@ impl ServiceState {
     pub fn converged(&self) -> bool {
         self.running == self.desired
             && self.starting == 0
+            && self.outdated == 0
             && self.youngest_running.is_none_or(|age| age >= STABLE)
             && !matches!(
                 self.update.as_deref(),
@@ -52,6 +55,9 @@ impl ServiceState {
         if self.starting > 0 {
             s.push_str(&format!(", {} starting", self.starting));
         }
+        if self.outdated > 0 {
+            s.push_str(&format!(", {} to update", self.outdated));
+        }
         if let Some(u) = &self.update {
             s.push_str(&format!(", update {u}"));
         }
@@ -63,21 +69,33 @@ impl ServiceState {
 }
 
 /// Tasks that existed before the deploy: their failures are old news.
-pub async fn existing_tasks(docker: &Docker, services: &[String]) -> HashSet<String> {
-    let mut ids = HashSet::new();
-    for s in services {
-        if let Ok(tasks) = observe::tasks(docker, s).await {
-            ids.extend(tasks.into_iter().filter_map(|t| t.id));
-        }
-    }
-    ids
+/// What the services looked like before a change: their tasks (whose failures are old news)
+/// and when their last update started (a status from before the change is not this change's).
+#[derive(Debug, Clone, Default)]
+pub struct Before {
+    pub tasks: HashSet<String>,
+    pub update_started: std::collections::HashMap<String, Option<String>>,
 }
 
-pub async fn look(
-    docker: &Docker,
-    service: &str,
-    old_tasks: &HashSet<String>,
-) -> anyhow::Result<ServiceState> {
+pub async fn existing_tasks(docker: &Docker, services: &[String]) -> Before {
+    let mut before = Before::default();
+    for s in services {
+        if let Ok(tasks) = observe::tasks(docker, s).await {
+            before.tasks.extend(tasks.into_iter().filter_map(|t| t.id));
+        }
+        if let Ok(svc) = docker
+            .inspect_service(s, None::<InspectServiceOptions>)
+            .await
+        {
+            before
+                .update_started
+                .insert(s.clone(), svc.update_status.and_then(|u| u.started_at));
+        }
+    }
+    before
+}
+
+pub async fn look(docker: &Docker, service: &str, before: &Before) -> anyhow::Result<ServiceState> {
     let svc = docker
         .inspect_service(service, None::<InspectServiceOptions>)
         .await
@@ -102,6 +120,20 @@ pub async fn look(
         .filter(|t| t.status.as_ref().and_then(|s| s.state) == Some(TaskState::RUNNING))
         .count() as u64;
     let starting = want_running.len() as u64 - running;
+    // Tasks made from an older spec than the service's: an update is still on its way (right
+    // after the update call, swarm may not have started it yet).
+    let template = svc
+        .spec
+        .as_ref()
+        .and_then(|s| s.task_template.as_ref())
+        .map(spec_json);
+    let outdated = want_running
+        .iter()
+        .filter(|t| match (t.spec.as_ref().map(spec_json), &template) {
+            (Some(a), Some(b)) => !(crate::plan::subset(&a, b) && crate::plan::subset(b, &a)),
+            _ => false,
+        })
+        .count() as u64;
     let now = std::time::SystemTime::now();
     let youngest_running = want_running
         .iter()
@@ -116,7 +148,7 @@ pub async fn look(
         .min();
     let mut failed: Vec<&bollard::models::Task> = tasks
         .iter()
-        .filter(|t| !old_tasks.contains(t.id.as_deref().unwrap_or_default()))
+        .filter(|t| !before.tasks.contains(t.id.as_deref().unwrap_or_default()))
         .filter(|t| {
             matches!(
                 t.status.as_ref().and_then(|s| s.state),
@@ -137,7 +169,10 @@ pub async fn look(
                     .or_else(|| s.message.clone().filter(|m| m.contains("no suitable node")))
             })
     });
+    let started_before = before.update_started.get(service).cloned().flatten();
     let (update, update_message) = match svc.update_status {
+        // A status from before this change says nothing about it.
+        Some(u) if u.started_at.is_some() && u.started_at == started_before => (None, None),
         Some(u) => (
             u.state.map(|s| {
                 match s {
@@ -159,12 +194,23 @@ pub async fn look(
         desired,
         running,
         starting,
+        outdated,
         failed_new: failed.len() as u64,
         last_error,
         update,
         update_message,
         youngest_running,
     })
+}
+
+/// A task spec as JSON without what the engine fills in differently in tasks and services
+/// (`Runtime`); empty values compare equal to absent ones (see [`crate::plan::subset`]).
+fn spec_json(spec: &bollard::models::TaskSpec) -> serde_json::Value {
+    let mut v = serde_json::to_value(spec).unwrap_or_default();
+    if let Some(o) = v.as_object_mut() {
+        o.remove("Runtime");
+    }
+    v
 }
 
 fn task_error(t: &bollard::models::Task) -> String {
@@ -216,7 +262,7 @@ pub async fn last_log_lines(docker: &Docker, service: &str, n: usize) -> Vec<Str
 pub async fn converge(
     docker: &Docker,
     services: &[String],
-    old_tasks: &HashSet<String>,
+    before: &Before,
     timeout: Duration,
     ui: &Ui,
 ) -> anyhow::Result<()> {
@@ -249,7 +295,7 @@ pub async fn converge(
             if done.contains(s) {
                 continue;
             }
-            let st = look(docker, s, old_tasks).await?;
+            let st = look(docker, s, before).await?;
             let line = st.line();
             if let Some(pb) = bars.get(s) {
                 pb.set_message(line.clone());

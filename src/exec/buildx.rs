@@ -12,7 +12,8 @@ pub enum Output {
     Load,
     /// To the registry named by the tags (`--push`).
     Push,
-    /// Both (`--load --push`): the local engine can run it, and nodes can pull it.
+    /// Both (`--load --push`): the local engine can run it, and nodes can pull it. Not for the
+    /// `docker` driver, whose `--push` loads as well (two exporters would race on the name).
     LoadAndPush,
     /// Only the build cache (a check that it builds).
     CacheOnly,

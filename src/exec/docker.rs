@@ -86,6 +86,16 @@ pub fn registry_hint(output: &str, host: &str) -> Option<String> {
     None
 }
 
+/// The lines of a build's output that name the registry `host`: a build's own steps may print
+/// "connection refused" or "500" about other servers, which say nothing about the push.
+pub fn lines_about(output: &str, host: &str) -> String {
+    output
+        .lines()
+        .filter(|l| l.contains(host))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Whether a push failed on a registry's transient server error (a 5xx; distribution's
 /// filesystem storage answers 500 "invalid checksum digest format" when concurrent pushes of
 /// several tags race on a tag link), which a second attempt gets past.
@@ -170,6 +180,21 @@ mod tests {
                 .starts_with("cannot reach the registry")
         );
         assert_eq!(registry_hint("#5 DONE 0.1s", h), None);
+    }
+
+    #[test]
+    fn only_lines_about_the_registry_count_for_a_build() {
+        let out = "#5 0.3 E: Failed to fetch http://deb.debian.org/x  Connection refused\n\
+                   ERROR: failed to push 127.0.0.1:5001/t/a:1: 401 Unauthorized";
+        assert_eq!(
+            lines_about(out, "127.0.0.1:5001"),
+            "ERROR: failed to push 127.0.0.1:5001/t/a:1: 401 Unauthorized"
+        );
+        let apt_only = "#5 0.3 E: Failed to fetch http://deb.debian.org/x  Connection refused";
+        assert_eq!(
+            registry_hint(&lines_about(apt_only, "127.0.0.1:5001"), "127.0.0.1:5001"),
+            None
+        );
     }
 
     #[test]

@@ -461,7 +461,7 @@ pub fn describe_changes(old: &ServiceSpec, new: &ServiceSpec) -> String {
 /// Whether `have` (from the engine) holds everything `want` (what twip sends) says. The engine
 /// adds fields and drops zero values, so extra keys in `have` are ignored and a zero value in
 /// `want` matches an absent one.
-fn subset(want: &serde_json::Value, have: &serde_json::Value) -> bool {
+pub fn subset(want: &serde_json::Value, have: &serde_json::Value) -> bool {
     use serde_json::Value as V;
     let zero = |v: &V| match v {
         V::Null => true,
