@@ -259,6 +259,8 @@ fn on(engine: &str, args: &[&str]) -> Vec<String> {
 struct LabProject {
     dir: tempfile::TempDir,
     namespace: String,
+    /// This value built the images (and removes them when dropped).
+    built: std::cell::Cell<bool>,
 }
 
 impl LabProject {
@@ -281,7 +283,11 @@ impl LabProject {
             ),
         )
         .unwrap();
-        LabProject { dir, namespace }
+        LabProject {
+            dir,
+            namespace,
+            built: std::cell::Cell::new(false),
+        }
     }
 
     fn path(&self) -> &Path {
@@ -294,6 +300,7 @@ impl LabProject {
 
     /// The stack's three images, built for this machine with plain `docker build`.
     fn build_images(&self) {
+        self.built.set(true);
         for (name, tag) in [("static", "latest"), ("web", "1.0.0"), ("proxy", "latest")] {
             let out = docker(&[
                 "build",
@@ -319,6 +326,9 @@ impl LabProject {
 
 impl Drop for LabProject {
     fn drop(&mut self) {
+        if !self.built.get() {
+            return;
+        }
         for (name, tag) in [("static", "latest"), ("web", "1.0.0"), ("proxy", "latest")] {
             docker(&["rmi", "-f", &self.image(name, tag)]).output().ok();
         }
