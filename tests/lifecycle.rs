@@ -578,3 +578,34 @@ fn bench_compares_replica_counts_and_restores_the_original() {
     );
     assert!(p.twip(&["down", "training", "--volumes"]).status.success());
 }
+
+#[test]
+fn with_a_registry_services_run_images_by_digest_and_stay_up_to_date() {
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    require_swarm();
+    let mut p = TestProject::new(&["training"], "digest");
+    let stack = "twiptest_digest_reg";
+    p.write_env(
+        "reg",
+        &format!("extends: training\nstack: {stack}\nproject: twiptest-digest\nregistry:\n  url: localhost:5000\n"),
+    );
+    p.stacks.push(stack.into());
+    let up = p.twip(&["up", "reg"]);
+    assert!(up.status.success(), "{}", stderr(&up));
+    let image = list(&[
+        "service",
+        "inspect",
+        "--format",
+        "{{.Spec.TaskTemplate.ContainerSpec.Image}}",
+        &format!("{stack}_web"),
+    ]);
+    assert!(
+        image[0].starts_with("localhost:5000/twiptest-digest/web:1.0.0@sha256:"),
+        "{image:?}"
+    );
+    let again = p.twip(&["up", "reg"]);
+    assert!(stderr(&again).contains("up to date"), "{}", stderr(&again));
+    let plan = p.twip(&["plan", "reg"]);
+    assert!(stdout(&plan).contains("up to date"), "{}", stdout(&plan));
+    assert!(p.twip(&["down", "reg", "--volumes"]).status.success());
+}
