@@ -529,3 +529,83 @@ mod common_engine {
         }
     }
 }
+
+#[test]
+fn bench_compares_replica_counts_and_restores_the_original() {
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    require_swarm();
+    let p = TestProject::new(&["training"], "layouts");
+    let stack = p.stacks[0].clone();
+    let up = p.twip(&["up", "training"]);
+    assert!(up.status.success(), "{}", stderr(&up));
+    let out = p.twip(&[
+        "bench",
+        "training",
+        "--service",
+        "web",
+        "--replicas",
+        "1,2",
+        "-z",
+        "2s",
+        "-c",
+        "10",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(
+        rows.iter()
+            .map(|r| r["replicas"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    for r in rows {
+        assert!(r["rps"].as_f64().unwrap() > 0.0, "{r}");
+        assert_eq!(r["failed"], 0, "{r}");
+    }
+    let replicas = list(&[
+        "service",
+        "inspect",
+        "--format",
+        "{{.Spec.Mode.Replicated.Replicas}}",
+        &format!("{stack}_web"),
+    ]);
+    assert_eq!(
+        replicas,
+        vec!["1".to_string()],
+        "the original count is restored"
+    );
+    assert!(p.twip(&["down", "training", "--volumes"]).status.success());
+}
+
+#[test]
+fn with_a_registry_services_run_images_by_digest_and_stay_up_to_date() {
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    require_swarm();
+    let mut p = TestProject::new(&["training"], "digest");
+    let stack = "twiptest_digest_reg";
+    p.write_env(
+        "reg",
+        &format!("extends: training\nstack: {stack}\nproject: twiptest-digest\nregistry:\n  url: localhost:5000\n"),
+    );
+    p.stacks.push(stack.into());
+    let up = p.twip(&["up", "reg"]);
+    assert!(up.status.success(), "{}", stderr(&up));
+    let image = list(&[
+        "service",
+        "inspect",
+        "--format",
+        "{{.Spec.TaskTemplate.ContainerSpec.Image}}",
+        &format!("{stack}_web"),
+    ]);
+    assert!(
+        image[0].starts_with("localhost:5000/twiptest-digest/web:1.0.0@sha256:"),
+        "{image:?}"
+    );
+    let again = p.twip(&["up", "reg"]);
+    assert!(stderr(&again).contains("up to date"), "{}", stderr(&again));
+    let plan = p.twip(&["plan", "reg"]);
+    assert!(stdout(&plan).contains("up to date"), "{}", stdout(&plan));
+    assert!(p.twip(&["down", "reg", "--volumes"]).status.success());
+}

@@ -188,6 +188,17 @@ mod tests {
         };
         let pattern = step_pattern(20.0, 240.0, 60, 600);
         let (twip, naive) = compare(&setup, policy, &pattern, 2, 20.0, 10.0);
+        for r in [&twip, &naive] {
+            println!(
+                "{}: {} scale events, {} reversals ({} under steady load), {} s overloaded, ends at {}",
+                r.controller,
+                r.events.len(),
+                r.reversals,
+                r.reversals_steady,
+                r.overloaded_s,
+                r.final_replicas
+            );
+        }
         // Under the step, twip reaches ceil(240/60) = 4 and holds it.
         assert_eq!(twip.reversals_steady, 0, "{:?}", twip.events);
         assert!(twip.events.iter().any(|e| e.to == 4), "{:?}", twip.events);

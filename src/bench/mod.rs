@@ -7,6 +7,7 @@
 
 pub mod engine;
 pub mod http;
+pub mod layouts;
 pub mod plot;
 pub mod report;
 pub mod stats;
@@ -97,9 +98,24 @@ pub struct BenchArgs {
     #[arg(long, value_name = "R", value_parser = parse_rate)]
     pub max_error_rate: Option<f64>,
 
-    /// Write an SVG with the latency histogram and latency and throughput over time
+    /// Write an SVG with the latency histogram and latency and throughput over time (with
+    /// --replicas: requests/s and p99 against the replica count)
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
+
+    /// Compare layouts: the service (of ENV) to scale for --replicas
+    #[arg(long, value_name = "SVC", requires = "replicas")]
+    pub service: Option<String>,
+
+    /// Compare layouts: scale --service to each count, bench each for the same duration,
+    /// restore the original count, and print one table (replicas, rps, p50, p99, errors, CPU)
+    #[arg(
+        long,
+        value_name = "N,N,..",
+        value_delimiter = ',',
+        requires = "service"
+    )]
+    pub replicas: Vec<u64>,
 }
 
 /// The options that shape the request (boxed: they are most of the size of [`BenchArgs`]).
@@ -204,6 +220,9 @@ pub async fn run(
     global: &crate::cli::GlobalArgs,
     ui: &Ui,
 ) -> anyhow::Result<i32> {
+    if !args.replicas.is_empty() {
+        return layouts::run(args, global, ui).await;
+    }
     // Check everything before sending anything.
     if args.connections == 0 {
         return Err(invalid("-c must be at least 1"));

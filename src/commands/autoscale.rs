@@ -171,9 +171,9 @@ async fn service_state(docker: &Docker, full: &str) -> anyhow::Result<(u64, bool
     Ok((replicas, updating, running))
 }
 
-/// Mean CPU of the service's running containers on this engine, in percent of what each task
-/// reserves (or of one core when nothing is reserved).
-pub async fn cpu_per_task(docker: &Docker, full: &str) -> anyhow::Result<f64> {
+/// Cores each running container of the service uses on this engine (read concurrently, one
+/// stats sample each), and the cores each task reserves (1 when it reserves none).
+pub async fn cpu_samples(docker: &Docker, full: &str) -> anyhow::Result<(Vec<f64>, f64)> {
     let svc = docker
         .inspect_service(full, None::<InspectServiceOptions>)
         .await
@@ -200,14 +200,17 @@ pub async fn cpu_per_task(docker: &Docker, full: &str) -> anyhow::Result<f64> {
         ))
         .await
         .engine("list containers of service", full)?;
-    let mut samples = Vec::new();
-    for c in containers {
-        let Some(id) = c.id else { continue };
-        let opts = StatsOptionsBuilder::default()
-            .stream(false)
-            .one_shot(false)
-            .build();
-        if let Some(Ok(st)) = docker.stats(&id, Some(opts)).next().await {
+    let reads = containers
+        .into_iter()
+        .filter_map(|c| c.id)
+        .map(|id| async move {
+            let opts = StatsOptionsBuilder::default()
+                .stream(false)
+                .one_shot(false)
+                .build();
+            let Some(Ok(st)) = docker.stats(&id, Some(opts)).next().await else {
+                return None;
+            };
             let (cpu, pre) = (
                 st.cpu_stats.unwrap_or_default(),
                 st.precpu_stats.unwrap_or_default(),
@@ -224,16 +227,29 @@ pub async fn cpu_per_task(docker: &Docker, full: &str) -> anyhow::Result<f64> {
                 .unwrap_or(0)
                 .saturating_sub(pre.system_cpu_usage.unwrap_or(0)) as f64;
             let cpus = f64::from(cpu.online_cpus.unwrap_or(1).max(1));
-            if sys > 0.0 {
-                let cores_used = delta / sys * cpus;
-                samples.push(cores_used / reserved * 100.0);
-            }
-        }
-    }
+            (sys > 0.0).then(|| delta / sys * cpus)
+        });
+    let samples = futures_util::future::join_all(reads)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    Ok((samples, reserved))
+}
+
+/// Mean CPU of the service's running containers on this engine, in percent of what each task
+/// reserves (or of one core when nothing is reserved). NaN when no container runs here.
+pub async fn cpu_per_task(docker: &Docker, full: &str) -> anyhow::Result<f64> {
+    let (samples, reserved) = cpu_samples(docker, full).await?;
     if samples.is_empty() {
         return Ok(f64::NAN);
     }
-    Ok(samples.iter().sum::<f64>() / samples.len() as f64)
+    Ok(samples.iter().sum::<f64>() / samples.len() as f64 / reserved * 100.0)
+}
+
+/// Cores the service's containers on this engine use together.
+pub async fn cpu_cores(docker: &Docker, full: &str) -> anyhow::Result<f64> {
+    Ok(cpu_samples(docker, full).await?.0.iter().sum())
 }
 
 /// Requests per second per running task, from the growth of HAProxy's `req_tot` counter of the

@@ -83,8 +83,10 @@ pub fn desired(t: &Target) -> anyhow::Result<Desired> {
     plan::desired::desired(&t.env, &t.project.dir, &output)
 }
 
-pub async fn make_plan(t: &Target, opts: &Options) -> anyhow::Result<(Desired, Plan)> {
-    make_plan_with(t, opts, desired(t)?).await
+pub async fn make_plan(t: &Target, opts: &Options, ui: &Ui) -> anyhow::Result<(Desired, Plan)> {
+    let mut desired = desired(t)?;
+    pin_digests(t, &mut desired, ui).await?;
+    make_plan_with(t, opts, desired).await
 }
 
 pub async fn make_plan_with(
@@ -123,12 +125,16 @@ pub async fn converge_to(
     timeout: Duration,
     ui: &Ui,
 ) -> anyhow::Result<i32> {
+    // Images first: what is deployed must exist, and with a registry its digest is what the
+    // services refer to (a rebuilt image under the same tag then rolls out too).
+    ensure_images(t, ui).await?;
+    let mut desired = desired;
+    pin_digests(t, &mut desired, ui).await?;
     let (desired, plan) = make_plan_with(t, opts, desired).await?;
     if plan.is_empty() {
         ui.ok(plan.to_string().trim_end());
         return Ok(crate::exit::SUCCESS);
     }
-    ensure_images(t, ui).await?;
     if !ui.quiet {
         eprint!("{plan}");
     }
@@ -151,6 +157,48 @@ pub async fn converge_to(
         ui.info(&format!("  {url}"));
     }
     Ok(crate::exit::SUCCESS)
+}
+
+/// With a registry, services run images twip builds by digest (`REF@sha256:...`), read from
+/// the registry through the engine. Without one, the local image is used by its tag.
+pub async fn pin_digests(t: &Target, desired: &mut Desired, ui: &Ui) -> anyhow::Result<()> {
+    let m = &t.env.manifest;
+    if m.registry.is_none() {
+        return Ok(());
+    }
+    let mut pins = Vec::new();
+    for s in &desired.services {
+        let Some(image) = s
+            .spec
+            .task_template
+            .as_ref()
+            .and_then(|tt| tt.container_spec.as_ref())
+            .and_then(|c| c.image.clone())
+        else {
+            continue;
+        };
+        let built = m.images.iter().any(|(name, i)| {
+            i.build.is_some() && crate::render::context::image_ref(&t.env, name) == image
+        });
+        if !built || image.contains('@') {
+            continue;
+        }
+        match t.docker.inspect_registry_image(&image, None).await {
+            Ok(d) => {
+                if let Some(digest) = d.descriptor.digest {
+                    pins.push((s.short.clone(), format!("{image}@{digest}")));
+                }
+            }
+            Err(e) => ui.warn(&format!(
+                "{image}: no digest from the registry ({e}); deploying by tag"
+            )),
+        }
+    }
+    for (svc, pinned) in pins {
+        ui.debug(&format!("{svc}: {pinned}"));
+        desired.set_image(&svc, &pinned);
+    }
+    Ok(())
 }
 
 /// Records what runs now as the stack's newest release (for `twip rollback`). A failure to

@@ -60,6 +60,27 @@ pub async fn run(g: &GlobalArgs, args: &DownArgs, ui: &Ui) -> anyhow::Result<i32
         .await?;
         ui.ok(&format!("removed network {}", n.name));
     }
+    // Removal calls return before every object is gone from every list: wait until the stack
+    // has nothing left (or say what stays).
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let left = observe(docker, &stack).await?;
+        let count =
+            left.services.len() + left.networks.len() + left.configs.len() + left.secrets.len();
+        if count == 0 {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(crate::exit::coded(
+                crate::exit::TIMEOUT,
+                format!(
+                    "{stack}: {count} objects are still there after 60s; run `twip down {}` again",
+                    t.env.name
+                ),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
     let f: HashMap<String, Vec<String>> = namespace_filter(&stack);
     let vols = docker
         .list_volumes(Some(

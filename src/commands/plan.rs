@@ -4,9 +4,9 @@ use crate::cli::{GlobalArgs, PlanArgs};
 use crate::plan::Options;
 use crate::ui::Ui;
 
-pub async fn run(g: &GlobalArgs, args: &PlanArgs, _ui: &Ui) -> anyhow::Result<i32> {
+pub async fn run(g: &GlobalArgs, args: &PlanArgs, ui: &Ui) -> anyhow::Result<i32> {
     let t = super::deploy::open_on(g, &args.env, args.lab.as_deref()).await?;
-    let (_, plan) = super::deploy::make_plan(&t, &Options::default()).await?;
+    let (_, plan) = super::deploy::make_plan(&t, &Options::default(), ui).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&plan)?);
     } else {
