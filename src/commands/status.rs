@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use bollard::models::{ServiceUpdateStatusStateEnum, TaskState};
+use bollard::models::TaskState;
 use bollard::query_parameters::{ListServicesOptionsBuilder, ListTasksOptionsBuilder};
 use bollard::Docker;
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
@@ -178,18 +178,10 @@ pub async fn collect(docker: &Docker, stack: Option<&str>) -> anyhow::Result<Sta
             .unwrap_or_default()
             .to_string(),
             ports,
-            update_state: update.as_ref().and_then(|u| u.state).map(|s| {
-                match s {
-                    ServiceUpdateStatusStateEnum::UPDATING => "updating",
-                    ServiceUpdateStatusStateEnum::PAUSED => "paused",
-                    ServiceUpdateStatusStateEnum::COMPLETED => "completed",
-                    ServiceUpdateStatusStateEnum::ROLLBACK_STARTED => "rollback_started",
-                    ServiceUpdateStatusStateEnum::ROLLBACK_PAUSED => "rollback_paused",
-                    ServiceUpdateStatusStateEnum::ROLLBACK_COMPLETED => "rollback_completed",
-                    _ => "unknown",
-                }
-                .to_string()
-            }),
+            update_state: update
+                .as_ref()
+                .and_then(|u| u.state)
+                .map(|s| crate::engine::update_state_name(s).to_string()),
             update_message: update.and_then(|u| u.message),
             restarts: failures.len() as u64,
             last_failure,
@@ -252,7 +244,7 @@ pub fn node_list(nodes: &[bollard::models::Node]) -> Vec<NodeStatus> {
             labels: spec.labels.unwrap_or_default().into_iter().collect(),
         });
     }
-    out.sort_by(|a, b| (b.role.clone(), &a.hostname).cmp(&(a.role.clone(), &b.hostname)));
+    out.sort_by_key(|n| (n.role != "manager", n.hostname.clone()));
     out
 }
 

@@ -147,56 +147,42 @@ async fn run(
                 labels: Some(n.labels.clone()),
                 ..Default::default()
             };
-            match docker
-                .create_network(req)
-                .await
-                .engine("create network", &a.name)
-            {
-                Err(e) if e.kind == ErrorKind::AlreadyExists => Ok(()),
-                r => r.map(|_| ()).map_err(Into::into),
-            }
+            created(
+                docker
+                    .create_network(req)
+                    .await
+                    .engine("create network", &a.name),
+            )
         }
         (Resource::Config, Op::Create) => {
-            let c = desired
-                .configs
-                .iter()
-                .find(|c| c.name == a.name)
-                .ok_or_else(|| anyhow::anyhow!("config {} is not desired", a.name))?;
+            let c = wanted(&desired.configs, &a.name)?;
             let spec = ConfigSpec {
                 name: Some(c.name.clone()),
                 labels: Some(c.labels.clone()),
                 data: Some(base64::engine::general_purpose::STANDARD.encode(&c.data)),
                 ..Default::default()
             };
-            match docker
-                .create_config(spec)
-                .await
-                .engine("create config", &a.name)
-            {
-                Err(e) if e.kind == ErrorKind::AlreadyExists => Ok(()),
-                r => r.map(|_| ()).map_err(Into::into),
-            }
+            created(
+                docker
+                    .create_config(spec)
+                    .await
+                    .engine("create config", &a.name),
+            )
         }
         (Resource::Secret, Op::Create) => {
-            let c = desired
-                .secrets
-                .iter()
-                .find(|c| c.name == a.name)
-                .ok_or_else(|| anyhow::anyhow!("secret {} is not desired", a.name))?;
+            let c = wanted(&desired.secrets, &a.name)?;
             let spec = SecretSpec {
                 name: Some(c.name.clone()),
                 labels: Some(c.labels.clone()),
                 data: Some(base64::engine::general_purpose::STANDARD.encode(&c.data)),
                 ..Default::default()
             };
-            match docker
-                .create_secret(spec)
-                .await
-                .engine("create secret", &a.name)
-            {
-                Err(e) if e.kind == ErrorKind::AlreadyExists => Ok(()),
-                r => r.map(|_| ()).map_err(Into::into),
-            }
+            created(
+                docker
+                    .create_secret(spec)
+                    .await
+                    .engine("create secret", &a.name),
+            )
         }
         (Resource::Service, Op::Create) => {
             let mut spec = *a
@@ -299,6 +285,24 @@ async fn run(
         }
         (r, op) => Err(anyhow::anyhow!("no executor for {op:?} {r:?}")),
     }
+}
+
+/// A create that finds the object there already (a concurrent run made it) is fine.
+fn created<T>(r: Result<T, EngineError>) -> anyhow::Result<()> {
+    match r {
+        Err(e) if e.kind == ErrorKind::AlreadyExists => Ok(()),
+        r => r.map(|_| ()).map_err(Into::into),
+    }
+}
+
+/// The desired config or secret an action names.
+fn wanted<'a>(
+    list: &'a [crate::plan::desired::DesiredObject],
+    name: &str,
+) -> anyhow::Result<&'a crate::plan::desired::DesiredObject> {
+    list.iter()
+        .find(|c| c.name == name)
+        .ok_or_else(|| anyhow::anyhow!("{name} is not in the desired state"))
 }
 
 /// Removing a config, secret or network that a task still uses fails until the task is gone:

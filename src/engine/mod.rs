@@ -147,6 +147,20 @@ fn unreachable(ep: &Endpoint, why: &str) -> anyhow::Error {
     anyhow::anyhow!("cannot reach the Docker engine at {}: {why}.{hint}", ep.url)
 }
 
+/// The name twip shows for a service's update state (as `docker service inspect` does).
+pub fn update_state_name(s: bollard::models::ServiceUpdateStatusStateEnum) -> &'static str {
+    use bollard::models::ServiceUpdateStatusStateEnum as S;
+    match s {
+        S::UPDATING => "updating",
+        S::PAUSED => "paused",
+        S::COMPLETED => "completed",
+        S::ROLLBACK_STARTED => "rollback_started",
+        S::ROLLBACK_PAUSED => "rollback_paused",
+        S::ROLLBACK_COMPLETED => "rollback_completed",
+        _ => "unknown",
+    }
+}
+
 /// The swarm state of the engine: twip's lifecycle needs a manager.
 pub async fn require_manager(docker: &Docker, ep: &Endpoint) -> anyhow::Result<()> {
     let info = docker

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
-use bollard::models::{ServiceUpdateStatusStateEnum, TaskState};
+use bollard::models::TaskState;
 use bollard::query_parameters::{InspectServiceOptions, LogsOptionsBuilder};
 use bollard::Docker;
 use futures_util::StreamExt;
@@ -174,18 +174,8 @@ pub async fn look(docker: &Docker, service: &str, before: &Before) -> anyhow::Re
         // A status from before this change says nothing about it.
         Some(u) if u.started_at.is_some() && u.started_at == started_before => (None, None),
         Some(u) => (
-            u.state.map(|s| {
-                match s {
-                    ServiceUpdateStatusStateEnum::UPDATING => "updating",
-                    ServiceUpdateStatusStateEnum::PAUSED => "paused",
-                    ServiceUpdateStatusStateEnum::COMPLETED => "completed",
-                    ServiceUpdateStatusStateEnum::ROLLBACK_STARTED => "rollback_started",
-                    ServiceUpdateStatusStateEnum::ROLLBACK_PAUSED => "rollback_paused",
-                    ServiceUpdateStatusStateEnum::ROLLBACK_COMPLETED => "rollback_completed",
-                    _ => "unknown",
-                }
-                .to_string()
-            }),
+            u.state
+                .map(|s| crate::engine::update_state_name(s).to_string()),
             u.message,
         ),
         None => (None, None),
