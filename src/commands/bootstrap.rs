@@ -12,11 +12,10 @@ use std::collections::BTreeMap;
 use minijinja::Value;
 
 use crate::cli::{BootstrapArgs, GlobalArgs};
-use crate::engine::swarm::{self as membership, Member};
+use crate::engine::swarm as membership;
 use crate::exec::ssh::{self, SshHost};
 use crate::exec::{self, RunOpts};
 use crate::exit::{self, invalid};
-use crate::lab;
 use crate::manifest::model::{Install, NodeSpec, Role};
 use crate::manifest::Environment;
 use crate::project::Project;
@@ -275,14 +274,7 @@ pub async fn run(g: &GlobalArgs, args: &BootstrapArgs, ui: &Ui) -> anyhow::Resul
     for t in &targets {
         let (docker, tunnel) = super::swarm::connect_node(t, &project.dir).await?;
         tunnels.extend(tunnel);
-        members.push(Member {
-            name: t.label(),
-            role: t.spec.role,
-            url: t.endpoint.url.clone(),
-            docker,
-            advertise: Some(t.advertise.clone()),
-            labels: lab::node_labels(&t.spec),
-        });
+        members.push(t.member(docker));
     }
     let done = membership::join_all(&mgr, &members, args.timeout, ui).await?;
     drop(tunnels);

@@ -105,25 +105,7 @@ pub async fn deliver(src: &Docker, dst: &Docker, reference: &str) -> anyhow::Res
         }
     }
     let started = Instant::now();
-    let bytes = Arc::new(AtomicU64::new(0));
-    let counter = bytes.clone();
-    let export = src.export_image(reference).map(move |chunk| {
-        if let Ok(b) = &chunk {
-            counter.fetch_add(b.len() as u64, Ordering::Relaxed);
-        }
-        chunk
-    });
-    let mut load = dst.import_image_stream(
-        ImportImageOptions {
-            quiet: true,
-            ..Default::default()
-        },
-        export,
-        None,
-    );
-    while let Some(msg) = load.next().await {
-        msg.map_err(|e| EngineError::new("load image", reference, e))?;
-    }
+    let sent = stream_images(src, dst, &[reference]).await?;
     let loaded = dst
         .inspect_image(reference)
         .await
@@ -137,7 +119,7 @@ pub async fn deliver(src: &Docker, dst: &Docker, reference: &str) -> anyhow::Res
         ));
     }
     Ok(Delivery::Loaded {
-        bytes: bytes.load(Ordering::Relaxed),
+        bytes: sent,
         duration: started.elapsed(),
     })
 }
@@ -303,6 +285,36 @@ pub async fn run_load(g: &GlobalArgs, args: &ImagesLoadArgs, ui: &Ui) -> anyhow:
         ));
     }
     Ok(crate::exit::SUCCESS)
+}
+
+/// Streams images from one engine into another through the API (`docker save | docker load`
+/// without a file), failing on an error the engine reports inside the load stream. Returns the
+/// bytes sent.
+pub async fn stream_images(src: &Docker, dst: &Docker, references: &[&str]) -> anyhow::Result<u64> {
+    let bytes = Arc::new(AtomicU64::new(0));
+    let counter = bytes.clone();
+    let export = src.export_images(references).map(move |chunk| {
+        if let Ok(b) = &chunk {
+            counter.fetch_add(b.len() as u64, Ordering::Relaxed);
+        }
+        chunk
+    });
+    let mut load = dst.import_image_stream(
+        ImportImageOptions {
+            quiet: true,
+            ..Default::default()
+        },
+        export,
+        None,
+    );
+    let what = references.join(", ");
+    while let Some(msg) = load.next().await {
+        let info = msg.map_err(|e| EngineError::new("load images", &what, e))?;
+        if let Some(err) = info.error_detail.and_then(|d| d.message) {
+            return Err(anyhow!("loading {what} failed: {err}"));
+        }
+    }
+    Ok(bytes.load(Ordering::Relaxed))
 }
 
 #[cfg(test)]

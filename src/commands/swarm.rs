@@ -82,6 +82,18 @@ impl NodeTarget {
             format!("{} ({})", self.spec.name, self.hostname)
         }
     }
+
+    /// The node as a swarm member to join, reached through `docker`.
+    pub fn member(&self, docker: Docker) -> Member {
+        Member {
+            name: self.label(),
+            role: self.spec.role,
+            url: self.endpoint.url.clone(),
+            docker,
+            advertise: Some(self.advertise.clone()),
+            labels: lab::node_labels(&self.spec),
+        }
+    }
 }
 
 /// The environment's nodes with their engines: the manifest's (`nodes[].engine`, else
@@ -233,14 +245,7 @@ pub async fn join_env(
         match d {
             Ok((docker, tunnel)) => {
                 tunnels.extend(tunnel);
-                members.push(Member {
-                    name: t.label(),
-                    role: t.spec.role,
-                    url: t.endpoint.url.clone(),
-                    docker,
-                    advertise: Some(t.advertise.clone()),
-                    labels: lab::node_labels(&t.spec),
-                })
+                members.push(t.member(docker))
             }
             Err(e) => unreachable.push(format!("{}: {e:#}", t.label())),
         }

@@ -6,9 +6,7 @@
 use std::time::Instant;
 
 use bollard::models::ImageInspect;
-use bollard::query_parameters::ImportImageOptions;
 use bollard::Docker;
-use futures_util::StreamExt;
 
 use crate::commands::images::same_image;
 use crate::engine::error::{EngineError, EngineResult, ErrorKind};
@@ -87,28 +85,9 @@ async fn deliver_one(
         return Ok(());
     }
     let t0 = Instant::now();
-    let bytes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let counter = bytes.clone();
-    let export = local.export_images(&missing).map(move |chunk| {
-        if let Ok(b) = &chunk {
-            counter.fetch_add(b.len() as u64, std::sync::atomic::Ordering::Relaxed);
-        }
-        chunk
-    });
-    let mut load = node.import_image_stream(
-        ImportImageOptions {
-            quiet: true,
-            ..Default::default()
-        },
-        export,
-        None,
-    );
-    while let Some(msg) = load.next().await {
-        let info = msg.engine("load images into", name)?;
-        if let Some(err) = info.error_detail.and_then(|d| d.message) {
-            anyhow::bail!("{name}: loading images failed: {err}");
-        }
-    }
+    let sent = crate::commands::images::stream_images(local, node, &missing)
+        .await
+        .map_err(|e| anyhow::anyhow!("{name}: {e:#}"))?;
     for r in &missing {
         node.inspect_image(r)
             .await
@@ -118,7 +97,7 @@ async fn deliver_one(
     ui.ok(&format!(
         "{name}: loaded {} ({:.0} MB in {:.1}s)",
         missing.join(", "),
-        bytes.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1e6,
+        sent as f64 / 1e6,
         t0.elapsed().as_secs_f64()
     ));
     Ok(())
