@@ -290,6 +290,12 @@ if [[ "${TWIP_SKIP_BASES:-0}" != 1 ]]; then
       die "an arm64 container of the base does not run: $(tail -n 5 "$TWIP_LOG_DIR/arm64-check.log")"
     [[ "$m" == aarch64 ]] || die "an arm64 container of the base reports '$m', want aarch64"
   fi
+  # The examples' base (examples/: flask and gunicorn apps, redis, postgres), amd64, made the same way.
+  if [[ "${TWIP_SKIP_EXAMPLES:-0}" != 1 ]]; then
+    TWIP_BASE_NAME=twip/examples-base TWIP_BASE_ARCHES=amd64 \
+      TWIP_BASE_PACKAGES="${TWIP_EXAMPLES_PACKAGES:-python3,python3-flask,python3-redis,python3-psycopg2,gunicorn,redis-server,postgresql}" \
+      "$TWIP_SCRIPTS_DIR/make-bases.sh"
+  fi
   # The lab's node image (and the bootstrap tests' sshd host), built on the base; cached by recipe.
   if [[ "${TWIP_SKIP_LAB:-0}" != 1 ]]; then
     "$TWIP_SCRIPTS_DIR/make-lab-node.sh"
@@ -315,6 +321,9 @@ fi
       docker buildx imagetools inspect --raw "localhost:${TWIP_REGISTRY_ADDR##*:}/twip/base:$TWIP_BASE_SUITE" 2>/dev/null |
         jq -r '[.manifests[].platform | "\(.os)/\(.architecture)\(if .variant then "/"+.variant else "" end)"] | join(",")'
     )); local twip/base:$TWIP_BASE_SUITE ($(docker image inspect -f '{{.Os}}/{{.Architecture}}' "twip/base:$TWIP_BASE_SUITE" 2>/dev/null))"
+  fi
+  if [[ "${TWIP_SKIP_BASES:-0}" != 1 && "${TWIP_SKIP_EXAMPLES:-0}" != 1 ]]; then
+    echo "examples:   localhost:${TWIP_REGISTRY_ADDR##*:}/twip/examples-base:$TWIP_BASE_SUITE and twip/examples-base:$TWIP_BASE_SUITE (amd64)"
   fi
   if [[ "${TWIP_SKIP_BASES:-0}" != 1 && "${TWIP_SKIP_LAB:-0}" != 1 ]]; then
     echo "lab:        twip/lab-node:$TWIP_BASE_SUITE, twip/lab-sshd:$TWIP_BASE_SUITE"

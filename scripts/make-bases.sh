@@ -18,12 +18,18 @@ require_root
 
 # What the images in images/ need: nginx (static), haproxy (proxy), python3 stdlib (web).
 : "${TWIP_BASE_PACKAGES:=nginx-light,haproxy,python3}"
+# The image's repository name; engine-up also makes twip/examples-base (examples/: flask, redis, postgres)
+# by running this script with TWIP_BASE_NAME, TWIP_BASE_PACKAGES and TWIP_BASE_ARCHES set.
+: "${TWIP_BASE_NAME:=twip/base}"
+# Files in the cache are named after the image (twip/base keeps its original, unprefixed names).
+SLUG=""
+[[ "$TWIP_BASE_NAME" == twip/base ]] || SLUG="${TWIP_BASE_NAME//\//-}-"
 
 BASES_DIR="$TWIP_CACHE/bases"
 REG_PORT="${TWIP_REGISTRY_ADDR##*:}"
-REPO="localhost:${REG_PORT}/twip/base"
+REPO="localhost:${REG_PORT}/$TWIP_BASE_NAME"
 REF="$REPO:$TWIP_BASE_SUITE"
-LOCAL_REF="twip/base:$TWIP_BASE_SUITE"
+LOCAL_REF="$TWIP_BASE_NAME:$TWIP_BASE_SUITE"
 # Bump when the rootfs post-processing below changes: cached tarballs and images are then rebuilt.
 RECIPE_VERSION=2
 RECIPE=$(printf '%s\n' "$RECIPE_VERSION" "$TWIP_BASE_SUITE" "$TWIP_BASE_PACKAGES" | sha256sum | cut -c1-12)
@@ -32,7 +38,7 @@ read -r -a ARCHES <<<"$TWIP_BASE_ARCHES"
 [[ " ${ARCHES[*]} " == *" amd64 "* ]] || die "TWIP_BASE_ARCHES must include amd64 (the local $LOCAL_REF is amd64)"
 mkdir -p "$BASES_DIR"
 
-tarball() { echo "$BASES_DIR/$TWIP_BASE_SUITE-$1.tar"; }
+tarball() { echo "$BASES_DIR/$SLUG$TWIP_BASE_SUITE-$1.tar"; }
 tarball_current() { [[ -s "$(tarball "$1")" && "$(cat "$(tarball "$1").recipe" 2>/dev/null)" == "$RECIPE" ]]; }
 image_recipe() { docker image inspect -f '{{index .Config.Labels "org.twip.base.recipe"}}' "$1" 2>/dev/null; }
 
@@ -49,7 +55,7 @@ clean_workdir() {
 debootstrap_arch() {
   local arch=$1 out work t
   out=$(tarball "$arch")
-  work="$BASES_DIR/work/$TWIP_BASE_SUITE-$arch"
+  work="$BASES_DIR/work/$SLUG$TWIP_BASE_SUITE-$arch"
   t=$(now_s)
   clean_workdir "$work"
   mkdir -p "$work" "$BASES_DIR/debs/$arch"
@@ -59,10 +65,10 @@ debootstrap_arch() {
   for try in 1 2; do
     if debootstrap --arch="$arch" --variant=minbase --include="$TWIP_BASE_PACKAGES" \
       --cache-dir="$BASES_DIR/debs/$arch" \
-      "$TWIP_BASE_SUITE" "$work" "$TWIP_DEBIAN_MIRROR" >"$TWIP_LOG_DIR/debootstrap-$arch.log" 2>&1; then
+      "$TWIP_BASE_SUITE" "$work" "$TWIP_DEBIAN_MIRROR" >"$TWIP_LOG_DIR/debootstrap-$SLUG$arch.log" 2>&1; then
       break
     fi
-    tail -n 30 "$TWIP_LOG_DIR/debootstrap-$arch.log" >&2
+    tail -n 30 "$TWIP_LOG_DIR/debootstrap-$SLUG$arch.log" >&2
     clean_workdir "$work"
     ((try == 1)) || return 1
     log "bases: debootstrap $arch failed; trying once more in 5s"
@@ -100,13 +106,13 @@ ACCEPT_INDEX='application/vnd.oci.image.index.v1+json, application/vnd.docker.di
 
 # Platforms in the registry's index for TAG (one per line, os/arch[/variant]).
 registry_platforms() {
-  curl -fsS -m 10 -H "Accept: $ACCEPT_INDEX" "http://${TWIP_REGISTRY_ADDR}/v2/twip/base/manifests/$1" 2>/dev/null |
+  curl -fsS -m 10 -H "Accept: $ACCEPT_INDEX" "http://${TWIP_REGISTRY_ADDR}/v2/$TWIP_BASE_NAME/manifests/$1" 2>/dev/null |
     jq -r '.manifests[]?.platform | "\(.os)/\(.architecture)\(if .variant then "/"+.variant else "" end)"' 2>/dev/null
 }
 
 registry_digest() {
   curl -fsS -m 10 -o /dev/null -I -H "Accept: $ACCEPT_INDEX" -D - \
-    "http://${TWIP_REGISTRY_ADDR}/v2/twip/base/manifests/$1" 2>/dev/null |
+    "http://${TWIP_REGISTRY_ADDR}/v2/$TWIP_BASE_NAME/manifests/$1" 2>/dev/null |
     tr -d '\r' | awk 'tolower($1) == "docker-content-digest:" {print $2}'
 }
 
@@ -139,7 +145,7 @@ for arch in "${ARCHES[@]}"; do
   if [[ -n "$q" ]] && ! grep -qx enabled "/proc/sys/fs/binfmt_misc/$q" 2>/dev/null; then
     die "binfmt for $arch ($q) is not enabled; run engine-up.sh"
   fi
-  log "bases: debootstrap $TWIP_BASE_SUITE $arch (+$TWIP_BASE_PACKAGES), log $TWIP_LOG_DIR/debootstrap-$arch.log"
+  log "bases: debootstrap $TWIP_BASE_SUITE $arch (+$TWIP_BASE_PACKAGES), log $TWIP_LOG_DIR/debootstrap-$SLUG$arch.log"
   debootstrap_arch "$arch" &
   pids+=($!)
 done
@@ -158,15 +164,15 @@ for arch in "${ARCHES[@]}"; do
     docker import --platform "$platform" \
       --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
       --change 'CMD ["bash"]' \
-      --change "LABEL org.opencontainers.image.title=twip-base org.twip.base.recipe=$RECIPE org.twip.base.packages=$TWIP_BASE_PACKAGES" \
+      --change "LABEL org.opencontainers.image.title=${TWIP_BASE_NAME//\//-} org.twip.base.recipe=$RECIPE org.twip.base.packages=$TWIP_BASE_PACKAGES" \
       "$(tarball "$arch")" "$tag" >/dev/null
     log "bases: imported $tag ($platform) in $(elapsed "$t")s"
   fi
   docker push -q "$tag" >/dev/null
   srcs+=("$tag")
 done
-docker buildx imagetools create -t "$RECIPE_REF" -t "$REF" "${srcs[@]}" >/dev/null 2>"$TWIP_LOG_DIR/imagetools.log" ||
-  { cat "$TWIP_LOG_DIR/imagetools.log" >&2; die "docker buildx imagetools create -t $REF failed"; }
+docker buildx imagetools create -t "$RECIPE_REF" -t "$REF" "${srcs[@]}" >/dev/null 2>"$TWIP_LOG_DIR/imagetools-$SLUG.log" ||
+  { cat "$TWIP_LOG_DIR/imagetools-$SLUG.log" >&2; die "docker buildx imagetools create -t $REF failed"; }
 docker tag "$REPO:$TWIP_BASE_SUITE-amd64" "$LOCAL_REF"
 base_complete || die "$REF is incomplete after assembly: $(registry_platforms "$TWIP_BASE_SUITE" | tr '\n' ' ')"
 log "bases: $REF = $RECIPE_REF ($(registry_platforms "$TWIP_BASE_SUITE" | paste -sd, -)) and $LOCAL_REF ready in $(elapsed "$T0")s"
