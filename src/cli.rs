@@ -188,7 +188,7 @@ pub enum Command {
 
     /// Scale services by the manifest's autoscale policies
     #[command(
-        after_help = "Examples:\n  twip autoscale scaled --once --dry-run\n  twip autoscale scaled --interval 10s"
+        after_help = "Examples:\n  twip autoscale scaled --once --dry-run\n  twip autoscale scaled --interval 10s\n  twip autoscale scaled --lab lab --json"
     )]
     Autoscale(AutoscaleArgs),
 
@@ -357,6 +357,9 @@ pub struct UpdateArgs {
     /// How long to wait for the rollout
     #[arg(long, value_name = "DUR", default_value = "10m", value_parser = parse_duration)]
     pub timeout: std::time::Duration,
+    /// Use the lab of this name instead of the manifest's engine
+    #[arg(long, value_name = "NAME")]
+    pub lab: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -367,6 +370,9 @@ pub struct ServiceTargetArgs {
     /// Only this service
     #[arg(value_name = "SVC")]
     pub service: Option<String>,
+    /// Use the lab of this name instead of the manifest's engine
+    #[arg(long, value_name = "NAME")]
+    pub lab: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -575,6 +581,9 @@ pub struct AutoscaleArgs {
     /// Print each decision as a JSON line on stdout
     #[arg(long)]
     pub json: bool,
+    /// Use the lab of this name instead of the manifest's engine
+    #[arg(long, value_name = "NAME")]
+    pub lab: Option<String>,
 }
 
 #[derive(Debug, Args)]

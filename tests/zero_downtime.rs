@@ -7,9 +7,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
 use std::sync::Mutex;
-use std::time::Duration;
 
 use common::*;
 
@@ -21,43 +19,7 @@ fn port() -> u16 {
 
 /// Runs `change` while `twip bench` loads the proxy; returns the bench's JSON report.
 fn under_load(change: impl FnOnce()) -> serde_json::Value {
-    let url = format!("http://127.0.0.1:{}/", port());
-    let child = Command::new(env!("CARGO_BIN_EXE_twip"))
-        .args([
-            "bench",
-            &url,
-            "-z",
-            "600s",
-            "-c",
-            "50",
-            "--timeout",
-            "10s",
-            "--json",
-        ])
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("twip bench starts");
-    std::thread::sleep(Duration::from_secs(2));
-    change();
-    std::thread::sleep(Duration::from_secs(3));
-    // Ctrl-C: bench stops and prints the report of what ran.
-    let _ = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
-    let out = child.wait_with_output().unwrap();
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("bench JSON: {e}\n{}", String::from_utf8_lossy(&out.stderr)));
-    assert!(
-        report["responses"].as_u64().unwrap_or(0) > 200,
-        "too little load to judge: {report}"
-    );
-    report
-}
-
-fn failed(r: &serde_json::Value) -> u64 {
-    r["failed"].as_u64().unwrap_or(u64::MAX)
+    bench_during(&format!("http://127.0.0.1:{}/", port()), change)
 }
 
 fn versions(n: usize) -> Vec<String> {

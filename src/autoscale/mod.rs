@@ -4,7 +4,9 @@
 //! - `desired = ceil(current × metric / target)`, within a tolerance band around the target
 //!   (default 10%) where nothing changes;
 //! - scale-ups act at once; scale-downs take the highest recommendation of the stabilization
-//!   window (default 300 s), so a dip does not remove tasks a returning load needs;
+//!   window (default 300 s), so a dip does not remove tasks a returning load needs, and only
+//!   once that level is more than one passing reading (so a load that stops gives one
+//!   scale-down, not a staircase through the evaluation that saw half of it);
 //! - at most `max_step` tasks added or removed in one decision, always within `min..=max`;
 //! - no decision while an update runs.
 //!
@@ -122,16 +124,28 @@ impl Autoscaler {
                 break;
             }
         }
+        let highest = self
+            .window
+            .iter()
+            .map(|(_, r)| *r)
+            .max()
+            .unwrap_or(recommended);
+        // A scale-down goes to the highest recommendation of the window, and only when that
+        // level is more than a passing reading: the latest one, or two evaluations in a row.
+        // An evaluation that straddles a change of load (half the interval loaded) is such a
+        // passing reading: it delays the scale-down instead of making it a staircase.
+        let settled = highest == recommended
+            || self
+                .window
+                .iter()
+                .zip(self.window.iter().skip(1))
+                .any(|(a, b)| a.1 == highest && b.1 == highest);
         let mut desired = if recommended >= current {
             recommended
+        } else if highest < current && !settled {
+            current
         } else {
-            // Scale down only to the highest recommendation of the window.
-            self.window
-                .iter()
-                .map(|(_, r)| *r)
-                .max()
-                .unwrap_or(recommended)
-                .min(current)
+            highest.min(current)
         };
         if let Some(step) = p.max_step {
             desired = if desired > current {
@@ -152,6 +166,11 @@ impl Autoscaler {
             format!(
                 "scale down: {metric:.1} per task against a target of {}",
                 p.target
+            )
+        } else if recommended < current && highest < current && !settled {
+            format!(
+                "would scale down, held until a passing recommendation of {highest} leaves the {}s window",
+                p.scale_down_window.as_secs()
             )
         } else if recommended < current {
             format!(
@@ -226,6 +245,42 @@ mod tests {
         assert_eq!(a.decide(s(200), 4, 10.0, false).desired, 4);
         // Once the 4 is older than the window, the highest left wins: 1.
         assert_eq!(a.decide(s(311), 4, 10.0, false).desired, 1);
+    }
+
+    #[test]
+    fn a_passing_reading_delays_the_scale_down_instead_of_making_a_staircase() {
+        let mut a = Autoscaler::new(policy());
+        for t in [0, 15, 30] {
+            assert_eq!(a.decide(s(t), 4, 60.0, false).desired, 4);
+        }
+        // The evaluation that saw half the interval loaded recommends 3, then the load is gone.
+        assert_eq!(a.decide(s(45), 4, 40.0, false).recommended, 3);
+        for t in (60..=330).step_by(15) {
+            let d = a.decide(s(t), 4, 0.0, false);
+            assert_eq!(d.desired, 4, "at {t}: {}", d.reason);
+        }
+        // 345 s: the 3 is still in the window but seen once only: held, with the reason said.
+        let d = a.decide(s(345), 4, 0.0, false);
+        assert_eq!(d.desired, 4);
+        assert!(
+            d.reason.contains("passing recommendation of 3"),
+            "{}",
+            d.reason
+        );
+        // Once it has left the window: one scale-down, to 1.
+        assert_eq!(a.decide(s(360), 4, 0.0, false).desired, 1);
+    }
+
+    #[test]
+    fn a_declining_load_steps_down_through_levels_it_held() {
+        let mut a = Autoscaler::new(policy());
+        assert_eq!(a.decide(s(0), 6, 60.0, false).desired, 6);
+        // 5 twice in a row, then lower: after the window, the settled 5 is the next level.
+        a.decide(s(15), 6, 50.0, false);
+        a.decide(s(30), 6, 50.0, false);
+        a.decide(s(45), 6, 30.0, false);
+        assert_eq!(a.decide(s(299), 6, 30.0, false).desired, 6);
+        assert_eq!(a.decide(s(301), 6, 30.0, false).desired, 5);
     }
 
     #[test]

@@ -2,9 +2,9 @@
 //! seed's naive +1/-1 loop, to compare the two: scale events, reversals (a change in the
 //! opposite direction of the previous one), and time spent overloaded.
 //!
-//! The model: the load is a total CPU demand in percent of one core; each task serves an
-//! equal share, up to 100% (a saturated task). A new task takes `startup` seconds before it
-//! carries load. Measurements are noisy (a fixed-seed random walk of +-noise%), as real CPU
+//! The model: the load is a total demand in the metric's unit (CPU in percent of one core, or
+//! requests per second); each task serves an equal share, up to `capacity` (100% for CPU: a
+//! saturated task). A new task takes `startup` seconds before it carries load. Measurements are noisy (a fixed-seed random walk of +-noise%), as real CPU
 //! samples are.
 
 use std::time::Duration;
@@ -41,6 +41,8 @@ pub struct Setup {
     pub startup: u64,
     pub noise: f64,
     pub start_replicas: u64,
+    /// What one task can serve, in the metric's unit (100 for CPU percent).
+    pub capacity: f64,
 }
 
 fn noise_seq(seconds: u64, amplitude: f64) -> Vec<f64> {
@@ -76,8 +78,8 @@ fn run(
             .count()
             .max(1) as f64;
         let demand = pattern(t);
-        let per_task = (demand / ready).min(100.0);
-        if demand / ready > 100.0 {
+        let per_task = (demand / ready).min(setup.capacity);
+        if demand / ready > setup.capacity {
             overloaded += 1;
         }
         if t % setup.interval == 0 {
@@ -176,6 +178,7 @@ mod tests {
             startup: 5,
             noise: 0.08,
             start_replicas: 1,
+            capacity: 100.0,
         };
         let policy = Policy {
             metric: Metric::Cpu,
@@ -217,5 +220,38 @@ mod tests {
             "the naive loop flaps: {:?}",
             naive.events.len()
         );
+    }
+
+    /// The lab test's pattern (tests/lab_reliability.rs): 150 requests/s for 45 s against a
+    /// target of 40 per task, evaluated every 3 s; the loop acts every 2 s, +1 above the target
+    /// and -1 below half of it (the seed's 20%/10% on the target's scale).
+    #[test]
+    fn a_square_request_step_scales_once_each_way() {
+        let setup = Setup {
+            seconds: 80,
+            interval: 3,
+            startup: 2,
+            noise: 0.08,
+            start_replicas: 1,
+            capacity: f64::INFINITY,
+        };
+        let policy = Policy {
+            metric: Metric::Rps,
+            target: 40.0,
+            min: 1,
+            max: 6,
+            max_step: None,
+            tolerance: 0.1,
+            scale_down_window: Duration::from_secs(20),
+        };
+        let pattern = step_pattern(0.0, 150.0, 5, 45);
+        let (twip, naive) = compare(&setup, policy, &pattern, 2, 40.0, 20.0);
+        println!("twip {:?}\nnaive {:?}", twip.events, naive.events);
+        let moves: Vec<(u64, u64)> = twip.events.iter().map(|e| (e.from, e.to)).collect();
+        assert_eq!(moves, [(1, 4), (4, 1)]);
+        // The window counts from the last evaluation that saw the load.
+        assert!(twip.events[1].at_s >= 50 + 20 - 3, "{:?}", twip.events);
+        assert_eq!(twip.reversals_steady, 0);
+        assert!(naive.events.len() > twip.events.len(), "{:?}", naive.events);
     }
 }

@@ -39,7 +39,7 @@ pub async fn run(args: &BenchArgs, g: &GlobalArgs, ui: &Ui) -> anyhow::Result<i3
     if args.replicas.contains(&0) {
         return Err(invalid("--replicas counts must be at least 1"));
     }
-    let t = deploy::open(g, &args.target).await?;
+    let t = deploy::open_on(g, &args.target, args.lab.as_deref()).await?;
     let m = &t.env.manifest;
     let Some(s) = m.services.get(&svc) else {
         let names: Vec<&str> = m.services.keys().map(String::as_str).collect();

@@ -103,6 +103,10 @@ pub struct BenchArgs {
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
 
+    /// With ENV: the environment runs on the lab of this name (its first manager's proxy)
+    #[arg(long, value_name = "NAME")]
+    pub lab: Option<String>,
+
     /// Compare layouts: the service (of ENV) to scale for --replicas
     #[arg(long, value_name = "SVC", requires = "replicas")]
     pub service: Option<String>,
@@ -184,21 +188,25 @@ fn parse_rate(s: &str) -> Result<f64, String> {
 /// The URL a TARGET stands for: itself, or an environment's proxy entrypoint.
 fn resolve_url(args: &BenchArgs, global: &crate::cli::GlobalArgs) -> anyhow::Result<http::Target> {
     let mut target = if args.target.contains("://") {
+        if args.lab.is_some() {
+            return Err(invalid(
+                "--lab says which lab an environment runs on: give ENV, not a URL",
+            ));
+        }
         http::Target::parse(&args.target).map_err(invalid)?
     } else {
         let project = crate::project::Project::discover(global.project_dir.as_deref())?;
         let env = project.load(&args.target)?;
-        let proxy = env.manifest.proxy.as_ref().ok_or_else(|| {
+        env.manifest.proxy.as_ref().ok_or_else(|| {
             invalid(format!(
                 "environment `{}` has no `proxy` section, so it has no entrypoint to bench; \
                  give a URL instead (twip bench http://HOST:PORT/PATH)",
                 args.target
             ))
         })?;
-        let url = match &proxy.url {
-            Some(u) => u.clone(),
-            None => format!("http://127.0.0.1:{}", proxy.port.unwrap_or(80)),
-        };
+        let lab = args.lab.as_deref().map(crate::lab::Lab::load).transpose()?;
+        let url = crate::commands::deploy::entrypoint_on(&env, lab.as_ref())
+            .unwrap_or_else(|| "http://127.0.0.1/".into());
         http::Target::parse(&url)
             .map_err(|e| invalid(format!("environment `{}`: proxy.url {e}", args.target)))?
     };

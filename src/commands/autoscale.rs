@@ -1,7 +1,8 @@
-//! `twip autoscale ENV [--once] [--dry-run] [--interval DUR] [--json]`: runs the manifest's
-//! autoscale policies. Each evaluation reads the metric per task (CPU from the engine's
-//! container stats, relative to the CPU each task reserves or to one core; or requests per
-//! second from HAProxy's stats), asks the controller in [`crate::autoscale`] for a count, logs
+//! `twip autoscale ENV [--once] [--dry-run] [--interval DUR] [--json] [--lab NAME]`: runs the
+//! manifest's autoscale policies. Each evaluation reads the metric per task (CPU from the
+//! container stats of every node's engine that twip can reach, relative to the CPU each task
+//! reserves or to one core; or requests per second from the stats page of every running proxy
+//! task, summed), asks the controller in [`crate::autoscale`] for a count, logs
 //! the decision with its inputs, and scales through the same converge path as `twip scale` (so
 //! a later `up` keeps the count, and a scale-down drains: the app fails its health check first
 //! and finishes what is in flight). `--dry-run` logs without acting.
@@ -21,7 +22,7 @@ use crate::cli::{AutoscaleArgs, GlobalArgs};
 use crate::engine::error::EngineResult;
 use crate::engine::observe;
 use crate::exit;
-use crate::manifest::model::Metric;
+use crate::manifest::model::{Metric, PublishMode};
 use crate::plan::Options;
 use crate::ui::Ui;
 
@@ -29,12 +30,12 @@ struct Watched {
     short: String,
     full: String,
     scaler: Autoscaler,
-    /// For rps: the last (time, total requests) read from HAProxy.
-    last_requests: Option<(Instant, u64)>,
+    /// For rps: the last reading of HAProxy's counters: when, and `req_tot` per stats page.
+    last_requests: Option<(Instant, HashMap<String, u64>)>,
 }
 
 pub async fn run(g: &GlobalArgs, args: &AutoscaleArgs, ui: &Ui) -> anyhow::Result<i32> {
-    let t = super::deploy::open(g, &args.env).await?;
+    let t = super::deploy::open_on(g, &args.env, args.lab.as_deref()).await?;
     let stack = t.env.stack().to_string();
     let mut watched: Vec<Watched> = t
         .env
@@ -56,15 +57,25 @@ pub async fn run(g: &GlobalArgs, args: &AutoscaleArgs, ui: &Ui) -> anyhow::Resul
             t.env.name
         )));
     }
-    let stats_url = t.env.manifest.proxy.as_ref().and_then(|p| {
+    let stats = t.env.manifest.proxy.as_ref().and_then(|p| {
         let st = p.stats.as_ref();
         if st.is_some_and(|s| !s.enabled) {
             return None;
         }
         let port = st.and_then(|s| s.port).unwrap_or(1936);
         let uri = st.and_then(|s| s.uri.clone()).unwrap_or_else(|| "/".into());
-        Some(format!("http://127.0.0.1:{port}{uri};csv"))
+        let host_mode = p.publish_mode != Some(PublishMode::Ingress);
+        Some((port, uri, host_mode))
     });
+    // CPU is read from every node's engine twip can reach: all of a lab's nodes, else the
+    // manifest's engine (tasks on other nodes are then not seen; the log says how many were).
+    let mut engines = vec![t.docker.clone()];
+    if let Some(lab) = &t.lab {
+        let manager = lab.manager()?.name.clone();
+        for n in lab.nodes.iter().filter(|n| n.name != manager) {
+            engines.push(crate::engine::connect(&n.endpoint()).await?);
+        }
+    }
     let quiet = Ui {
         quiet: true,
         ..ui.clone()
@@ -74,15 +85,16 @@ pub async fn run(g: &GlobalArgs, args: &AutoscaleArgs, ui: &Ui) -> anyhow::Resul
         for w in &mut watched {
             let (current, updating, running) = service_state(&t.docker, &w.full).await?;
             let metric = match w.scaler.policy.metric {
-                Metric::Cpu => cpu_per_task(&t.docker, &w.full).await?,
+                Metric::Cpu => cpu_per_task_on(&engines, &w.full).await?,
                 Metric::Rps => {
-                    let url = stats_url.as_deref().ok_or_else(|| {
+                    let (port, uri, host_mode) = stats.as_ref().ok_or_else(|| {
                         exit::invalid(format!(
                             "{}: an rps policy needs the proxy's stats page (proxy.stats)",
                             w.short
                         ))
                     })?;
-                    requests_per_task(url, &w.short, running, &mut w.last_requests).await?
+                    let urls = stats_urls(&t, *port, uri, *host_mode).await?;
+                    requests_per_task(&urls, &w.short, running, &mut w.last_requests).await?
                 }
             };
             let d = w.scaler.decide(start.elapsed(), current, metric, updating);
@@ -187,6 +199,12 @@ pub async fn cpu_samples(docker: &Docker, full: &str) -> anyhow::Result<(Vec<f64
         .and_then(|r| r.nano_cpus)
         .filter(|n| *n > 0)
         .map_or(1.0, |n| n as f64 / 1e9);
+    Ok((container_cpu(docker, full).await?, reserved))
+}
+
+/// Cores each running container of the service on this engine uses (one stats sample each,
+/// read concurrently). The engine need not be a manager.
+async fn container_cpu(docker: &Docker, full: &str) -> anyhow::Result<Vec<f64>> {
     let f = HashMap::from([
         (
             "label".to_string(),
@@ -229,18 +247,27 @@ pub async fn cpu_samples(docker: &Docker, full: &str) -> anyhow::Result<(Vec<f64
             let cpus = f64::from(cpu.online_cpus.unwrap_or(1).max(1));
             (sys > 0.0).then(|| delta / sys * cpus)
         });
-    let samples = futures_util::future::join_all(reads)
+    Ok(futures_util::future::join_all(reads)
         .await
         .into_iter()
         .flatten()
-        .collect();
-    Ok((samples, reserved))
+        .collect())
 }
 
-/// Mean CPU of the service's running containers on this engine, in percent of what each task
-/// reserves (or of one core when nothing is reserved). NaN when no container runs here.
-pub async fn cpu_per_task(docker: &Docker, full: &str) -> anyhow::Result<f64> {
-    let (samples, reserved) = cpu_samples(docker, full).await?;
+/// Mean CPU of the service's running containers on these engines, in percent of what each
+/// task reserves (or of one core when nothing is reserved). NaN when no container runs there.
+pub async fn cpu_per_task_on(engines: &[Docker], full: &str) -> anyhow::Result<f64> {
+    let mut samples = Vec::new();
+    let mut reserved = 1.0;
+    for (i, docker) in engines.iter().enumerate() {
+        if i == 0 {
+            let (s, r) = cpu_samples(docker, full).await?;
+            samples.extend(s);
+            reserved = r;
+        } else {
+            samples.extend(container_cpu(docker, full).await?);
+        }
+    }
     if samples.is_empty() {
         return Ok(f64::NAN);
     }
@@ -252,24 +279,99 @@ pub async fn cpu_cores(docker: &Docker, full: &str) -> anyhow::Result<f64> {
     Ok(cpu_samples(docker, full).await?.0.iter().sum())
 }
 
-/// Requests per second per running task, from the growth of HAProxy's `req_tot` counter of the
-/// service's backend since the last reading (NaN on the first reading).
+/// The stats pages to read: with host-mode ports, one per node that runs a proxy task (each
+/// HAProxy counts only what it forwarded); with ingress ports, the entry point's.
+async fn stats_urls(
+    t: &super::deploy::Target,
+    port: u16,
+    uri: &str,
+    host_mode: bool,
+) -> anyhow::Result<Vec<String>> {
+    let url = |host: &str| format!("http://{host}:{port}{uri};csv");
+    let entry_host = || {
+        t.lab
+            .as_ref()
+            .and_then(|l| l.manager().ok())
+            .map_or_else(|| "127.0.0.1".to_string(), |m| m.address.clone())
+    };
+    if !host_mode {
+        return Ok(vec![url(&entry_host())]);
+    }
+    let proxy = format!(
+        "{}_{}",
+        t.env.stack(),
+        crate::manifest::validate::PROXY_SERVICE
+    );
+    let nodes: HashMap<String, String> = t
+        .docker
+        .list_nodes(None)
+        .await
+        .engine("list nodes", "")?
+        .into_iter()
+        .filter_map(|n| Some((n.id.clone()?, node_address(&n)?)))
+        .collect();
+    let mut urls: Vec<String> = observe::tasks(&t.docker, &proxy)
+        .await?
+        .iter()
+        .filter(|t| t.status.as_ref().and_then(|s| s.state) == Some(TaskState::RUNNING))
+        .filter_map(|t| nodes.get(t.node_id.as_deref()?))
+        .map(|a| url(a))
+        .collect();
+    urls.sort();
+    urls.dedup();
+    if urls.is_empty() {
+        urls.push(url(&entry_host()));
+    }
+    Ok(urls)
+}
+
+/// The address a node is reached at: its status address, or its manager address when the
+/// status says 0.0.0.0 (as it does for some managers).
+fn node_address(n: &bollard::models::Node) -> Option<String> {
+    let a = n.status.as_ref()?.addr.clone()?;
+    if a != "0.0.0.0" && !a.is_empty() {
+        return Some(a);
+    }
+    let m = n.manager_status.as_ref()?.addr.clone()?;
+    Some(m.rsplit_once(':').map_or(m.clone(), |(h, _)| h.to_string()))
+}
+
+/// Requests per second per running task, from the growth of HAProxy's `req_tot` counters of the
+/// service's backend on every stats page since the last reading (NaN on the first reading). A
+/// page seen for the first time adds nothing until its next reading; a counter that went back
+/// (a restarted proxy) counts from zero.
 async fn requests_per_task(
-    url: &str,
+    urls: &[String],
     backend: &str,
     running: u64,
-    last: &mut Option<(Instant, u64)>,
+    last: &mut Option<(Instant, HashMap<String, u64>)>,
 ) -> anyhow::Result<f64> {
-    let reply = super::smoke::get(url, Duration::from_secs(5)).await?;
-    let text = String::from_utf8_lossy(&reply.body);
-    let total = parse_req_tot(&text, backend)
-        .ok_or_else(|| anyhow::anyhow!("HAProxy's stats at {url} have no backend `{backend}`"))?;
+    let reads = urls.iter().map(|url| async move {
+        let reply = super::smoke::get(url, Duration::from_secs(5)).await?;
+        let text = String::from_utf8_lossy(&reply.body);
+        let total = parse_req_tot(&text, backend).ok_or_else(|| {
+            anyhow::anyhow!("HAProxy's stats at {url} have no backend `{backend}`")
+        })?;
+        anyhow::Ok((url.clone(), total))
+    });
+    let mut totals = HashMap::new();
+    for r in futures_util::future::join_all(reads).await {
+        let (url, total) = r?;
+        totals.insert(url, total);
+    }
     let now = Instant::now();
-    let rate = match last.replace((now, total)) {
+    let rate = match last.replace((now, totals.clone())) {
         Some((then, before)) => {
             let dt = now.duration_since(then).as_secs_f64();
+            let grown: u64 = totals
+                .iter()
+                .filter_map(|(url, total)| {
+                    let b = *before.get(url)?;
+                    Some(if *total >= b { total - b } else { *total })
+                })
+                .sum();
             if dt > 0.0 && running > 0 {
-                total.saturating_sub(before) as f64 / dt / running as f64
+                grown as f64 / dt / running as f64
             } else {
                 f64::NAN
             }

@@ -758,7 +758,12 @@ pub async fn prepare(
     super::swarm::join_env(g, &t.project.dir, &t.env, Some(lab), READY_WAIT, ui).await?;
     let local = engine::connect(&Endpoint::resolve(None, None)).await?;
     super::build::ensure_images(&t.env, &local, &t.project.dir, ui).await?;
-    let refs = super::images::deployed_refs(&t.env);
+    deliver(lab, &super::images::deployed_refs(&t.env), ui).await
+}
+
+/// Copies images from this machine's engine to every node of the lab that lacks them.
+pub async fn deliver(lab: &Lab, refs: &[String], ui: &Ui) -> anyhow::Result<()> {
+    let local = engine::connect(&Endpoint::resolve(None, None)).await?;
     let engines = futures_util::future::join_all(
         lab.nodes
             .iter()
@@ -769,5 +774,5 @@ pub async fn prepare(
     for (n, d) in lab.nodes.iter().zip(engines) {
         nodes.push((n.name.clone(), d?));
     }
-    lab::images::deliver(&local, &nodes, &refs, ui).await
+    lab::images::deliver(&local, &nodes, refs, ui).await
 }

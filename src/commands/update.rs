@@ -10,7 +10,7 @@ use crate::plan::Options;
 use crate::ui::Ui;
 
 pub async fn run(g: &GlobalArgs, args: &UpdateArgs, ui: &Ui) -> anyhow::Result<i32> {
-    let t = super::deploy::open(g, &args.env).await?;
+    let t = super::deploy::open_on(g, &args.env, args.lab.as_deref()).await?;
     let m = &t.env.manifest;
     let known = |s: &str| {
         m.services.contains_key(s)
@@ -27,6 +27,13 @@ pub async fn run(g: &GlobalArgs, args: &UpdateArgs, ui: &Ui) -> anyhow::Result<i
                 t.env.name,
                 names.join(", ")
             )));
+        }
+    }
+    if let Some(lab) = &t.lab {
+        // The lab's nodes get the images from this machine's engine, --image's too.
+        super::lab::prepare(g, &t, lab, ui).await?;
+        if let Some(image) = &args.image {
+            super::lab::deliver(lab, std::slice::from_ref(image), ui).await?;
         }
     }
     let mut desired = super::deploy::desired(&t)?;

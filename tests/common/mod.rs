@@ -1,6 +1,8 @@
 //! Shared helpers for the integration tests.
 #![allow(dead_code)]
 
+pub mod lab;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -221,12 +223,19 @@ pub type Reply = (u16, Vec<(String, String)>, String);
 
 /// One HTTP request to 127.0.0.1:PORT, with `curl`-free std networking.
 pub fn http(port: u16, method: &str, path: &str, body: &str) -> Option<Reply> {
+    http_at("127.0.0.1", port, method, path, body)
+}
+
+/// One HTTP request to HOST:PORT (5 s to connect, 10 s to answer).
+pub fn http_at(host: &str, port: u16, method: &str, path: &str, body: &str) -> Option<Reply> {
     use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    let addr: std::net::SocketAddr = format!("{host}:{port}").parse().ok()?;
+    let mut s =
+        std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(5)).ok()?;
     s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
         .ok()?;
     let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
     s.write_all(req.as_bytes()).ok()?;
@@ -247,6 +256,49 @@ pub fn http(port: u16, method: &str, path: &str, body: &str) -> Option<Reply> {
 
 pub fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
     h.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// Runs `change` while `twip bench` loads URL at 50 connections (from 2 s before the change to
+/// 3 s after it); returns the bench's JSON report, which must show enough load to judge.
+pub fn bench_during(url: &str, change: impl FnOnce()) -> serde_json::Value {
+    use std::process::{Command, Stdio};
+    let child = Command::new(env!("CARGO_BIN_EXE_twip"))
+        .args([
+            "bench",
+            url,
+            "-z",
+            "600s",
+            "-c",
+            "50",
+            "--timeout",
+            "10s",
+            "--json",
+        ])
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("twip bench starts");
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    change();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    // Ctrl-C: bench stops and prints the report of what ran.
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let out = child.wait_with_output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("bench JSON: {e}\n{}", String::from_utf8_lossy(&out.stderr)));
+    assert!(
+        report["responses"].as_u64().unwrap_or(0) > 200,
+        "too little load to judge: {report}"
+    );
+    report
+}
+
+/// Failed requests of a bench report (all of them when the report has no count).
+pub fn failed(r: &serde_json::Value) -> u64 {
+    r["failed"].as_u64().unwrap_or(u64::MAX)
 }
 
 /// Retries `f` for up to `secs` seconds until it returns Some.
