@@ -69,7 +69,7 @@ services:
       metric: rps
       target: 40
       min: 1
-      max: 6
+      max: 10
       scale_down_window: 20s
 ";
 
@@ -588,8 +588,9 @@ fn autoscaler_follows_a_load_step(ctx: &Ctx) {
 }
 
 /// The lab's load pattern (idle, RATE requests/s from `start` to `end`, idle) simulated with
-/// twip's controller (the test's policy, every 3 s) and the seed's loop (every 2 s, +1 above
-/// the target, -1 below half of it: the seed's 20%/10% thresholds on the target's scale).
+/// twip's controller (the test's policy, every 3 s) and the seed's loop (every 2 s on a 1-minute
+/// average, +1 above the target, -1 below half of it: the seed's 20%/10% thresholds on the
+/// target's scale; at most 10 tasks, as in the seed).
 fn compare_on_pattern(
     start: f64,
     end: f64,
@@ -605,12 +606,14 @@ fn compare_on_pattern(
         noise: 0.08,
         start_replicas: 1,
         capacity: f64::INFINITY,
+        // twip divides the requests of the interval by the tasks running at its end.
+        average_s: 1,
     };
     let policy = Policy {
         metric: twip::manifest::model::Metric::Rps,
         target: TARGET as f64,
         min: 1,
-        max: 6,
+        max: 10,
         max_step: None,
         tolerance: 0.1,
         scale_down_window: Duration::from_secs(WINDOW_S),
@@ -625,8 +628,6 @@ fn compare_on_pattern(
         &setup,
         policy,
         &pattern,
-        2,
-        TARGET as f64,
-        TARGET as f64 / 2.0,
+        sim::Loop::seed(TARGET as f64, TARGET as f64 / 2.0),
     )
 }

@@ -4,14 +4,17 @@
 //!
 //! The model: the load is a total demand in the metric's unit (CPU in percent of one core, or
 //! requests per second); each task serves an equal share, up to `capacity` (100% for CPU: a
-//! saturated task). A new task takes `startup` seconds before it carries load. Measurements are noisy (a fixed-seed random walk of +-noise%), as real CPU
-//! samples are.
+//! saturated task). A new task takes `startup` seconds before it carries load. Measurements
+//! are noisy (a fixed-seed random walk of +-noise%), as real CPU samples are, and averaged over
+//! a period: twip's over its evaluation interval (the growth of a counter since the last
+//! reading), the seed's loop over a minute (its Prometheus query was
+//! `avg(rate(container_cpu_usage_seconds_total[1m]))`, acted on every 2 s).
 
 use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{naive, Autoscaler, Policy};
+use super::{Autoscaler, Policy};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Event {
@@ -43,6 +46,30 @@ pub struct Setup {
     pub start_replicas: u64,
     /// What one task can serve, in the metric's unit (100 for CPU percent).
     pub capacity: f64,
+    /// Seconds the measurement averages over (1: an instantaneous sample).
+    pub average_s: u64,
+}
+
+/// The seed's loop: every `every` seconds, +1 task when the measured load per task is above
+/// `up`, -1 when below `down`, the measurement averaged over `average_s` seconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Loop {
+    pub every: u64,
+    pub up: f64,
+    pub down: f64,
+    pub average_s: u64,
+}
+
+impl Loop {
+    /// As the swarm course wrote it: every 2 s, on a 1-minute average.
+    pub fn seed(up: f64, down: f64) -> Loop {
+        Loop {
+            every: 2,
+            up,
+            down,
+            average_s: 60,
+        }
+    }
 }
 
 fn noise_seq(seconds: u64, amplitude: f64) -> Vec<f64> {
@@ -71,6 +98,7 @@ fn run(
     let mut started: Vec<u64> = vec![0; replicas as usize];
     let mut events: Vec<Event> = Vec::new();
     let mut overloaded = 0;
+    let mut loads: Vec<f64> = Vec::with_capacity(setup.seconds as usize);
     for t in 0..setup.seconds {
         let ready = started
             .iter()
@@ -82,8 +110,10 @@ fn run(
         if demand / ready > setup.capacity {
             overloaded += 1;
         }
+        loads.push(per_task);
         if t % setup.interval == 0 {
-            let measured = per_task * noise[t as usize];
+            let span = &loads[loads.len().saturating_sub(setup.average_s.max(1) as usize)..];
+            let measured = span.iter().sum::<f64>() / span.len() as f64 * noise[t as usize];
             let want = decide(t, replicas, measured);
             if want != replicas {
                 events.push(Event {
@@ -123,26 +153,20 @@ fn run(
     }
 }
 
-/// twip's autoscaler against the naive loop (+1 above `up`%, -1 below `down`%), same pattern.
-pub fn compare(
-    setup: &Setup,
-    policy: Policy,
-    pattern: &Pattern,
-    naive_every: u64,
-    up: f64,
-    down: f64,
-) -> (Run, Run) {
+/// twip's autoscaler against the naive loop, on the same pattern.
+pub fn compare(setup: &Setup, policy: Policy, pattern: &Pattern, naive: Loop) -> (Run, Run) {
     let (min, max) = (policy.min, policy.max);
     let mut a = Autoscaler::new(policy);
     let twip = run("twip", setup, pattern, |t, cur, m| {
         a.decide(Duration::from_secs(t), cur, m, false).desired
     });
     let naive_setup = Setup {
-        interval: naive_every,
+        interval: naive.every,
+        average_s: naive.average_s,
         ..*setup
     };
     let loop_run = run("naive +1/-1", &naive_setup, pattern, |_, cur, m| {
-        naive(cur, m, up, down, min, max)
+        super::naive(cur, m, naive.up, naive.down, min, max)
     });
     (twip, loop_run)
 }
@@ -179,6 +203,7 @@ mod tests {
             noise: 0.08,
             start_replicas: 1,
             capacity: 100.0,
+            average_s: 1,
         };
         let policy = Policy {
             metric: Metric::Cpu,
@@ -190,7 +215,7 @@ mod tests {
             scale_down_window: Duration::from_secs(300),
         };
         let pattern = step_pattern(20.0, 240.0, 60, 600);
-        let (twip, naive) = compare(&setup, policy, &pattern, 2, 20.0, 10.0);
+        let (twip, naive) = compare(&setup, policy, &pattern, Loop::seed(20.0, 10.0));
         for r in [&twip, &naive] {
             println!(
                 "{}: {} scale events, {} reversals ({} under steady load), {} s overloaded, ends at {}",
@@ -234,18 +259,20 @@ mod tests {
             noise: 0.08,
             start_replicas: 1,
             capacity: f64::INFINITY,
+            // twip divides the requests of the interval by the tasks running at its end.
+            average_s: 1,
         };
         let policy = Policy {
             metric: Metric::Rps,
             target: 40.0,
             min: 1,
-            max: 6,
+            max: 10,
             max_step: None,
             tolerance: 0.1,
             scale_down_window: Duration::from_secs(20),
         };
         let pattern = step_pattern(0.0, 150.0, 5, 45);
-        let (twip, naive) = compare(&setup, policy, &pattern, 2, 40.0, 20.0);
+        let (twip, naive) = compare(&setup, policy, &pattern, Loop::seed(40.0, 20.0));
         println!("twip {:?}\nnaive {:?}", twip.events, naive.events);
         let moves: Vec<(u64, u64)> = twip.events.iter().map(|e| (e.from, e.to)).collect();
         assert_eq!(moves, [(1, 4), (4, 1)]);
