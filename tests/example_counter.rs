@@ -21,6 +21,16 @@ pub struct Example {
 #[allow(dead_code)]
 impl Example {
     pub fn new(name: &str) -> Example {
+        let base = std::env::var("TWIP_EXAMPLES_BASE_IMAGE")
+            .unwrap_or_else(|_| "twip/examples-base:bookworm".into());
+        assert!(
+            docker(&["image", "inspect", &base])
+                .output()
+                .unwrap()
+                .status
+                .success(),
+            "no {base} image: scripts/engine-up.sh makes it (the examples build offline from it)"
+        );
         let outer = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink(repo().join("images"), outer.path().join("images")).unwrap();
         std::fs::create_dir(outer.path().join("examples")).unwrap();
