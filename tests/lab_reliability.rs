@@ -588,46 +588,18 @@ fn autoscaler_follows_a_load_step(ctx: &Ctx) {
 }
 
 /// The lab's load pattern (idle, RATE requests/s from `start` to `end`, idle) simulated with
-/// twip's controller (the test's policy, every 3 s) and the seed's loop (every 2 s on a 1-minute
-/// average, +1 above the target, -1 below half of it: the seed's 20%/10% thresholds on the
-/// target's scale; at most 10 tasks, as in the seed).
+/// twip's controller (the test's policy) and the seed's loop: see `sim::rps_step`.
 fn compare_on_pattern(
     start: f64,
     end: f64,
     total: Duration,
 ) -> (twip::autoscale::sim::Run, twip::autoscale::sim::Run) {
-    use twip::autoscale::{sim, Policy};
-    let setup = sim::Setup {
-        seconds: total.as_secs() + 1,
-        interval: 3,
-        // twip evaluates again only once a scale-up has converged; the loop's new tasks serve
-        // before its next evaluation too.
-        startup: 2,
-        noise: 0.08,
-        start_replicas: 1,
-        capacity: f64::INFINITY,
-        // twip divides the requests of the interval by the tasks running at its end.
-        average_s: 1,
-    };
-    let policy = Policy {
-        metric: twip::manifest::model::Metric::Rps,
-        target: TARGET as f64,
-        min: 1,
-        max: 10,
-        max_step: None,
-        tolerance: 0.1,
-        scale_down_window: Duration::from_secs(WINDOW_S),
-    };
-    let pattern = sim::step_pattern(
-        0.0,
+    twip::autoscale::sim::rps_step(
         RATE as f64,
+        TARGET as f64,
+        Duration::from_secs(WINDOW_S),
         start.round() as u64,
         (end - start).round() as u64,
-    );
-    sim::compare(
-        &setup,
-        policy,
-        &pattern,
-        sim::Loop::seed(TARGET as f64, TARGET as f64 / 2.0),
+        total.as_secs() + 1,
     )
 }

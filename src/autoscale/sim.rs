@@ -177,8 +177,8 @@ impl Clone for Setup {
     }
 }
 
-/// The pattern the tests and `twip autoscale --simulate` use: idle, a step to `high`% that holds
-/// for `hold` seconds, then idle again.
+/// The pattern the tests use: idle, a step to `high` that holds for `hold` seconds, then idle
+/// again.
 pub fn step_pattern(idle: f64, high: f64, step_at: u64, hold: u64) -> impl Fn(u64) -> f64 {
     move |t| {
         if t >= step_at && t < step_at + hold {
@@ -187,6 +187,44 @@ pub fn step_pattern(idle: f64, high: f64, step_at: u64, hold: u64) -> impl Fn(u6
             idle
         }
     }
+}
+
+/// A square step of requests per second (none, `rate` from `step_at` for `hold` seconds, none;
+/// `seconds` in all) under an `rps` policy (`target` per task, 1..10 tasks, the given window,
+/// evaluated every 3 s), against the seed's loop every 2 s on a 1-minute average with its
+/// 20%/10% thresholds on the target's scale (+1 above `target`, -1 below half of it). What
+/// tests/lab_reliability.rs runs for real on a lab.
+pub fn rps_step(
+    rate: f64,
+    target: f64,
+    window: Duration,
+    step_at: u64,
+    hold: u64,
+    seconds: u64,
+) -> (Run, Run) {
+    let setup = Setup {
+        seconds,
+        interval: 3,
+        // twip evaluates again only once a scale-up has converged; the loop's new tasks serve
+        // before its next evaluation too.
+        startup: 2,
+        noise: 0.08,
+        start_replicas: 1,
+        capacity: f64::INFINITY,
+        // twip divides the requests of the interval by the tasks running at its end.
+        average_s: 1,
+    };
+    let policy = Policy {
+        metric: crate::manifest::model::Metric::Rps,
+        target,
+        min: 1,
+        max: 10,
+        max_step: None,
+        tolerance: 0.1,
+        scale_down_window: window,
+    };
+    let pattern = step_pattern(0.0, rate, step_at, hold);
+    compare(&setup, policy, &pattern, Loop::seed(target, target / 2.0))
 }
 
 #[cfg(test)]
@@ -248,31 +286,10 @@ mod tests {
     }
 
     /// The lab test's pattern (tests/lab_reliability.rs): 150 requests/s for 45 s against a
-    /// target of 40 per task, evaluated every 3 s; the loop acts every 2 s, +1 above the target
-    /// and -1 below half of it (the seed's 20%/10% on the target's scale).
+    /// target of 40 per task.
     #[test]
     fn a_square_request_step_scales_once_each_way() {
-        let setup = Setup {
-            seconds: 80,
-            interval: 3,
-            startup: 2,
-            noise: 0.08,
-            start_replicas: 1,
-            capacity: f64::INFINITY,
-            // twip divides the requests of the interval by the tasks running at its end.
-            average_s: 1,
-        };
-        let policy = Policy {
-            metric: Metric::Rps,
-            target: 40.0,
-            min: 1,
-            max: 10,
-            max_step: None,
-            tolerance: 0.1,
-            scale_down_window: Duration::from_secs(20),
-        };
-        let pattern = step_pattern(0.0, 150.0, 5, 45);
-        let (twip, naive) = compare(&setup, policy, &pattern, Loop::seed(40.0, 20.0));
+        let (twip, naive) = rps_step(150.0, 40.0, Duration::from_secs(20), 5, 45, 80);
         println!("twip {:?}\nnaive {:?}", twip.events, naive.events);
         let moves: Vec<(u64, u64)> = twip.events.iter().map(|e| (e.from, e.to)).collect();
         assert_eq!(moves, [(1, 4), (4, 1)]);
