@@ -25,17 +25,6 @@ fn services_of(stack: &str) -> Vec<String> {
     ])
 }
 
-fn labelled_leftovers(stack: &str) -> Vec<String> {
-    let f = format!("label=com.docker.stack.namespace={stack}");
-    let mut left = Vec::new();
-    for kind in ["service", "network", "config", "secret"] {
-        for id in list(&[kind, "ls", "-q", "--filter", &f]) {
-            left.push(format!("{kind} {id}"));
-        }
-    }
-    left
-}
-
 #[test]
 fn training_up_scale_status_down_clean() {
     let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());

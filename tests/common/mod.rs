@@ -1,6 +1,7 @@
 //! Shared helpers for the integration tests.
 #![allow(dead_code)]
 
+pub mod example;
 pub mod lab;
 
 use std::collections::BTreeMap;
@@ -161,6 +162,18 @@ pub fn test_vars() -> Vec<(&'static str, String)> {
             std::env::var("TWIP_TEST_BASE_IMAGE").unwrap_or_else(|_| "twip/base:bookworm".into()),
         ),
     ]
+}
+
+/// What is left on the engine labelled as part of STACK (services, networks, configs, secrets).
+pub fn labelled_leftovers(stack: &str) -> Vec<String> {
+    let f = format!("label=com.docker.stack.namespace={stack}");
+    let mut left = Vec::new();
+    for kind in ["service", "network", "config", "secret"] {
+        for id in list(&[kind, "ls", "-q", "--filter", &f]) {
+            left.push(format!("{kind} {id}"));
+        }
+    }
+    left
 }
 
 pub fn docker(args: &[&str]) -> std::process::Command {

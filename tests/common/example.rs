@@ -1,0 +1,111 @@
+//! The examples under examples/ as test projects.
+
+use std::path::Path;
+
+use super::*;
+
+/// A copy of examples/NAME whose environments have `twiptest_NAME_...` stacks. It sits two
+/// levels down in a temporary directory that links the repository's `images/`, so the
+/// examples' `../../images/proxy` build context resolves as it does in the repository.
+pub struct Example {
+    pub project: TestProject,
+    _outer: tempfile::TempDir,
+}
+
+impl Example {
+    pub fn new(name: &str) -> Example {
+        let base = std::env::var("TWIP_EXAMPLES_BASE_IMAGE")
+            .unwrap_or_else(|_| "twip/examples-base:bookworm".into());
+        assert!(
+            docker(&["image", "inspect", &base])
+                .output()
+                .unwrap()
+                .status
+                .success(),
+            "no {base} image: scripts/engine-up.sh makes it (the examples build offline from it)"
+        );
+        let outer = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(repo().join("images"), outer.path().join("images")).unwrap();
+        std::fs::create_dir(outer.path().join("examples")).unwrap();
+        let dir = tempfile::tempdir_in(outer.path().join("examples")).unwrap();
+        let src = repo().join("examples").join(name);
+        std::os::unix::fs::symlink(src.join("images"), dir.path().join("images")).unwrap();
+        std::fs::create_dir(dir.path().join("environments")).unwrap();
+        let mut stacks = Vec::new();
+        for entry in std::fs::read_dir(src.join("environments")).unwrap() {
+            let path = entry.unwrap().path();
+            let env = path.file_stem().unwrap().to_string_lossy().to_string();
+            let stack = format!("twiptest_{name}_{env}");
+            let text = std::fs::read_to_string(&path).unwrap();
+            assert!(text.contains("\nstack: "), "{env} names its stack");
+            let text: String = text
+                .lines()
+                .map(|l| {
+                    if l.starts_with("stack: ") {
+                        format!("stack: {stack}\n")
+                    } else {
+                        format!("{l}\n")
+                    }
+                })
+                .collect();
+            std::fs::write(
+                dir.path()
+                    .join("environments")
+                    .join(path.file_name().unwrap()),
+                text,
+            )
+            .unwrap();
+            stacks.push(stack);
+        }
+        for f in std::fs::read_dir(&src).unwrap() {
+            let f = f.unwrap().path();
+            if f.is_file() {
+                std::fs::copy(&f, dir.path().join(f.file_name().unwrap())).unwrap();
+            }
+        }
+        Example {
+            project: TestProject { dir, stacks },
+            _outer: outer,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.project.path()
+    }
+
+    /// `twip ARGS` run from the example's directory (as its README says), with the test's
+    /// ports and base images and VARS.
+    pub fn twip_with(&self, vars: &[(&str, String)], args: &[&str]) -> std::process::Output {
+        let mut cmd = twip();
+        cmd.current_dir(self.path()).args(args);
+        for (k, v) in test_vars() {
+            cmd.env(k, v);
+        }
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        cmd.timeout(std::time::Duration::from_secs(600));
+        cmd.output().unwrap()
+    }
+
+    pub fn twip(&self, args: &[&str]) -> std::process::Output {
+        self.twip_with(&[], args)
+    }
+
+    pub fn ok(&self, args: &[&str]) -> String {
+        self.ok_with(&[], args)
+    }
+
+    /// The same with more variables set; fails the test unless twip succeeds.
+    pub fn ok_with(&self, vars: &[(&str, String)], args: &[&str]) -> String {
+        let out = self.twip_with(vars, args);
+        assert!(
+            out.status.success(),
+            "twip {}: {}{}",
+            args.join(" "),
+            stdout(&out),
+            stderr(&out)
+        );
+        stdout(&out)
+    }
+}
