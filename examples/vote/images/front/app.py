@@ -5,6 +5,10 @@ The Redis "on its own node": the queue service is global, and each of its tasks 
 its node (`{{.Node.ID}}`, templated by Swarm into NODE_ID) under the key `node`. This frontend
 knows its own node id the same way; it resolves `tasks.queue` (every queue task, over the overlay
 network) and keeps the one whose `node` matches. No port is published for Redis.
+
+A queue that is stopping sets `draining` and refuses pushes from then on (the check and the push
+are one Lua script, so there is no gap between them); the frontend then queues the vote in
+another node's queue, and /healthz fails so that the proxy sends votes to other frontends.
 """
 import json
 import os
@@ -20,20 +24,32 @@ NODE_ID = os.environ.get("NODE_ID", "")
 QUEUE_HOST = os.environ.get("QUEUE_HOST", "tasks.queue")
 HOSTNAME = socket.gethostname()
 CHOICES = ("cats", "dogs")
+# -1 when the queue is draining, else the queue's length after the push.
+PUSH = """
+if redis.call('exists', 'draining') == 1 then return -1 end
+return redis.call('lpush', KEYS[1], ARGV[1])
+"""
 
 app = Flask(__name__)
 _lock = threading.Lock()
 _local = None  # redis.Redis of the queue on this node
 
 
-def find_local_queue():
-    """The queue task on this node, or None."""
+def queues():
+    """A client for every queue task."""
     try:
         infos = socket.getaddrinfo(QUEUE_HOST, 6379, socket.AF_INET, socket.SOCK_STREAM)
     except OSError:
-        return None
-    for ip in sorted({i[4][0] for i in infos}):
-        r = redis.Redis(host=ip, port=6379, socket_timeout=2, socket_connect_timeout=2)
+        return []
+    return [
+        redis.Redis(host=ip, port=6379, socket_timeout=2, socket_connect_timeout=2)
+        for ip in sorted({i[4][0] for i in infos})
+    ]
+
+
+def find_local_queue():
+    """The queue task on this node, or None."""
+    for r in queues():
         try:
             node = r.get("node")
         except redis.RedisError:
@@ -58,19 +74,22 @@ def forget(r):
             _local = None
 
 
-def heartbeat():
-    """`frontend:HOSTNAME` lives while this frontend can push: the queue's stop hook waits for it."""
-    while True:
-        r = local_queue()
-        if r is not None:
-            try:
-                r.set(f"frontend:{HOSTNAME}:{os.getpid()}", "1", ex=3)
-            except redis.RedisError:
-                forget(r)
-        time.sleep(1)
-
-
-threading.Thread(target=heartbeat, daemon=True).start()
+def push(raw):
+    """Queue `raw` in this node's queue, else in any other that takes it. True when queued."""
+    r = local_queue()
+    if r is not None:
+        try:
+            if r.eval(PUSH, 1, "votes", raw) >= 0:
+                return True
+        except redis.RedisError:
+            forget(r)
+    for other in queues():
+        try:
+            if other.eval(PUSH, 1, "votes", raw) >= 0:
+                return True
+        except redis.RedisError:
+            continue
+    return False
 
 
 @app.get("/")
@@ -88,8 +107,8 @@ def index():
 def healthz():
     r = local_queue()
     try:
-        if r is None or r.get("draining"):
-            raise redis.RedisError("no local queue, or it is draining")
+        if r is None or r.exists("draining"):
+            raise redis.RedisError("no queue on this node, or it is draining")
         return jsonify(ok=True, frontend=HOSTNAME)
     except redis.RedisError as e:
         forget(r)
@@ -104,9 +123,6 @@ def vote():
     choice = str(data.get("choice", "")).strip()
     if not voter or choice not in CHOICES:
         return jsonify(error="want voter and choice (cats|dogs)"), 400
-    r = local_queue()
-    if r is None:
-        return jsonify(error="no queue on this node"), 503
     item = {
         "id": uuid.uuid4().hex,
         "voter": voter,
@@ -114,12 +130,7 @@ def vote():
         "ts": time.time_ns(),
         "frontend": HOSTNAME,
     }
-    try:
-        # Also while the queue drains (this node is leaving; /healthz already sends the proxy
-        # elsewhere): the queue stops only after this frontend is gone and its votes are counted.
-        r.lpush("votes", json.dumps(item))
-    except redis.RedisError as e:
-        forget(r)
-        return jsonify(error=f"queue: {e}"), 503
-    # Accepted: it is in the queue. From here a worker will count it exactly once.
+    if not push(json.dumps(item)):
+        return jsonify(error="no queue takes votes"), 503
+    # Accepted: it is in a queue. From here a worker will count it exactly once.
     return jsonify(id=item["id"]), 201

@@ -3,8 +3,9 @@
 - At start it stores this node's id (NODE_ID, Swarm's `{{.Node.ID}}`) under `node`, so the
   frontend on the same node can find it among `tasks.queue`.
 - On SIGTERM (a drain, `twip swarm leave`, `docker service update`) it does not stop at once:
-  it sets `draining` (frontends answer 503 and their health check fails, so the proxy stops
-  sending them votes), then waits until no frontend heartbeat is left and the queue and every
+  it sets `draining`, after which no frontend's push succeeds here (frontends push with a Lua
+  script that checks `draining` first; they queue the vote elsewhere, and their health check
+  fails so the proxy sends votes to other nodes). Then it waits until the queue and every
   worker's processing list are empty, and only then shuts Redis down. Workers keep draining it
   meanwhile. The service's stop_grace_period must cover this (DRAIN_TIMEOUT).
 """
@@ -53,10 +54,6 @@ def pending():
     return n
 
 
-def frontends():
-    return sum(1 for _ in r.scan_iter("frontend:*"))
-
-
 while not stopping:
     if server.poll() is not None:
         sys.exit(f"redis-server exited with {server.returncode}")
@@ -67,18 +64,19 @@ deadline = time.monotonic() + DRAIN_TIMEOUT
 empty_since = None
 while time.monotonic() < deadline:
     try:
-        f, p = frontends(), pending()
+        p = pending()
     except redis.RedisError as e:
         print(f"queue: {e}", flush=True)
         break
-    if f == 0 and p == 0:
+    if p == 0:
+        # Nothing can be pushed any more; zero for a second, read after read, is drained.
         empty_since = empty_since or time.monotonic()
-        if time.monotonic() - empty_since >= 2:
+        if time.monotonic() - empty_since >= 1:
             print("queue: drained, stopping", flush=True)
             break
     else:
         empty_since = None
-        print(f"queue: draining: {f} frontend(s), {p} vote(s) pending", flush=True)
+        print(f"queue: draining: {p} vote(s) pending", flush=True)
     time.sleep(0.5)
 else:
     print(f"queue: drain timeout with {pending()} vote(s) pending", flush=True)
