@@ -129,6 +129,7 @@ def vote():
         "choice": choice,
         "ts": time.time_ns(),
         "frontend": HOSTNAME,
+        "node": NODE_ID,
     }
     if not push(json.dumps(item)):
         return jsonify(error="no queue takes votes"), 503

@@ -44,6 +44,9 @@ CREATE TABLE IF NOT EXISTS votes (
     choice   text NOT NULL,
     ts       bigint NOT NULL,
     frontend text NOT NULL,
+    -- the node of the frontend that accepted it, and of the queue it was taken from
+    front_node text NOT NULL,
+    queue_node text NOT NULL,
     worker   text NOT NULL,
     counted  timestamptz NOT NULL DEFAULT now()
 );
@@ -89,14 +92,14 @@ def connect_db():
     return None
 
 
-def commit(conn, items):
+def commit(conn, items, queue_node):
     with conn, conn.cursor() as cur:
         for raw in items:
             v = json.loads(raw)
             cur.execute(
-                "INSERT INTO votes (vote_id, voter, choice, ts, frontend, worker)"
-                " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (vote_id) DO NOTHING",
-                (v["id"], v["voter"], v["choice"], v["ts"], v["frontend"], SLOT),
+                "INSERT INTO votes (vote_id, voter, choice, ts, frontend, front_node, queue_node, worker)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (vote_id) DO NOTHING",
+                (v["id"], v["voter"], v["choice"], v["ts"], v["frontend"], v["node"], queue_node, SLOT),
             )
             inserted = cur.rowcount == 1
             if inserted or FAULT == "no-dedup":
@@ -130,22 +133,22 @@ def take(q):
     return [x for x in p.execute() if x is not None]
 
 
-def process(conn, q, items):
+def process(conn, q, node, items):
     with open(IN_FLIGHT, "w") as f:
         f.write(f"{len(items)}\n")
     try:
-        _process(conn, q, items)
+        _process(conn, q, node, items)
     finally:
         os.unlink(IN_FLIGHT)
 
 
-def _process(conn, q, items):
+def _process(conn, q, node, items):
     if FAULT == "ack-first":
         ack(q, items)
         time.sleep(HOLD)
-        commit(conn, items)
+        commit(conn, items, node)
     else:
-        commit(conn, items)
+        commit(conn, items, node)
         time.sleep(HOLD)
         ack(q, items)
 
@@ -161,13 +164,13 @@ def resolve():
 def main():
     log(f"slot {SLOT}, batch {BATCH}, hold {HOLD}s{', FAULT ' + FAULT if FAULT else ''}")
     conn = connect_db()
-    queues = {}  # ip -> (redis client, recovered)
+    queues = {}  # ip -> [redis client, recovered, the queue's node id]
     last_resolve = 0.0
     while not stopping:
         if time.monotonic() - last_resolve > 2:
             last_resolve = time.monotonic()
             for ip in resolve() - queues.keys():
-                queues[ip] = [redis.Redis(host=ip, port=6379, socket_timeout=5, socket_connect_timeout=2), False]
+                queues[ip] = [redis.Redis(host=ip, port=6379, socket_timeout=5, socket_connect_timeout=2), False, None]
                 log(f"queue {ip}")
         busy = False
         for ip, entry in list(queues.items()):
@@ -175,18 +178,20 @@ def main():
                 break
             q = entry[0]
             try:
+                if entry[2] is None:
+                    entry[2] = (q.get("node") or b"?").decode()
                 if not entry[1]:
                     # Step 0: what a killed worker of this slot left in flight.
                     left = q.lrange(PROCESSING, 0, -1)
                     if left:
                         log(f"recovering {len(left)} vote(s) from {ip}")
-                        commit(conn, left)
+                        commit(conn, left, entry[2])
                         ack(q, left)
                     entry[1] = True
                 items = take(q)
                 if items:
                     busy = True
-                    process(conn, q, items)
+                    process(conn, q, entry[2], items)
             except redis.RedisError as e:
                 if ip not in resolve():
                     log(f"queue {ip} gone ({e})")
