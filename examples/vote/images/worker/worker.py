@@ -34,7 +34,8 @@ BATCH = int(os.environ.get("WORKER_BATCH", "100"))
 HOLD = int(os.environ.get("WORKER_HOLD_MS", "0")) / 1000
 FAULT = os.environ.get("WORKER_FAULT", "")
 PROCESSING = f"processing:{SLOT}"
-# Exists while a batch is in hand (taken, not yet acknowledged): tests kill the worker then.
+# Exists, holding the time it was made, while a batch is between its commit and its
+# acknowledgement (tests kill the worker then; see window_opens).
 IN_FLIGHT = "/tmp/in-flight"
 
 SCHEMA = """
@@ -133,24 +134,28 @@ def take(q):
     return [x for x in p.execute() if x is not None]
 
 
-def process(conn, q, node, items):
+def window_opens():
+    """The batch is now committed and not acknowledged (or, ack-first, acknowledged and not
+    committed): a kill from here to the end of the batch hits the step that matters."""
     with open(IN_FLIGHT, "w") as f:
-        f.write(f"{len(items)}\n")
+        f.write(f"{time.time():.3f}\n")
+
+
+def process(conn, q, node, items):
     try:
-        _process(conn, q, node, items)
+        if FAULT == "ack-first":
+            ack(q, items)
+            window_opens()
+            time.sleep(HOLD)
+            commit(conn, items, node)
+        else:
+            commit(conn, items, node)
+            window_opens()
+            time.sleep(HOLD)
+            ack(q, items)
     finally:
-        os.unlink(IN_FLIGHT)
-
-
-def _process(conn, q, node, items):
-    if FAULT == "ack-first":
-        ack(q, items)
-        time.sleep(HOLD)
-        commit(conn, items, node)
-    else:
-        commit(conn, items, node)
-        time.sleep(HOLD)
-        ack(q, items)
+        if os.path.exists(IN_FLIGHT):
+            os.unlink(IN_FLIGHT)
 
 
 def resolve():
