@@ -347,8 +347,50 @@ fn update_rollback_and_automatic_rollback() {
     assert!(stderr(&bad).contains("rolled it back"), "{}", stderr(&bad));
     assert_eq!(app_version().as_deref(), Some("1.0.0"));
 
+    // An image rebuilt under the same tag (no registry, so no digest): `up` rolls it out
+    // rather than finding the stack up to date, because the image's id is part of the spec.
+    let tag = "1.0.0-rebuild";
+    let image = format!("twip/web:{tag}");
+    let _rm = RemoveImage(image.clone());
+    let first = p.twip_with(&[("TWIP_WEB_VERSION", tag)], &["up", "training"]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert_eq!(
+        eventually(60, || app_version().filter(|v| v == tag)).as_deref(),
+        Some(tag)
+    );
+    let rebuilt = docker(&[
+        "build",
+        "-q",
+        "--build-arg",
+        "BASE=twip/base:bookworm",
+        "--build-arg",
+        "VERSION=1.0.0-rebuilt",
+        "-t",
+        &image,
+    ])
+    .arg(repo().join("images/web"))
+    .output()
+    .unwrap();
+    assert!(rebuilt.status.success(), "{}", stderr(&rebuilt));
+    let again = p.twip_with(&[("TWIP_WEB_VERSION", tag)], &["up", "training"]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(!stderr(&again).contains("up to date"), "{}", stderr(&again));
+    assert_eq!(
+        eventually(60, || app_version().filter(|v| v == "1.0.0-rebuilt")).as_deref(),
+        Some("1.0.0-rebuilt")
+    );
+
     let down = p.twip(&["down", "training", "--volumes"]);
     assert!(down.status.success(), "{}", stderr(&down));
+}
+
+/// Removes an image the test built, when dropped (after the stack that used it is down).
+struct RemoveImage(String);
+
+impl Drop for RemoveImage {
+    fn drop(&mut self) {
+        docker(&["rmi", "-f", &self.0]).output().ok();
+    }
 }
 
 #[test]
@@ -386,6 +428,18 @@ fn failures_say_what_is_wrong_and_invalid_input_changes_nothing() {
         err.contains("boom-from-the-app"),
         "the last log lines are shown: {err}"
     );
+
+    // The same as a global service (one task per node): not "up" at 0/0 while its task waits
+    // out the restart delay, but the same failure.
+    p.write_env(
+        "crashglobal",
+        "stack: twiptest_fail_crashglobal\nservices:\n  app:\n    image: twip/base:bookworm\n    mode: global\n    command: [\"sh\", \"-c\", \"echo boom-global; exit 3\"]\n",
+    );
+    p.stacks.push("twiptest_fail_crashglobal".into());
+    let out = p.twip(&["up", "crashglobal", "--timeout", "120s"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("exited with code 3"), "{err}");
 
     // A manifest error: exit 2, and nothing was made.
     p.write_env("broken", "stack: twiptest_fail_broken\nservices:\n  web:\n    image: nginx:1.25\n    replicas: many\n");

@@ -164,7 +164,7 @@ pub async fn converge_to(
 pub async fn pin_digests(t: &Target, desired: &mut Desired, ui: &Ui) -> anyhow::Result<()> {
     let m = &t.env.manifest;
     if m.registry.is_none() {
-        return Ok(());
+        return label_image_ids(t, desired, ui).await;
     }
     let mut pins = Vec::new();
     for s in &desired.services {
@@ -200,6 +200,47 @@ pub async fn pin_digests(t: &Target, desired: &mut Desired, ui: &Ui) -> anyhow::
     }
     Ok(())
 }
+
+/// Without a registry there is no digest to pin: services whose image twip builds carry the
+/// image's id as the container label `io.twip.image-id` instead (read from the manager's
+/// engine), so `up` after a rebuild under the same tag rolls the new image out rather than
+/// finding the stack up to date.
+async fn label_image_ids(t: &Target, desired: &mut Desired, ui: &Ui) -> anyhow::Result<()> {
+    let m = &t.env.manifest;
+    let mut ids = Vec::new();
+    for s in &desired.services {
+        let Some(image) = s
+            .spec
+            .task_template
+            .as_ref()
+            .and_then(|tt| tt.container_spec.as_ref())
+            .and_then(|c| c.image.clone())
+        else {
+            continue;
+        };
+        let built = m.images.iter().any(|(name, i)| {
+            i.build.is_some() && crate::render::context::image_ref(&t.env, name) == image
+        });
+        if !built {
+            continue;
+        }
+        match t.docker.inspect_image(&image).await {
+            Ok(i) => {
+                if let Some(id) = i.id {
+                    ids.push((s.short.clone(), id));
+                }
+            }
+            Err(e) => ui.debug(&format!("{image}: not on the manager's engine ({e})")),
+        }
+    }
+    for (svc, id) in ids {
+        desired.set_container_label(&svc, IMAGE_ID_LABEL, &id);
+    }
+    Ok(())
+}
+
+/// The container label that names the local image a service was deployed from.
+pub const IMAGE_ID_LABEL: &str = "io.twip.image-id";
 
 /// Records what runs now as the stack's newest release (for `twip rollback`). A failure to
 /// record is a warning: the deploy itself succeeded.

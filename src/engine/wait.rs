@@ -111,9 +111,20 @@ pub async fn look(docker: &Docker, service: &str, before: &Before) -> anyhow::Re
         .iter()
         .filter(|t| t.desired_state == Some(TaskState::RUNNING))
         .collect();
+    // A global service wants one task per eligible node: every task not on its way out. (Not
+    // only those meant to run now: a task waiting out its restart delay is desired `ready`,
+    // and without it a crashing global service would look converged at 0/0.)
     let desired = match replicated {
         Some(n) => n as u64,
-        None => want_running.len() as u64,
+        None => tasks
+            .iter()
+            .filter(|t| {
+                !matches!(
+                    t.desired_state,
+                    Some(TaskState::SHUTDOWN | TaskState::REMOVE | TaskState::COMPLETE) | None
+                )
+            })
+            .count() as u64,
     };
     let running = want_running
         .iter()
