@@ -9,7 +9,25 @@ use super::*;
 /// examples' `../../images/proxy` build context resolves as it does in the repository.
 pub struct Example {
     pub project: TestProject,
+    /// The example's name, which is also its `project:` (images are `NAME/...`).
+    pub name: String,
     _outer: tempfile::TempDir,
+}
+
+impl Drop for Example {
+    /// Removes the images the example's builds made (`NAME/*`); the stacks go with `project`.
+    fn drop(&mut self) {
+        let images = list(&[
+            "images",
+            "--format",
+            "{{.Repository}}:{{.Tag}}",
+            "--filter",
+            &format!("reference={}/*", self.name),
+        ]);
+        if !images.is_empty() {
+            docker(&["rmi", "-f"]).args(&images).output().ok();
+        }
+    }
 }
 
 impl Example {
@@ -65,6 +83,7 @@ impl Example {
         }
         Example {
             project: TestProject { dir, stacks },
+            name: name.to_string(),
             _outer: outer,
         }
     }
