@@ -302,11 +302,26 @@ fn on_a_three_node_lab_changes_lose_nothing_autoscaling_follows_load_and_failure
     // 5. The autoscaler under a load step.
     autoscaler_follows_a_load_step(&ctx);
 
-    // 6. A killed task: swarm starts another; the app answers again.
-    let web_node = ctx.hosts("web").pop().expect("web runs");
+    // 6. A killed task: swarm starts another; the app answers again. (The container of the
+    // task meant to run: tasks removed by the scale-down may still be stopping.)
+    let running = on(
+        &ctx.manager_engine,
+        &[
+            "service",
+            "ps",
+            "--no-trunc",
+            "--filter",
+            "desired-state=running",
+            "--format",
+            "{{.ID}} {{.Node}}",
+            "twiptest_labrel_web",
+        ],
+    );
+    assert_eq!(running.len(), 1, "{running:?}");
+    let (task, web_node) = running[0].split_once(' ').expect("task and node");
     let node_engine = nodes
         .iter()
-        .find(|n| n["name"].as_str() == Some(web_node.as_str()))
+        .find(|n| n["name"].as_str() == Some(web_node))
         .and_then(|n| n["engine"].as_str())
         .expect("the node of web's task")
         .to_string();
@@ -316,7 +331,7 @@ fn on_a_three_node_lab_changes_lose_nothing_autoscaling_follows_load_and_failure
             "ps",
             "-q",
             "--filter",
-            "label=com.docker.swarm.service.name=twiptest_labrel_web",
+            &format!("label=com.docker.swarm.task.id={task}"),
         ],
     );
     assert_eq!(container.len(), 1, "{container:?}");
