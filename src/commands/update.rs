@@ -29,6 +29,13 @@ pub async fn run(g: &GlobalArgs, args: &UpdateArgs, ui: &Ui) -> anyhow::Result<i
             )));
         }
     }
+    if let Some(image) = &args.image {
+        if image.trim().is_empty() || image.contains(char::is_whitespace) {
+            return Err(exit::invalid(format!(
+                "`{image}` is not an image reference"
+            )));
+        }
+    }
     if let Some(lab) = &t.lab {
         // The lab's nodes get the images from this machine's engine, --image's too.
         super::lab::prepare(g, &t, lab, ui).await?;
@@ -40,11 +47,6 @@ pub async fn run(g: &GlobalArgs, args: &UpdateArgs, ui: &Ui) -> anyhow::Result<i
     let mut opts = Options::default();
     match (&args.service, &args.image) {
         (Some(svc), Some(image)) => {
-            if image.trim().is_empty() || image.contains(char::is_whitespace) {
-                return Err(exit::invalid(format!(
-                    "`{image}` is not an image reference"
-                )));
-            }
             desired.set_image(svc, image);
             ui.info(&format!(
                 "rolling {svc} to {image} (a later `twip up` returns to the manifest's image)"
