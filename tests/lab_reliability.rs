@@ -573,17 +573,25 @@ fn autoscaler_follows_a_load_step(ctx: &Ctx) {
         "{:<34} {:>12} {:>10} {:>28}",
         "controller", "scale events", "reversals", "reversals under steady load"
     );
-    let lab_reversals = events
+    // A reversal is under steady load when both events fall in one phase of the load (before
+    // the step, during it, or after it).
+    let phase = |t: f64| (t > load_start) as u8 + (t > load_end) as u8;
+    let reversals: Vec<&[(f64, u64, u64)]> = events
         .windows(2)
         .filter(|w| (w[0].2 > w[0].1) != (w[1].2 > w[1].1))
+        .collect();
+    let steady = reversals
+        .iter()
+        .filter(|w| phase(w[0].0) == phase(w[1].0))
         .count();
     println!(
         "{:<34} {:>12} {:>10} {:>28}",
         "twip on the lab",
         events.len(),
-        lab_reversals,
-        0
+        reversals.len(),
+        steady
     );
+    assert_eq!(steady, 0, "twip reversed itself under steady load:\n{log}");
     for r in [&twip_run, &naive_run] {
         println!(
             "{:<34} {:>12} {:>10} {:>28}",
