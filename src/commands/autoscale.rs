@@ -68,7 +68,7 @@ pub async fn run(g: &GlobalArgs, args: &AutoscaleArgs, ui: &Ui) -> anyhow::Resul
         Some((port, uri, host_mode))
     });
     // CPU is read from every node's engine twip can reach: all of a lab's nodes, else the
-    // manifest's engine (tasks on other nodes are then not seen; the log says how many were).
+    // manifest's engine only (the average is then over the tasks that run on that node).
     let mut engines = vec![t.docker.clone()];
     if let Some(lab) = &t.lab {
         let manager = lab.manager()?.name.clone();
