@@ -414,32 +414,28 @@ fn failures_say_what_is_wrong_and_invalid_input_changes_nothing() {
         "{err}"
     );
 
-    // A service whose process exits at once: its exit code and last log lines.
-    p.write_env(
-        "crash",
-        "stack: twiptest_fail_crash\nservices:\n  app:\n    image: twip/base:bookworm\n    command: [\"sh\", \"-c\", \"echo boom-from-the-app; exit 3\"]\n",
-    );
-    p.stacks.push("twiptest_fail_crash".into());
-    let out = p.twip(&["up", "crash", "--timeout", "120s"]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let err = stderr(&out);
-    assert!(err.contains("exited with code 3"), "{err}");
+    // A service whose process exits at once: its exit code and last log lines. The same as a
+    // global service (one task per node): not "up" at 0/0 while its task waits out the restart
+    // delay, but the same failure.
+    let mut crash = |name: &str, mode: &str| -> String {
+        let stack = format!("twiptest_fail_{name}");
+        p.write_env(
+            name,
+            &format!("stack: {stack}\nservices:\n  app:\n    image: twip/base:bookworm\n    mode: {mode}\n    command: [\"sh\", \"-c\", \"echo boom-from-the-app; exit 3\"]\n"),
+        );
+        p.stacks.push(stack);
+        let out = p.twip(&["up", name, "--timeout", "120s"]);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains("exited with code 3"), "{err}");
+        err
+    };
+    let err = crash("crash", "replicated");
     assert!(
         err.contains("boom-from-the-app"),
         "the last log lines are shown: {err}"
     );
-
-    // The same as a global service (one task per node): not "up" at 0/0 while its task waits
-    // out the restart delay, but the same failure.
-    p.write_env(
-        "crashglobal",
-        "stack: twiptest_fail_crashglobal\nservices:\n  app:\n    image: twip/base:bookworm\n    mode: global\n    command: [\"sh\", \"-c\", \"echo boom-global; exit 3\"]\n",
-    );
-    p.stacks.push("twiptest_fail_crashglobal".into());
-    let out = p.twip(&["up", "crashglobal", "--timeout", "120s"]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let err = stderr(&out);
-    assert!(err.contains("exited with code 3"), "{err}");
+    crash("crashglobal", "global");
 
     // A manifest error: exit 2, and nothing was made.
     p.write_env("broken", "stack: twiptest_fail_broken\nservices:\n  web:\n    image: nginx:1.25\n    replicas: many\n");

@@ -67,6 +67,17 @@ pub async fn run(g: &GlobalArgs, args: &AutoscaleArgs, ui: &Ui) -> anyhow::Resul
         let host_mode = p.publish_mode != Some(PublishMode::Ingress);
         Some((port, uri, host_mode))
     });
+    if stats.is_none() {
+        if let Some(w) = watched
+            .iter()
+            .find(|w| w.scaler.policy.metric == Metric::Rps)
+        {
+            return Err(exit::invalid(format!(
+                "{}: an rps policy needs the proxy's stats page (proxy.stats)",
+                w.short
+            )));
+        }
+    }
     // CPU is read from every node's engine twip can reach: all of a lab's nodes, else the
     // manifest's engine only (the average is then over the tasks that run on that node).
     let mut engines = vec![t.docker.clone()];
@@ -82,20 +93,21 @@ pub async fn run(g: &GlobalArgs, args: &AutoscaleArgs, ui: &Ui) -> anyhow::Resul
     };
     let start = Instant::now();
     loop {
+        // The stats pages, found once per evaluation (for every rps policy).
+        let mut urls: Option<Vec<String>> = None;
         for w in &mut watched {
             let (current, updating, running) = service_state(&t.docker, &w.full).await?;
-            let metric = match w.scaler.policy.metric {
-                Metric::Cpu => cpu_per_task_on(&engines, &w.full).await?,
-                Metric::Rps => {
-                    let (port, uri, host_mode) = stats.as_ref().ok_or_else(|| {
-                        exit::invalid(format!(
-                            "{}: an rps policy needs the proxy's stats page (proxy.stats)",
-                            w.short
-                        ))
-                    })?;
-                    let urls = stats_urls(&t, *port, uri, *host_mode).await?;
-                    requests_per_task(&urls, &w.short, running, &mut w.last_requests).await?
+            let metric = match (w.scaler.policy.metric, &stats) {
+                (Metric::Cpu, _) => cpu_per_task_on(&engines, &w.full).await?,
+                (Metric::Rps, Some((port, uri, host_mode))) => {
+                    if urls.is_none() {
+                        urls = Some(stats_urls(&t, *port, uri, *host_mode).await?);
+                    }
+                    let urls = urls.as_deref().unwrap_or_default();
+                    requests_per_task(urls, &w.short, running, &mut w.last_requests).await?
                 }
+                // Refused before the first evaluation; no metric if it ever came to this.
+                (Metric::Rps, None) => f64::NAN,
             };
             let d = w.scaler.decide(start.elapsed(), current, metric, updating);
             log(&w.short, &w.scaler.policy, &d, args.json, args.dry_run);

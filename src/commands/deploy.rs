@@ -159,82 +159,63 @@ pub async fn converge_to(
     Ok(crate::exit::SUCCESS)
 }
 
-/// With a registry, services run images twip builds by digest (`REF@sha256:...`), read from
-/// the registry through the engine. Without one, the local image is used by its tag.
-pub async fn pin_digests(t: &Target, desired: &mut Desired, ui: &Ui) -> anyhow::Result<()> {
+/// Services whose image is one twip builds, with that image's reference: (service, image).
+fn built_images(t: &Target, desired: &Desired) -> Vec<(String, String)> {
     let m = &t.env.manifest;
-    if m.registry.is_none() {
-        return label_image_ids(t, desired, ui).await;
-    }
-    let mut pins = Vec::new();
-    for s in &desired.services {
-        let Some(image) = s
-            .spec
-            .task_template
-            .as_ref()
-            .and_then(|tt| tt.container_spec.as_ref())
-            .and_then(|c| c.image.clone())
-        else {
-            continue;
-        };
-        let built = m.images.iter().any(|(name, i)| {
-            i.build.is_some() && crate::render::context::image_ref(&t.env, name) == image
-        });
-        if !built || image.contains('@') {
-            continue;
-        }
-        match t.docker.inspect_registry_image(&image, None).await {
-            Ok(d) => {
-                if let Some(digest) = d.descriptor.digest {
-                    pins.push((s.short.clone(), format!("{image}@{digest}")));
-                }
-            }
-            Err(e) => ui.warn(&format!(
-                "{image}: no digest from the registry ({e}); deploying by tag"
-            )),
-        }
-    }
-    for (svc, pinned) in pins {
-        ui.debug(&format!("{svc}: {pinned}"));
-        desired.set_image(&svc, &pinned);
-    }
-    Ok(())
+    desired
+        .services
+        .iter()
+        .filter_map(|s| {
+            let image = s
+                .spec
+                .task_template
+                .as_ref()
+                .and_then(|tt| tt.container_spec.as_ref())
+                .and_then(|c| c.image.clone())?;
+            m.images
+                .iter()
+                .any(|(name, i)| {
+                    i.build.is_some() && crate::render::context::image_ref(&t.env, name) == image
+                })
+                .then(|| (s.short.clone(), image))
+        })
+        .collect()
 }
 
-/// Without a registry there is no digest to pin: services whose image twip builds carry the
-/// image's id as the container label `io.twip.image-id` instead (read from the manager's
-/// engine), so `up` after a rebuild under the same tag rolls the new image out rather than
-/// finding the stack up to date.
-async fn label_image_ids(t: &Target, desired: &mut Desired, ui: &Ui) -> anyhow::Result<()> {
-    let m = &t.env.manifest;
-    let mut ids = Vec::new();
-    for s in &desired.services {
-        let Some(image) = s
-            .spec
-            .task_template
-            .as_ref()
-            .and_then(|tt| tt.container_spec.as_ref())
-            .and_then(|c| c.image.clone())
-        else {
-            continue;
-        };
-        let built = m.images.iter().any(|(name, i)| {
-            i.build.is_some() && crate::render::context::image_ref(&t.env, name) == image
-        });
-        if !built {
-            continue;
-        }
-        match t.docker.inspect_image(&image).await {
-            Ok(i) => {
-                if let Some(id) = i.id {
-                    ids.push((s.short.clone(), id));
-                }
+/// With a registry, services run images twip builds by digest (`REF@sha256:...`), read from
+/// the registry through the engine. Without one there is no digest to pin: those services
+/// carry the local image's id as the container label `io.twip.image-id` instead (read from the
+/// manager's engine), so `up` after a rebuild under the same tag rolls the new image out rather
+/// than finding the stack up to date.
+pub async fn pin_digests(t: &Target, desired: &mut Desired, ui: &Ui) -> anyhow::Result<()> {
+    let with_registry = t.env.manifest.registry.is_some();
+    for (svc, image) in built_images(t, desired) {
+        if with_registry {
+            if image.contains('@') {
+                continue;
             }
-            Err(e) => ui.debug(&format!("{image}: not on the manager's engine ({e})")),
+            match t.docker.inspect_registry_image(&image, None).await {
+                Ok(d) => {
+                    if let Some(digest) = d.descriptor.digest {
+                        let pinned = format!("{image}@{digest}");
+                        ui.debug(&format!("{svc}: {pinned}"));
+                        desired.set_image(&svc, &pinned);
+                    }
+                }
+                Err(e) => ui.warn(&format!(
+                    "{image}: no digest from the registry ({e}); deploying by tag"
+                )),
+            }
+        } else {
+            match t.docker.inspect_image(&image).await {
+                Ok(i) => {
+                    if let Some(id) = i.id {
+                        desired.set_container_label(&svc, IMAGE_ID_LABEL, &id);
+                    }
+                }
+                Err(e) => ui.debug(&format!("{image}: not on the manager's engine ({e})")),
+            }
         }
-    }
-    for (svc, id) in ids {
-        desired.set_container_label(&svc, IMAGE_ID_LABEL, &id);
     }
     Ok(())
 }

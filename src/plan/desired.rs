@@ -79,36 +79,43 @@ impl Desired {
             .iter()
             .find(|s| s.name == name || s.short == name)
     }
-    /// Desired state with another image for one service (`twip update --image`). The hash is
-    /// recomputed, so the change plans as an update; a later `up` returns to the manifest.
-    /// Sets a label on SERVICE's containers (and the spec hash), as `pin_images` does with the
+
+    /// Sets a label on SERVICE's containers (and the spec hash), as `pin_digests` does with the
     /// id of a locally built image: a rebuild under the same tag then changes the spec.
     pub fn set_container_label(&mut self, service: &str, key: &str, value: &str) -> bool {
-        let Some(s) = self
-            .services
-            .iter_mut()
-            .find(|s| s.name == service || s.short == service)
-        else {
-            return false;
-        };
-        if let Some(cs) = s
-            .spec
-            .task_template
-            .as_mut()
-            .and_then(|t| t.container_spec.as_mut())
-        {
-            cs.labels
-                .get_or_insert_with(HashMap::new)
-                .insert(key.to_string(), value.to_string());
-        }
-        s.spec_hash = hash_spec(&s.spec);
-        if let Some(labels) = s.spec.labels.as_mut() {
-            labels.insert(LABEL_SPEC_HASH.into(), s.spec_hash.clone());
-        }
-        true
+        self.change(service, |spec| {
+            if let Some(cs) = spec
+                .task_template
+                .as_mut()
+                .and_then(|t| t.container_spec.as_mut())
+            {
+                cs.labels
+                    .get_or_insert_with(HashMap::new)
+                    .insert(key.to_string(), value.to_string());
+            }
+        })
     }
 
+    /// Desired state with another image for one service (`twip update --image`, a pinned
+    /// digest). The hash is recomputed, so the change plans as an update; a later `up` returns
+    /// to the manifest.
     pub fn set_image(&mut self, service: &str, image: &str) -> bool {
+        self.change(service, |spec| {
+            if let Some(cs) = spec
+                .task_template
+                .as_mut()
+                .and_then(|t| t.container_spec.as_mut())
+            {
+                cs.image = Some(image.to_string());
+            }
+            spec.labels
+                .get_or_insert_with(HashMap::new)
+                .insert(LABEL_STACK_IMAGE.into(), image.to_string());
+        })
+    }
+
+    /// Applies `f` to SERVICE's spec (by full or short name) and hashes the spec again.
+    fn change(&mut self, service: &str, f: impl FnOnce(&mut ServiceSpec)) -> bool {
         let Some(s) = self
             .services
             .iter_mut()
@@ -116,16 +123,7 @@ impl Desired {
         else {
             return false;
         };
-        if let Some(cs) = s
-            .spec
-            .task_template
-            .as_mut()
-            .and_then(|t| t.container_spec.as_mut())
-        {
-            cs.image = Some(image.to_string());
-        }
-        let labels = s.spec.labels.get_or_insert_with(HashMap::new);
-        labels.insert(LABEL_STACK_IMAGE.into(), image.to_string());
+        f(&mut s.spec);
         s.spec_hash = hash_spec(&s.spec);
         if let Some(labels) = s.spec.labels.as_mut() {
             labels.insert(LABEL_SPEC_HASH.into(), s.spec_hash.clone());
