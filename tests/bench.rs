@@ -651,6 +651,30 @@ fn several_threads_share_the_count() {
 }
 
 #[test]
+fn default_threads_depend_on_keepalive() {
+    let s = serve(Behavior::Ok);
+    let url = s.url("/");
+    let run = |extra: &[&str]| {
+        let mut args = vec![url.as_str(), "-n", "600", "--json"];
+        args.extend_from_slice(extra);
+        let out = bench(&args);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let v = json_of(&out);
+        assert_eq!(v["responses"], 600);
+        v["threads"].as_u64().unwrap() as usize
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Keep-alive: half the cores, at least one (the server on the same machine needs the rest).
+    assert_eq!(run(&["-c", "50"]), (cores / 2).max(1));
+    // Without: all of them, no more than there are connections.
+    assert_eq!(run(&["-c", "50", "--no-keepalive"]), cores.min(50));
+    assert_eq!(run(&["-c", "1", "--no-keepalive"]), 1);
+    // Given: as given.
+    assert_eq!(run(&["-c", "50", "--no-keepalive", "--threads", "1"]), 1);
+    assert_eq!(s.seen.requests.load(Ordering::SeqCst), 2400);
+}
+
+#[test]
 fn plot_writes_an_svg() {
     let s = serve(Behavior::Ok);
     let dir = tempfile::tempdir().unwrap();

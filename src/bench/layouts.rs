@@ -141,10 +141,11 @@ async fn one_run(
         .arg(format!("{}ms", duration.as_millis()))
         .arg("-c")
         .arg(args.connections.to_string())
-        .arg("--threads")
-        .arg(args.threads.to_string())
         .arg("--timeout")
         .arg(format!("{}ms", args.timeout.as_millis()));
+    if let Some(n) = args.threads {
+        cmd.arg("--threads").arg(n.to_string());
+    }
     if args.no_keepalive {
         cmd.arg("--no-keepalive");
     }

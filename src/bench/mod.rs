@@ -89,9 +89,11 @@ pub struct BenchArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// Worker threads (each runs its share of the connections)
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    pub threads: usize,
+    /// Worker threads, each running its share of the connections [default: half the
+    /// cores with keep-alive (one on two cores: the server on the same machine needs the
+    /// rest), all of them without (connecting is work for the client's kernel)]
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
 
     /// Exit 1 when failed requests (errors and HTTP 4xx/5xx) exceed this share:
     /// 0.01 or 1%
@@ -223,6 +225,19 @@ fn resolve_url(args: &BenchArgs, global: &crate::cli::GlobalArgs) -> anyhow::Res
     Ok(target)
 }
 
+/// Worker threads when `--threads` is not given, on a machine with `cores` cores: half the
+/// cores with keep-alive, where one thread keeps a server busy and a server on the same
+/// machine needs the other cores; all of them without keep-alive, where connecting and
+/// closing is the client kernel's work (on 2 cores, 2 threads gave 1.17x the requests/s of
+/// one and more per CPU-second; docs/bench.md).
+fn default_threads(keepalive: bool, cores: usize) -> usize {
+    if keepalive {
+        (cores / 2).max(1)
+    } else {
+        cores
+    }
+}
+
 pub async fn run(
     args: &BenchArgs,
     global: &crate::cli::GlobalArgs,
@@ -235,7 +250,7 @@ pub async fn run(
     if args.connections == 0 {
         return Err(invalid("-c must be at least 1"));
     }
-    if args.threads == 0 {
+    if args.threads == Some(0) {
         return Err(invalid("--threads must be at least 1"));
     }
     if args.requests == Some(0) {
@@ -307,7 +322,13 @@ pub async fn run(
         Some(n) if (n as usize) < args.connections && args.duration.is_none() => n as usize,
         _ => args.connections,
     };
-    let threads = args.threads.min(connections);
+    let threads = args
+        .threads
+        .unwrap_or_else(|| {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            default_threads(keepalive, cores)
+        })
+        .min(connections);
     let timeout = (!args.timeout.is_zero()).then_some(args.timeout);
     let info = report::RunInfo {
         url: target.url(),
@@ -474,6 +495,16 @@ impl Interrupt {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn default_threads_leave_cores_to_the_server_only_with_keepalive() {
+        assert_eq!(default_threads(true, 1), 1);
+        assert_eq!(default_threads(true, 2), 1);
+        assert_eq!(default_threads(true, 8), 4);
+        assert_eq!(default_threads(false, 1), 1);
+        assert_eq!(default_threads(false, 2), 2);
+        assert_eq!(default_threads(false, 8), 8);
+    }
 
     #[test]
     fn durations_and_rates() {
