@@ -8,7 +8,7 @@
 #   DURATION=3 ROUNDS=1 scripts/bench-http.sh   # a quick look
 #
 # Environment: DURATION (s, default 10), CONNS (50), ROUNDS (2), TOOLS ("twip wrk oha hey";
-# also "twip2": twip --threads 2),
+# also "twip1" and "twip2": twip --threads 1 or 2; plain twip uses its default threads),
 # MODES ("keepalive close"), NICE (0; e.g. -10 runs nginx and the tools ahead of other work
 # on a shared machine, which steadies the figures),
 # MEMORY (1: also the -n 200000 / -n 2000000 RSS runs; 0 to skip),
@@ -104,6 +104,8 @@ NGINX_WORKER=$(pgrep -P "$NGINX_PID" | head -1)
 TCK=$(getconf CLK_TCK)
 # nginx_cpu: the worker's CPU seconds so far.
 nginx_cpu() { awk -v t="$TCK" '{printf "%.2f", ($14 + $15) / t}' "/proc/$NGINX_WORKER/stat"; }
+# cpu_ticks: "steal total" of all CPUs so far (/proc/stat), to show what the hypervisor took.
+cpu_ticks() { awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; print $9, t}' /proc/stat; }
 echo "nginx $(nginx -v 2>&1 | sed 's/.*nginx\///') on $URL (pid $NGINX_PID, worker_processes 1, ${SIZE}-byte file)"
 echo "machine: $(nproc) cores; c=$CONNS, ${DURATION}s per run, $ROUNDS round(s), nice $NICE; $(date -u +%Y-%m-%dT%H:%MZ)"
 
@@ -114,13 +116,15 @@ RESULTS="$WORK/results.tsv"
 # run MODE TOOL: runs TOOL for DURATION seconds; appends "mode tool rps cpu rss_kb" to RESULTS.
 run() {
     local mode=$1 tool=$2 out="$WORK/out.txt" t="$WORK/time.txt" rps
-    local ka=1 n0 n1
+    local ka=1 n0 n1 s0 s1
     [ "$mode" = "close" ] && ka=0
     n0=$(nginx_cpu)
+    s0=$(cpu_ticks)
     case $tool in
-    twip | twip2)
+    twip | twip1 | twip2)
         local flags=()
         [ $ka = 0 ] && flags+=(--no-keepalive)
+        [ "$tool" = twip1 ] && flags+=(--threads 1)
         [ "$tool" = twip2 ] && flags+=(--threads 2)
         nice -n "$NICE" /usr/bin/time -f '%e %U %S %M' -o "$t" "$TWIP" bench "$URL" -z "${DURATION}s" -c "$CONNS" \
             --json -q "${flags[@]}" >"$out" 2>&1 || true
@@ -149,14 +153,16 @@ run() {
         rps=$(awk '/Requests\/sec:/ {print $2}' "$out")
         ;;
     esac
-    local cpu rss
+    local cpu rss steal
     n1=$(nginx_cpu)
+    s1=$(cpu_ticks)
+    steal=$(echo "$s0 $s1" | awk '{d = $4 - $2; printf "%.0f", (d > 0 ? 100 * ($3 - $1) / d : 0)}')
     cpu=$(awk 'END {printf "%.2f", $2 + $3}' "$t")
     rss=$(awk 'END {print $4}' "$t")
     printf '%s\t%s\t%s\t%s\t%s\n' "$mode" "$tool" "${rps:-0}" "$cpu" "$rss" >>"$RESULTS"
-    printf '  %-9s %-5s %8.0f req/s %6.2f CPU-s %7.0f req/CPU-s  RSS %6.1f MB  (nginx %5.2f CPU-s)\n' \
+    printf '  %-9s %-5s %8.0f req/s %6.2f CPU-s %7.0f req/CPU-s  RSS %6.1f MB  (nginx %5.2f CPU-s, steal %s%%)\n' \
         "$mode" "$tool" "${rps:-0}" "$cpu" "$(python3 -c "print(${rps:-0} * $DURATION / max($cpu, 0.01))")" \
-        "$(python3 -c "print($rss / 1024)")" "$(python3 -c "print($n1 - $n0)")"
+        "$(python3 -c "print($rss / 1024)")" "$(python3 -c "print($n1 - $n0)")" "$steal"
 }
 
 for mode in $MODES; do
@@ -173,28 +179,29 @@ done
 # --- summary -----------------------------------------------------------------------------
 echo
 python3 - "$RESULTS" "$DURATION" <<'EOF'
-import sys, collections
+import sys, collections, statistics
 rows = [l.split("\t") for l in open(sys.argv[1]).read().splitlines() if l]
 dur = float(sys.argv[2])
 agg = collections.defaultdict(list)
 for mode, tool, rps, cpu, rss in rows:
     agg[(mode, tool)].append((float(rps), float(cpu), int(rss)))
 def mean(xs): return sum(xs) / len(xs) if xs else 0.0
-print("mean over rounds:")
-print(f"  {'mode':<10}{'tool':<6}{'req/s':>10}{'CPU-s':>8}{'req/CPU-s':>11}{'RSS MB':>8}")
+print("over the rounds (the median resists one round that other work on the machine spoiled):")
+print(f"  {'mode':<10}{'tool':<6}{'mean req/s':>11}{'median':>9}{'CPU-s':>7}{'req/CPU-s':>11}{'RSS MB':>8}")
 fig = {}
 for (mode, tool), v in agg.items():
-    rps = mean([x[0] for x in v]); cpu = mean([x[1] for x in v]); rss = max(x[2] for x in v) / 1024
+    rps = mean([x[0] for x in v]); med = statistics.median([x[0] for x in v])
+    cpu = mean([x[1] for x in v]); rss = max(x[2] for x in v) / 1024
     eff = rps * dur / cpu if cpu > 0 else 0.0
-    fig[(mode, tool)] = (rps, eff)
-    print(f"  {mode:<10}{tool:<6}{rps:>10.0f}{cpu:>8.2f}{eff:>11.0f}{rss:>8.1f}")
-print("ratios (twip / other): requests/s, requests per CPU-second")
+    fig[(mode, tool)] = (rps, med, eff)
+    print(f"  {mode:<10}{tool:<6}{rps:>11.0f}{med:>9.0f}{cpu:>7.2f}{eff:>11.0f}{rss:>8.1f}")
+print("ratios (twip / other): requests/s (mean, median), requests per CPU-second")
 for mode in ("keepalive", "close"):
     t = fig.get((mode, "twip"))
-    for other in ("wrk", "oha", "hey", "twip2"):
+    for other in ("wrk", "oha", "hey", "twip1", "twip2"):
         o = fig.get((mode, other))
-        if t and o and o[0] > 0 and o[1] > 0:
-            print(f"  {mode:<10}twip/{other:<4} {t[0] / o[0]:5.2f}x req/s   {t[1] / o[1]:5.2f}x req/CPU-s")
+        if t and o and o[0] > 0 and o[1] > 0 and o[2] > 0:
+            print(f"  {mode:<10}twip/{other:<5} {t[0] / o[0]:5.2f}x {t[1] / o[1]:5.2f}x req/s   {t[2] / o[2]:5.2f}x req/CPU-s")
 EOF
 
 if [ "$MEMORY" = 1 ]; then
