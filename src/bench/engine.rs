@@ -346,12 +346,15 @@ async fn connection(ctx: Rc<Ctx>) {
     // wrk's do (it writes on the next writable event). The server then finds them in one
     // wake-up instead of being woken for each. Against nginx on the same 2 cores, in three
     // sets of alternating 2 s runs: 1-7% more requests/s (mean), for about 5% more client
-    // CPU (docs/bench.md).
+    // CPU (docs/bench.md). The latency is measured from after the wait: it is the client's.
     let batch_writes = ctx.cfg.keepalive && ctx.interval_ns.is_none();
-    while let Some(t0) = ctx.next_start().await {
+    loop {
         if batch_writes && conn.is_some() {
             tokio::task::yield_now().await;
         }
+        let Some(t0) = ctx.next_start().await else {
+            break;
+        };
         ctx.in_flight.set(ctx.in_flight.get() + 1);
         let res = match timeout {
             Some(limit) => {
