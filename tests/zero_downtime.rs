@@ -1,5 +1,5 @@
-//! Zero failed requests through changes, measured with `twip bench` at 50 connections through
-//! the proxy for the whole of each change, on a real single-node swarm:
+//! Zero failed requests through changes, measured with `twip bench --rate 500` over 50
+//! connections through the proxy for the whole of each change, on a real single-node swarm:
 //! a rolling update of 3 replicas (v1 → v2), a scale-down 3 → 1, an update of a single replica
 //! (start-first, health-gated, lame duck on SIGTERM), and a version whose health check never
 //! passes (rolled back by swarm, exit 4). A negative control (stop-first, 1 replica, no health
