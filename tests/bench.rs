@@ -1,6 +1,9 @@
 //! `twip bench` against real servers on 127.0.0.1, started by each test: a normal one, one
 //! that resets, one that stalls, one that answers 500, one that closes idle connections, one
-//! that answers slowly. The binary is run as a user would run it; no timing is asserted.
+//! that answers slowly, one that drops the second request of each connection, one with large
+//! response heads. The binary is run as a user would run it; no timing is asserted. Where a
+//! test compares what the server saw with what twip reports, it first waits (polling) until
+//! the server has accepted and finished every connection ([`settle`]).
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -32,12 +35,21 @@ enum Behavior {
     Slow,
     /// An interim `100 Continue`, then 200.
     Continue,
+    /// Answers the first request of a connection (keep-alive), then reads the second and
+    /// closes without answering it.
+    AnswerFirstThenDrop,
+    /// 200 with a response head of about this many bytes (one long header).
+    BigHead(usize),
 }
 
 #[derive(Default)]
 struct Seen {
     requests: AtomicU64,
     connections: AtomicU64,
+    /// Connections whose handler has ended.
+    finished: AtomicU64,
+    /// The client port of every accepted connection, in the order of accepting.
+    peers: Mutex<Vec<u16>>,
     /// (request head, body) of every request.
     log: Mutex<Vec<(String, Vec<u8>)>>,
 }
@@ -67,11 +79,16 @@ fn serve(behavior: Behavior) -> Server {
         rt.block_on(async move {
             let listener = TcpListener::from_std(std_listener).unwrap();
             loop {
-                let Ok((sock, _)) = listener.accept().await else {
+                let Ok((sock, peer)) = listener.accept().await else {
                     continue;
                 };
                 seen2.connections.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(handle(sock, behavior, seen2.clone()));
+                seen2.peers.lock().unwrap().push(peer.port());
+                let seen3 = seen2.clone();
+                tokio::spawn(async move {
+                    handle(sock, behavior, seen3.clone()).await;
+                    seen3.finished.fetch_add(1, Ordering::SeqCst);
+                });
             }
         });
     });
@@ -158,6 +175,15 @@ async fn handle(mut sock: TcpStream, behavior: Behavior, seen: Arc<Seen>) {
                 tokio::time::sleep(Duration::from_secs(3600)).await;
                 return;
             }
+            Behavior::AnswerFirstThenDrop if i >= 2 => return,
+            Behavior::AnswerFirstThenDrop => {
+                b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello".to_vec()
+            }
+            Behavior::BigHead(n) => format!(
+                "HTTP/1.1 200 OK\r\nX-Big: {}\r\nContent-Length: 5\r\n\r\nhello",
+                "a".repeat(n)
+            )
+            .into_bytes(),
         };
         if behavior == Behavior::Slow {
             tokio::time::sleep(Duration::from_millis(300)).await;
@@ -172,6 +198,33 @@ async fn handle(mut sock: TcpStream, behavior: Behavior, seen: Arc<Seen>) {
             return;
         }
     }
+}
+
+/// Waits until the server has accepted every connection made so far and every handler has
+/// ended (twip has exited, so its connections are closed): then what the server saw is
+/// final. The listen queue is first in, first out, so once a connection made now is
+/// accepted, every earlier one was. Returns the connections accepted before it.
+fn settle(s: &Server) -> u64 {
+    let sentinel = std::net::TcpStream::connect(s.addr).unwrap();
+    let port = sentinel.local_addr().unwrap().port();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while !s.seen.peers.lock().unwrap().contains(&port) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server never accepted"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    drop(sentinel);
+    let accepted = s.seen.connections.load(Ordering::SeqCst);
+    while s.seen.finished.load(Ordering::SeqCst) < accepted {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server's connections never ended"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    accepted - 1
 }
 
 fn twip() -> Command {
@@ -516,14 +569,352 @@ fn chunked_bodies_and_connection_close_are_handled() {
 }
 
 #[test]
-fn a_connection_closed_while_idle_is_retried_not_an_error() {
+fn a_connection_closed_while_idle_is_replaced_or_counted_never_resent() {
+    // The server answers and closes each connection without saying so. twip replaces the
+    // connection before writing when it has seen the close; when the close crosses the next
+    // request, that request is `dropped_on_reuse`. Which of the two happens is a race, so
+    // the test checks what holds either way: nothing is sent twice or lost from the count.
     let s = serve(Behavior::CloseSilently);
     let out = bench(&[&s.url("/"), "-n", "30", "-c", "3", "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let v = json_of(&out);
-    assert_eq!(v["responses"], 30, "{v:#}");
+    let responses = v["responses"].as_u64().unwrap();
+    let dropped = v["errors"]["dropped_on_reuse"].as_u64().unwrap_or(0);
+    assert_eq!(responses + dropped, 30, "{v:#}");
+    assert_eq!(v["requests"], 30);
+    assert_eq!(
+        v["errors"].as_object().unwrap().len(),
+        usize::from(dropped > 0),
+        "no other kind of error: {v:#}"
+    );
+    assert!(responses >= 1);
+    settle(&s);
+    // The server answers every request it reads: a request it read is a response.
+    assert_eq!(s.seen.requests.load(Ordering::SeqCst), responses);
+    assert_eq!(v["retries"], 0);
+}
+
+#[test]
+fn a_request_dropped_on_a_reused_connection_is_counted_not_resent() {
+    // A POST: the first is answered; the second is read by the server, which closes the
+    // connection without answering. It must reach the server once and count as an error.
+    let s = serve(Behavior::AnswerFirstThenDrop);
+    let out = bench(&[
+        &s.url("/vote"),
+        "-d",
+        "vote=1",
+        "-n",
+        "2",
+        "-c",
+        "1",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v = json_of(&out);
+    assert_eq!(v["responses"], 1, "{v:#}");
+    assert_eq!(
+        v["errors"],
+        serde_json::json!({"dropped_on_reuse": 1}),
+        "{v:#}"
+    );
+    assert_eq!(v["requests"], 2);
+    assert_eq!(v["sent"], 2);
+    assert_eq!(v["retries"], 0);
+    assert_eq!(v["failed"], 1);
+    settle(&s);
+    assert_eq!(
+        s.seen.requests.load(Ordering::SeqCst),
+        2,
+        "a POST sent twice"
+    );
+    assert!(s
+        .seen
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .all(|(h, b)| h.starts_with("POST /vote ") && b == b"vote=1"));
+
+    // Many connections: what the server received is exactly what twip reports, and the
+    // drops count against --max-error-rate.
+    let s = serve(Behavior::AnswerFirstThenDrop);
+    let out = bench(&[
+        &s.url("/"),
+        "-n",
+        "30",
+        "-c",
+        "3",
+        "--max-error-rate",
+        "10%",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--max-error-rate"),
+        "{}",
+        stderr(&out)
+    );
+    let v = json_of(&out);
+    let responses = v["responses"].as_u64().unwrap();
+    let dropped = v["errors"]["dropped_on_reuse"].as_u64().unwrap_or(0);
+    assert!(dropped >= 1, "{v:#}");
+    assert_eq!(responses + dropped, 30, "{v:#}");
+    settle(&s);
+    let received = s.seen.requests.load(Ordering::SeqCst);
+    assert_eq!(received, responses + dropped, "{v:#}");
+    assert_eq!(v["sent"].as_u64().unwrap(), received);
+    assert_eq!(
+        v["connections_opened"].as_u64().unwrap(),
+        s.seen.connections.load(Ordering::SeqCst) - 1
+    );
+
+    // The text report names it.
+    let s = serve(Behavior::AnswerFirstThenDrop);
+    let out = bench(&[&s.url("/"), "-n", "2", "-c", "1"]);
+    let t = String::from_utf8_lossy(&out.stdout);
+    assert!(t.contains("Requests:     2 (1 responses, 1 errors)"), "{t}");
+    assert!(
+        t.contains("[dropped_on_reuse] 1 (written on a reused connection"),
+        "{t}"
+    );
+    assert!(t.contains("Sent:         2 requests"), "{t}");
+}
+
+#[test]
+fn retry_idempotent_resends_only_idempotent_requests_and_reports_it() {
+    let s = serve(Behavior::AnswerFirstThenDrop);
+    let out = bench(&[
+        &s.url("/"),
+        "-n",
+        "2",
+        "-c",
+        "1",
+        "--retry-idempotent",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v = json_of(&out);
+    assert_eq!(v["responses"], 2, "{v:#}");
+    assert_eq!(v["errors"], serde_json::json!({}), "{v:#}");
+    assert_eq!(v["retries"], 1);
+    assert_eq!(v["retry_idempotent"], true);
+    assert_eq!(v["sent"], 2);
+    settle(&s);
+    // Sent twice on the wire: once dropped, once answered.
+    assert_eq!(s.seen.requests.load(Ordering::SeqCst), 3);
+
+    // A POST is not idempotent: never resent, even with the flag.
+    let s = serve(Behavior::AnswerFirstThenDrop);
+    let out = bench(&[
+        &s.url("/"),
+        "-d",
+        "x",
+        "-n",
+        "2",
+        "-c",
+        "1",
+        "--retry-idempotent",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let t = String::from_utf8_lossy(&out.stdout);
+    assert!(t.contains("Retries:      0 "), "{t}");
+    assert!(t.contains("[dropped_on_reuse] 1 "), "{t}");
+    settle(&s);
+    assert_eq!(s.seen.requests.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn response_heads_up_to_the_limit_are_read_and_larger_ones_named() {
+    let s = serve(Behavior::BigHead(20 * 1024));
+    let out = bench(&[&s.url("/"), "-n", "5", "-c", "1", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v = json_of(&out);
+    assert_eq!(v["responses"], 5, "{v:#}");
     assert_eq!(v["errors"], serde_json::json!({}));
-    assert_eq!(s.seen.requests.load(Ordering::SeqCst), 30);
+    assert_eq!(v["bytes"]["body"], 25);
+    assert_eq!(v["max_header_size"], 65536);
+    assert_eq!(s.seen.connections.load(Ordering::SeqCst), 1, "kept alive");
+
+    let s = serve(Behavior::BigHead(100 * 1024));
+    let out = bench(&[&s.url("/"), "-n", "3", "-c", "1", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let v = json_of(&out);
+    assert_eq!(
+        v["errors"],
+        serde_json::json!({"head_too_large": 3}),
+        "{v:#}"
+    );
+    let e = stderr(&out);
+    assert!(
+        e.contains("response head larger than 65536 bytes"),
+        "the real cause: {e}"
+    );
+    assert!(!e.contains("unreachable"), "{e}");
+
+    // The limit is configurable, both ways.
+    let out = bench(&[
+        &s.url("/"),
+        "-n",
+        "2",
+        "-c",
+        "1",
+        "--max-header-size",
+        "128KiB",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(json_of(&out)["responses"], 2);
+    let s = serve(Behavior::BigHead(20 * 1024));
+    let out = bench(&[&s.url("/"), "-n", "1", "--max-header-size", "8k"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("[head_too_large] 1 (response head larger than 8192 bytes"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn a_fixed_rate_accounts_for_every_request_and_connection() {
+    // 100 requests/s for 1 s over 2 connections, against a server that answers after 300 ms,
+    // with a 200 ms timeout: each request takes at least 200 ms (a timeout never fires early),
+    // so at most 2 x 6 of the 100 due can be picked up and the rest must be reported as not
+    // sent. Each timeout closes its connection, so many are opened.
+    let s = serve(Behavior::Slow);
+    let out = bench(&[
+        &s.url("/"),
+        "--rate",
+        "100",
+        "-z",
+        "1s",
+        "-c",
+        "2",
+        "--timeout",
+        "200ms",
+        "--json",
+    ]);
+    let v = json_of(&out);
+    // What the server saw, first: every connection counted, and only requests that were
+    // written (so the server read them) time out.
+    let accepted = settle(&s);
+    let received = s.seen.requests.load(Ordering::SeqCst);
+    assert_eq!(v["connections_opened"].as_u64(), Some(accepted), "{v:#}");
+    let timeouts = v["errors"]["timeout"].as_u64().unwrap_or(0);
+    assert!(timeouts >= 1, "{v:#}");
+    assert!(timeouts <= received, "{received} received: {v:#}");
+    let n = |k: &str| v[k].as_u64().unwrap_or_else(|| panic!("no {k}: {v:#}"));
+    let ns = &v["not_sent"];
+    let m = |k: &str| {
+        ns[k]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no not_sent.{k}: {v:#}"))
+    };
+    assert_eq!(n("due"), 100, "{v:#}");
+    assert_eq!(n("due"), n("sent") + m("total"), "{v:#}");
+    assert_eq!(
+        m("total"),
+        m("connections_busy") + m("connect_failed") + m("run_ended")
+    );
+    assert!(m("connections_busy") >= 80, "{v:#}");
+    assert!(n("sent") >= 2, "{v:#}");
+    assert!(timeouts <= n("sent"), "{v:#}");
+    assert_eq!(v["errors"].as_object().unwrap().len(), 1, "{v:#}");
+    assert_eq!(received, n("sent"), "{v:#}");
+
+    // The text report says it too.
+    let s = serve(Behavior::Slow);
+    let out = bench(&[
+        &s.url("/"),
+        "--rate",
+        "50",
+        "-z",
+        "500ms",
+        "-c",
+        "1",
+        "--timeout",
+        "100ms",
+    ]);
+    let t = String::from_utf8_lossy(&out.stdout);
+    assert!(t.contains("Schedule:     25 due, "), "{t}");
+    assert!(t.contains(" all connections busy, "), "{t}");
+    // Without --rate there is no schedule.
+    let s = serve(Behavior::Ok);
+    let v = json_of(&bench(&[&s.url("/"), "-n", "3", "--json"]));
+    assert_eq!(v["due"], Value::Null);
+    assert_eq!(v["not_sent"], Value::Null);
+    assert_eq!(v["sent"], 3);
+}
+
+#[test]
+fn invalid_request_targets_and_conflicting_framing_are_refused() {
+    let s = serve(Behavior::Ok);
+    let url = s.url("/");
+    for (args, msg) in [
+        (
+            vec![s.url("/a b")],
+            "holds a space, which is not valid in an HTTP request target",
+        ),
+        (vec![s.url("/?q=a b")], "holds a space"),
+        (vec![s.url("/a\r\nX-Injected: 1")], "U+000D"),
+        (vec![s.url("/a\u{1}")], "U+0001"),
+        (vec![s.url("/a%g0")], "two hex digits"),
+        (
+            vec![url.clone(), "--path".into(), "/a b".into()],
+            "--path: the path `/a b` holds a space",
+        ),
+        (
+            vec![
+                url.clone(),
+                "-H".into(),
+                "Content-Length: 3".into(),
+                "-d".into(),
+                "abcdef".into(),
+            ],
+            "conflicts with the body, which is 6 bytes",
+        ),
+        (
+            vec![url.clone(), "-H".into(), "Content-Length: 5".into()],
+            "conflicts with the body, which is 0 bytes",
+        ),
+        (
+            vec![
+                url.clone(),
+                "-H".into(),
+                "Transfer-Encoding: chunked".into(),
+                "-d".into(),
+                "abc".into(),
+            ],
+            "never encodes it",
+        ),
+        (
+            vec![url.clone(), "-H".into(), "X-A: a\u{7}".into()],
+            "U+0007",
+        ),
+    ] {
+        let mut a: Vec<&str> = args.iter().map(String::as_str).collect();
+        a.extend(["-n", "1"]);
+        let out = bench(&a);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(msg), "{args:?}: {}", stderr(&out));
+    }
+    // A Content-Length that agrees with the body is fine.
+    let out = bench(&[
+        &url,
+        "-H",
+        "Content-Length: 6",
+        "-d",
+        "abcdef",
+        "-n",
+        "1",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        s.seen.requests.load(Ordering::SeqCst),
+        1,
+        "only the valid request was sent"
+    );
 }
 
 #[test]

@@ -23,8 +23,12 @@ use super::stats::{ErrorKind, Stats};
 /// How late a tokio timer may fire by itself.
 const TIMER_GRANULARITY: Duration = Duration::from_millis(1);
 
-/// Read buffer per connection. A response head must fit in it.
+/// Read buffer per connection. It grows, up to `Config::max_head`, only for a response head
+/// that does not fit, so memory stays small with many connections.
 const BUF_SIZE: usize = 16 * 1024;
+
+/// The largest response head accepted by default (`--max-header-size`).
+pub const DEFAULT_MAX_HEAD: usize = 64 * 1024;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -44,8 +48,13 @@ pub struct Config {
     pub duration: Option<Duration>,
     /// Requests per second for the whole run (a fixed schedule).
     pub rate: Option<f64>,
-    /// Per request, connecting included.
+    /// Per request, from when a connection picks it up, connecting included.
     pub timeout: Option<Duration>,
+    /// The largest response head (status line and headers) accepted, in bytes.
+    pub max_head: usize,
+    /// Send a request again, once, on a new connection when a reused connection dropped it
+    /// (`--retry-idempotent`, and only for an idempotent method).
+    pub retry: bool,
 }
 
 /// Live counters of one thread, for the progress line (a plain store per response).
@@ -133,6 +142,7 @@ pub fn start(
         stop: stop_tx,
         start,
     };
+    let (rate, requests, deadline) = (cfg.rate, cfg.requests, cfg.duration.map(|d| start + d));
     let done = async move {
         let mut stats = Stats::new();
         let mut cut = 0;
@@ -145,6 +155,11 @@ pub fn start(
             cut += r.cut;
             end = end.max(r.end);
         }
+        stats.due = rate.map(|r| {
+            let until = deadline.map_or(end, |d| d.min(end));
+            let due = ((until - start).as_secs_f64() * r).ceil() as u64;
+            requests.map_or(due, |n| due.min(n))
+        });
         Ok(Outcome {
             stats,
             elapsed: end - start,
@@ -167,6 +182,10 @@ struct Ctx {
     in_flight: Cell<u64>,
     bytes_sent: Cell<u64>,
     connects: Cell<u64>,
+    sent: Cell<u64>,
+    retries: Cell<u64>,
+    taken: Cell<u64>,
+    unsent_errors: Cell<u64>,
     /// The address that accepted last.
     preferred: Cell<usize>,
 }
@@ -194,6 +213,10 @@ fn worker(
         in_flight: Cell::new(0),
         bytes_sent: Cell::new(0),
         connects: Cell::new(0),
+        sent: Cell::new(0),
+        retries: Cell::new(0),
+        taken: Cell::new(0),
+        unsent_errors: Cell::new(0),
         preferred: Cell::new(0),
     });
     let cut = local.block_on(&rt, async {
@@ -226,11 +249,16 @@ fn worker(
         ctx.in_flight.get()
     });
     let end = Instant::now();
+    // Dropping the tasks closes their connections, which counts the ones not counted yet.
     drop(local);
     drop(rt);
     let mut stats = ctx.stats.take();
     stats.bytes_sent = ctx.bytes_sent.get();
     stats.connects = ctx.connects.get();
+    stats.sent = ctx.sent.get();
+    stats.retries = ctx.retries.get();
+    stats.taken = ctx.taken.get();
+    stats.unsent_errors = ctx.unsent_errors.get();
     Ok(WorkerResult { stats, cut, end })
 }
 
@@ -255,17 +283,57 @@ struct Response {
     close: bool,
 }
 
-/// A failed exchange. `stale`: nothing of the response arrived, so on a reused connection
-/// the server had probably closed it while idle, and the request is worth one retry.
+/// A failed exchange, and how far it got.
 struct Fail {
     kind: ErrorKind,
-    stale: bool,
+    stage: Stage,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// The first write failed: the kernel accepted no byte of the request, so the server
+    /// cannot have seen it.
+    Unsent,
+    /// Written (at least in part), and not a byte of the response arrived.
+    NothingBack,
+    /// Part of the response arrived.
+    Partial,
+}
+
+/// A connection, and whether it is counted in `connects` yet. Counting happens on the
+/// first successful write (the fast path); a connection dropped before that (a timeout
+/// while connecting, the end of the run) is counted when dropped if it was established.
+struct Conn {
+    stream: TcpStream,
+    counted: bool,
+    ctx: Rc<Ctx>,
+}
+
+impl Conn {
+    fn count(&mut self) {
+        if !self.counted {
+            self.counted = true;
+            self.ctx.connects.set(self.ctx.connects.get() + 1);
+        }
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        // `getpeername` succeeds only on an established connection; one syscall, and only
+        // for a connection that never carried a request.
+        if !self.counted && self.stream.peer_addr().is_ok() {
+            self.count();
+        }
+    }
 }
 
 impl Ctx {
     /// Waits for the next request's turn; `None` when the run is over for this task.
-    /// Returns the time the latency is measured from.
-    async fn next_start(&self) -> Option<Instant> {
+    /// Returns the time the latency is measured from, and the time the request was picked
+    /// up (its timeout runs from then: a request waiting for a free connection is late, not
+    /// timed out).
+    async fn next_start(&self) -> Option<(Instant, Instant)> {
         let ticket = match self.cfg.requests {
             Some(n) => {
                 let i = self.shared.issued.fetch_add(1, Relaxed);
@@ -284,23 +352,25 @@ impl Ctx {
                 if self.deadline.is_some_and(|d| intended >= d) {
                     return None;
                 }
+                self.taken.set(self.taken.get() + 1);
                 if intended > now {
                     // On time. The timer fires up to about a millisecond late (its
                     // granularity), which is not the server's doing: measure from when it
                     // fires, but charge any lateness beyond that millisecond (a busy client).
                     tokio::time::sleep_until(intended.into()).await;
-                    Some(Instant::now().min(intended + TIMER_GRANULARITY))
+                    let woke = Instant::now();
+                    Some((woke.min(intended + TIMER_GRANULARITY), woke))
                 } else {
                     // Behind schedule (all connections were busy): measure from the
                     // intended time, so the wait counts (no coordinated omission).
-                    Some(intended)
+                    Some((intended, now))
                 }
             }
             None => {
                 if self.deadline.is_some_and(|d| now >= d) {
                     return None;
                 }
-                Some(now)
+                Some((now, now))
             }
         }
     }
@@ -309,11 +379,16 @@ impl Ctx {
     /// written straight away (on loopback the handshake is already done by then), and a
     /// write on a socket still connecting just waits for it. This saves a wake-up and a
     /// `getsockopt` per connection over awaiting the connect.
-    fn connect(&self) -> Result<TcpStream, ErrorKind> {
+    fn connect(self: &Rc<Self>) -> Result<Conn, ErrorKind> {
         let addr = self.cfg.addrs[self.preferred.get()];
         // A request in one segment is never held back by Nagle; a larger one could be.
         let nodelay = self.cfg.request.len() > 1400;
-        start_connect(addr, nodelay).map_err(|e| classify(&e))
+        let stream = start_connect(addr, nodelay).map_err(|e| classify(&e))?;
+        Ok(Conn {
+            stream,
+            counted: false,
+            ctx: self.clone(),
+        })
     }
 
     /// After a fresh connection failed: whether another address of the target is left to try.
@@ -331,9 +406,12 @@ impl Ctx {
 }
 
 async fn connection(ctx: Rc<Ctx>) {
-    let mut buf = vec![0u8; BUF_SIZE].into_boxed_slice();
+    let mut buf = vec![0u8; BUF_SIZE.min(ctx.cfg.max_head.max(1))];
     let mut win = Window { start: 0, end: 0 };
-    let mut conn: Option<TcpStream> = None;
+    let mut conn: Option<Conn> = None;
+    // Whether a byte of the current request was written (for `sent`, and to tell a timeout
+    // of a written request from one of a connection never established).
+    let written = Cell::new(false);
     // One timer per connection, re-armed only when it would fire too early: arming a timer
     // for every request costs more than the rest of the client loop's bookkeeping.
     let timeout = ctx.cfg.timeout;
@@ -352,20 +430,21 @@ async fn connection(ctx: Rc<Ctx>) {
         if batch_writes && conn.is_some() {
             tokio::task::yield_now().await;
         }
-        let Some(t0) = ctx.next_start().await else {
+        let Some((t0, picked)) = ctx.next_start().await else {
             break;
         };
+        written.set(false);
         ctx.in_flight.set(ctx.in_flight.get() + 1);
         let res = match timeout {
             Some(limit) => {
-                let due = t0 + limit;
+                let due = picked + limit;
                 let armed = timer.deadline().into_std();
                 if armed < due || armed > due + slack {
                     // Fires between `due` and `due + slack`, so ~8 requests a timeout apart
                     // share one arming. A request is never timed out before `due`.
                     timer.as_mut().reset((due + slack).into());
                 }
-                let fut = exchange(&ctx, &mut conn, &mut buf, &mut win);
+                let fut = exchange(&ctx, &mut conn, &mut buf, &mut win, &written);
                 tokio::pin!(fut);
                 loop {
                     tokio::select! {
@@ -373,14 +452,19 @@ async fn connection(ctx: Rc<Ctx>) {
                         r = &mut fut => break r,
                         _ = &mut timer => {
                             if Instant::now() >= due {
-                                break Err(ErrorKind::Timeout);
+                                // Nothing written: the connection was never established.
+                                break Err(if written.get() {
+                                    ErrorKind::Timeout
+                                } else {
+                                    ErrorKind::ConnectTimeout
+                                });
                             }
                             timer.as_mut().reset(due.into());
                         }
                     }
                 }
             }
-            None => exchange(&ctx, &mut conn, &mut buf, &mut win).await,
+            None => exchange(&ctx, &mut conn, &mut buf, &mut win, &written).await,
         };
         let t1 = Instant::now();
         ctx.in_flight.set(ctx.in_flight.get() - 1);
@@ -403,6 +487,9 @@ async fn connection(ctx: Rc<Ctx>) {
                     conn = None;
                     win.clear();
                     st.record_error(at, kind);
+                    if !written.get() {
+                        ctx.unsent_errors.set(ctx.unsent_errors.get() + 1);
+                    }
                     ctx.counters().errors.store(st.error_count(), Relaxed);
                     true
                 }
@@ -450,36 +537,69 @@ fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// One request and its response, on the open connection or a new one; a stale reused
-/// connection gets one retry on a fresh one.
+/// Whether a kept-alive connection can carry the next request: the server has not closed
+/// it, reset it or sent anything unasked while it was idle. Costs no syscall in the usual
+/// case: `try_read` reads only when the runtime has seen the socket become readable.
+fn idle_and_open(stream: &TcpStream, buf: &mut [u8]) -> bool {
+    matches!(stream.try_read(buf), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+}
+
+/// One request and its response, on the open connection or a new one.
+///
+/// A request is never written twice unless it provably did not leave (the first write on a
+/// reused connection failed, so the kernel took no byte of it) or `--retry-idempotent`
+/// allows it. A reused connection that the server closed while it was idle is replaced
+/// before writing when the runtime has seen the close; when the close crosses the write,
+/// the request counts as `dropped_on_reuse` (the server may have read it).
 async fn exchange(
-    ctx: &Ctx,
-    conn: &mut Option<TcpStream>,
-    buf: &mut [u8],
+    ctx: &Rc<Ctx>,
+    conn: &mut Option<Conn>,
+    buf: &mut Vec<u8>,
     win: &mut Window,
+    written: &Cell<bool>,
 ) -> Result<Response, ErrorKind> {
     let mut retried = false;
     let mut addresses_tried = 0;
     loop {
+        if let Some(c) = conn {
+            // Bytes left over, or the connection closed while idle: replace it.
+            if win.end > win.start || !idle_and_open(&c.stream, buf) {
+                *conn = None;
+                win.clear();
+            }
+        }
         let reused = conn.is_some();
-        let stream = match conn {
-            Some(s) => s,
+        let c = match conn {
+            Some(c) => c,
             None => {
                 win.clear();
                 conn.insert(ctx.connect()?)
             }
         };
-        match send_and_read(ctx, stream, buf, win, !reused).await {
+        match send_and_read(ctx, c, buf, win, written).await {
             Ok(r) => return Ok(r),
             Err(f) => {
                 *conn = None;
                 win.clear();
-                if reused && f.stale && !retried {
-                    retried = true;
-                    continue;
+                if reused {
+                    match f.stage {
+                        // Nothing left: send it on a new connection (its first sending).
+                        Stage::Unsent => continue,
+                        Stage::NothingBack
+                            if matches!(f.kind, ErrorKind::Closed | ErrorKind::Reset) =>
+                        {
+                            if ctx.cfg.retry && !retried {
+                                retried = true;
+                                ctx.retries.set(ctx.retries.get() + 1);
+                                continue;
+                            }
+                            return Err(ErrorKind::DroppedOnReuse);
+                        }
+                        _ => return Err(f.kind),
+                    }
                 }
                 let unreachable = matches!(f.kind, ErrorKind::Refused | ErrorKind::Unreachable);
-                if !reused && unreachable {
+                if unreachable && f.stage == Stage::Unsent {
                     addresses_tried += 1;
                     if addresses_tried < ctx.cfg.addrs.len() && ctx.next_address() {
                         continue;
@@ -493,25 +613,56 @@ async fn exchange(
 
 async fn send_and_read(
     ctx: &Ctx,
-    stream: &mut TcpStream,
-    buf: &mut [u8],
+    conn: &mut Conn,
+    buf: &mut Vec<u8>,
     win: &mut Window,
-    fresh: bool,
+    written: &Cell<bool>,
 ) -> Result<Response, Fail> {
-    let req = &ctx.cfg.request;
-    if let Err(e) = stream.write_all(req).await {
-        return Err(Fail {
-            kind: classify(&e),
-            stale: true,
-        });
+    let req = &ctx.cfg.request[..];
+    let mut off = 0;
+    while off < req.len() {
+        match conn.stream.write(&req[off..]).await {
+            Ok(0) => {
+                return Err(Fail {
+                    kind: ErrorKind::Other,
+                    stage: Stage::NothingBack,
+                })
+            }
+            Ok(n) => {
+                if off == 0 {
+                    conn.count();
+                    if !written.get() {
+                        written.set(true);
+                        ctx.sent.set(ctx.sent.get() + 1);
+                    }
+                }
+                off += n;
+                ctx.bytes_sent.set(ctx.bytes_sent.get() + n as u64);
+            }
+            Err(e) => {
+                let kind = classify(&e);
+                if off == 0 && kind == ErrorKind::Reset {
+                    // Reset by a peer: it was established.
+                    conn.count();
+                }
+                return Err(Fail {
+                    kind,
+                    stage: if off == 0 {
+                        Stage::Unsent
+                    } else {
+                        Stage::NothingBack
+                    },
+                });
+            }
+        }
     }
-    if fresh {
-        // Written, so connected.
-        ctx.connects.set(ctx.connects.get() + 1);
-    }
-    ctx.bytes_sent.set(ctx.bytes_sent.get() + req.len() as u64);
+    let stream = &mut conn.stream;
     let mut wire = 0u64;
-    let fail = |kind| Fail { kind, stale: false };
+    let fail = |kind| Fail {
+        kind,
+        stage: Stage::Partial,
+    };
+    let max_head = ctx.cfg.max_head;
 
     // The head (skipping interim 1xx responses).
     let head = loop {
@@ -523,33 +674,44 @@ async fn send_and_read(
                     continue;
                 }
                 Ok(Some(h)) => break h,
+                // As many bytes as the limit and still no end of the head.
+                Ok(None) if win.end - win.start >= max_head => {
+                    return Err(fail(ErrorKind::HeadTooLarge))
+                }
                 Ok(None) => {}
                 Err(_) => return Err(fail(ErrorKind::Invalid)),
             }
         }
         if win.end == buf.len() {
             if win.start == 0 {
-                return Err(fail(ErrorKind::Invalid)); // a head larger than the buffer
+                // A head larger than the buffer (and smaller than the limit): grow it, for
+                // the rest of this connection's life. Rare; the usual head fits in 16 KiB.
+                let len = (buf.len() * 2).min(max_head);
+                buf.resize(len, 0);
+            } else {
+                buf.copy_within(win.start..win.end, 0);
+                win.end -= win.start;
+                win.start = 0;
             }
-            buf.copy_within(win.start..win.end, 0);
-            win.end -= win.start;
-            win.start = 0;
         }
-        let nothing_yet = wire == 0 && win.end == win.start;
+        let stage = if wire == 0 && win.end == win.start {
+            Stage::NothingBack
+        } else {
+            Stage::Partial
+        };
         let n = match stream.read(&mut buf[win.end..]).await {
             Ok(0) => {
                 return Err(Fail {
                     kind: ErrorKind::Closed,
-                    stale: nothing_yet,
+                    stage,
                 })
             }
             Ok(n) => n,
             Err(e) => {
-                let kind = classify(&e);
                 return Err(Fail {
-                    kind,
-                    stale: nothing_yet && kind == ErrorKind::Reset,
-                });
+                    kind: classify(&e),
+                    stage,
+                })
             }
         };
         win.end += n;
@@ -652,6 +814,33 @@ pub fn classify(e: &io::Error) -> ErrorKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The check before reusing a kept-alive connection: an open, idle one passes; one the
+    /// server closed, or sent bytes on unasked, is replaced once the runtime has seen it
+    /// (`readable` waits for that: no sleep).
+    #[tokio::test]
+    async fn a_connection_closed_or_written_while_idle_is_not_reused() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut buf = [0u8; 64];
+
+        let client = TcpStream::connect(addr).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        assert!(idle_and_open(&client, &mut buf), "open and idle");
+        drop(server);
+        client.readable().await.unwrap();
+        assert!(!idle_and_open(&client, &mut buf), "closed by the server");
+
+        let client = TcpStream::connect(addr).await.unwrap();
+        let (mut server, _) = listener.accept().await.unwrap();
+        assert!(idle_and_open(&client, &mut buf));
+        server
+            .write_all(b"HTTP/1.1 408 Request Timeout\r\n\r\n")
+            .await
+            .unwrap();
+        client.readable().await.unwrap();
+        assert!(!idle_and_open(&client, &mut buf), "bytes nobody asked for");
+    }
 
     #[test]
     fn io_errors_map_to_kinds() {

@@ -41,6 +41,16 @@ impl Target {
         if authority.is_empty() {
             return Err(format!("`{url}` has no host"));
         }
+        if let Some(c) = authority
+            .chars()
+            .find(|&c| !(c.is_ascii_alphanumeric() || "-._~:[]%".contains(c)))
+        {
+            return Err(format!(
+                "`{}`: the host holds {}, which a host name cannot",
+                url.escape_debug(),
+                describe_char(c)
+            ));
+        }
         let (host, port) = if let Some(after) = authority.strip_prefix('[') {
             let (h, p) = after
                 .split_once(']')
@@ -70,6 +80,19 @@ impl Target {
         if host.is_empty() {
             return Err(format!("`{url}` has no host"));
         }
+        // The authority becomes the Host header: only the characters a host may hold.
+        let bracketed = authority.starts_with('[');
+        if let Some(c) = host.chars().find(|&c| {
+            !(c.is_ascii_alphanumeric()
+                || "-._~".contains(c)
+                || (bracketed && (c == ':' || c == '%')))
+        }) {
+            return Err(format!(
+                "`{}`: the host holds {}, which a host name cannot",
+                url.escape_debug(),
+                describe_char(c)
+            ));
+        }
         let tail = tail.split('#').next().unwrap_or("");
         let path = if tail.is_empty() {
             "/".to_string()
@@ -78,6 +101,7 @@ impl Target {
         } else {
             tail.to_string()
         };
+        check_request_target(&path).map_err(|e| format!("`{}`: {e}", url.escape_debug()))?;
         Ok(Target {
             host,
             port,
@@ -87,9 +111,107 @@ impl Target {
     }
 
     /// `http://authority/path`.
+    #[must_use]
     pub fn url(&self) -> String {
         format!("http://{}{}", self.authority, self.path)
     }
+}
+
+/// `c` for a message: `a space`, `U+000A`, `` `{` ``.
+fn describe_char(c: char) -> String {
+    match c {
+        ' ' => "a space".to_string(),
+        c if c.is_control() || !c.is_ascii() => format!("the character U+{:04X}", c as u32),
+        c => format!("`{c}`"),
+    }
+}
+
+/// Checks that a request target (`/path?query`, origin form) is valid HTTP/1.1 as it is:
+/// twip sends it byte for byte and does not encode it, so a raw space, a control character,
+/// a non-ASCII character or one of `"<>\^`{|}` (RFC 3986 allows none of them) is refused,
+/// as is a `%` not followed by two hex digits. curl refuses such URLs too.
+pub fn check_request_target(path: &str) -> Result<(), String> {
+    if !path.starts_with('/') {
+        return Err(format!(
+            "the path `{}` does not start with `/`",
+            path.escape_debug()
+        ));
+    }
+    let b = path.as_bytes();
+    for (i, c) in path.char_indices() {
+        let ok = c.is_ascii_alphanumeric() || "-._~!$&'()*+,;=:@/?".contains(c);
+        if c == '%' {
+            let hex = |j: usize| b.get(j).is_some_and(u8::is_ascii_hexdigit);
+            if !(hex(i + 1) && hex(i + 2)) {
+                return Err(format!(
+                    "the path `{}` holds a `%` not followed by two hex digits; write `%25` for a literal `%`",
+                    path.escape_debug()
+                ));
+            }
+        } else if !ok {
+            let hint = if c.is_ascii() {
+                format!("; percent-encode it (%{:02X})", c as u32)
+            } else {
+                "; percent-encode its UTF-8 bytes".to_string()
+            };
+            return Err(format!(
+                "the path `{}` holds {}, which is not valid in an HTTP request target{hint}",
+                path.escape_debug(),
+                describe_char(c)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses `-H` headers that would change how the request is framed: twip frames the body
+/// itself (`Content-Length`, never chunked), so a `Content-Length` that disagrees with the
+/// body, a repeated one or any `Transfer-Encoding` would make the server read a different
+/// request than the one sent (the rest of the bytes would be read as the next request).
+/// A repeated `Host` is refused too (servers must answer it with 400).
+pub fn check_framing(headers: &[(String, String)], body: Option<&[u8]>) -> Result<(), String> {
+    let body_len = body.map_or(0, <[u8]>::len);
+    let mut lengths = headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("content-length"));
+    if let Some((_, v)) = lengths.next() {
+        if lengths.next().is_some() {
+            return Err(
+                "Content-Length is given more than once with -H; twip sets it from the body"
+                    .to_string(),
+            );
+        }
+        let n: u64 = v
+            .parse()
+            .ok()
+            .filter(|_| v.bytes().all(|b| b.is_ascii_digit()))
+            .ok_or_else(|| format!("-H 'Content-Length: {v}' is not a number of bytes"))?;
+        if n != body_len as u64 {
+            return Err(format!(
+                "-H 'Content-Length: {v}' conflicts with the body, which is {body_len} bytes: \
+                 the server would read a different request than the one sent; drop the \
+                 header (twip sets Content-Length from the body)"
+            ));
+        }
+    }
+    if let Some((k, v)) = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("transfer-encoding"))
+    {
+        return Err(format!(
+            "-H '{k}: {v}': twip sends the body with Content-Length and never encodes it, so \
+             the server would read a different request than the one sent; drop the header"
+        ));
+    }
+    if headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("host"))
+        .count()
+        > 1
+    {
+        return Err("Host is given more than once with -H".to_string());
+    }
+    Ok(())
 }
 
 /// What goes into the request.
@@ -170,6 +292,13 @@ pub fn parse_header(h: &str) -> Result<(String, String), String> {
     }
     if v.contains(['\r', '\n']) {
         return Err(format!("header `{h}`: the value holds a line break"));
+    }
+    if let Some(c) = v.chars().find(|&c| c.is_ascii_control() && c != '\t') {
+        return Err(format!(
+            "header `{}`: the value holds {}",
+            h.escape_debug(),
+            describe_char(c)
+        ));
     }
     Ok((k.to_string(), v.trim().to_string()))
 }
@@ -477,6 +606,65 @@ mod tests {
         assert!(Target::parse("http:///a").is_err());
         assert!(Target::parse("http://u:p@x/").is_err());
         assert!(Target::parse("example.com").is_err());
+    }
+
+    #[test]
+    fn invalid_request_targets_are_refused() {
+        for (url, needle) in [
+            ("http://h/a b", "a space"),
+            ("http://h/a\r\nX: y", "U+000D"),
+            ("http://h/a\tb", "U+0009"),
+            ("http://h/\u{7f}", "U+007F"),
+            ("http://h/caf\u{e9}", "UTF-8"),
+            ("http://h/a{b}", "%7B"),
+            ("http://h/a\"b", "%22"),
+            ("http://h/a%zz", "two hex digits"),
+            ("http://h/a%4", "two hex digits"),
+            ("http://h?q=a b", "a space"),
+            ("http://h\r\nX: y/", "host"),
+            ("http://a b/", "host"),
+        ] {
+            let e = Target::parse(url).unwrap_err();
+            assert!(e.contains(needle), "{url:?}: {e}");
+        }
+        for ok in [
+            "http://h/a%20b",
+            "http://h/~u/x-y_z.html?a=1&b=%2F;c=(d)*+,$!:@'",
+            "http://[::1%25eth0]:8/",
+        ] {
+            assert!(Target::parse(ok).is_ok(), "{ok}");
+        }
+        assert!(check_request_target("a").is_err());
+    }
+
+    #[test]
+    fn framing_headers_that_conflict_are_refused() {
+        let h = |v: &[&str]| {
+            v.iter()
+                .map(|x| parse_header(x).unwrap())
+                .collect::<Vec<_>>()
+        };
+        let e = check_framing(&h(&["Content-Length: 3"]), Some(b"abcdef")).unwrap_err();
+        assert!(
+            e.contains("conflicts with the body, which is 6 bytes"),
+            "{e}"
+        );
+        assert!(check_framing(&h(&["Content-Length: 6"]), Some(b"abcdef")).is_ok());
+        assert!(check_framing(&h(&["content-length: 0"]), None).is_ok());
+        assert!(check_framing(&h(&["Content-Length: 5"]), None).is_err());
+        assert!(check_framing(&h(&["Content-Length: +6"]), Some(b"abcdef")).is_err());
+        assert!(check_framing(
+            &h(&["Content-Length: 6", "Content-Length: 6"]),
+            Some(b"abcdef")
+        )
+        .is_err());
+        let e = check_framing(&h(&["Transfer-Encoding: chunked"]), Some(b"x")).unwrap_err();
+        assert!(e.contains("Content-Length"), "{e}");
+        assert!(check_framing(&h(&["transfer-encoding: gzip"]), None).is_err());
+        assert!(check_framing(&h(&["Host: a", "host: b"]), None).is_err());
+        assert!(check_framing(&h(&["Host: a", "X-A: 1"]), None).is_ok());
+        assert!(parse_header("X: a\u{0}b").is_err());
+        assert!(parse_header("X: a\tb").is_ok());
     }
 
     fn target() -> Target {

@@ -81,9 +81,22 @@ pub struct BenchArgs {
     #[arg(short = 'k', long = "keepalive", conflicts_with = "no_keepalive")]
     pub keepalive: bool,
 
-    /// Per-request timeout, connecting included (0 for none)
+    /// Per-request timeout, from when a connection picks the request up, connecting
+    /// included (0 for none)
     #[arg(long, value_name = "DUR", default_value = "20s", value_parser = parse_duration)]
     pub timeout: Duration,
+
+    /// The largest response head (status line and headers) accepted: bytes, or with KiB/MiB
+    /// (a larger one is the error `head_too_large`)
+    #[arg(long, value_name = "SIZE", default_value = "64KiB", value_parser = parse_size)]
+    pub max_header_size: usize,
+
+    /// When a reused keep-alive connection is closed without a byte of response after the
+    /// request was written, send it again once on a new connection (counted as a retry).
+    /// Only for GET, HEAD, PUT, DELETE, OPTIONS and TRACE; without it, such a request is the
+    /// error `dropped_on_reuse`, and no request is ever sent twice
+    #[arg(long)]
+    pub retry_idempotent: bool,
 
     /// Print the report as one JSON object on stdout
     #[arg(long)]
@@ -174,6 +187,36 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         .map_err(|e| format!("`{s}` is not a duration (10s, 1m, 500ms): {e}"))
 }
 
+/// `65536`, `64KiB`, `64k`, `1MiB`, `1m`.
+fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let mult: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1024,
+        "m" | "mb" | "mib" => 1024 * 1024,
+        _ => return Err(format!("`{s}` is not a size (65536, 64KiB, 1MiB)")),
+    };
+    let n = num
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .ok_or_else(|| format!("`{s}` is not a size (65536, 64KiB, 1MiB)"))?;
+    if !(64..=64 * 1024 * 1024).contains(&n) {
+        return Err(format!("`{s}` is not between 64 bytes and 64 MiB"));
+    }
+    Ok(n)
+}
+
+/// Methods whose request may be sent twice with the effect of once (RFC 9110, 9.2.2).
+pub fn idempotent(method: &str) -> bool {
+    matches!(
+        method,
+        "GET" | "HEAD" | "PUT" | "DELETE" | "OPTIONS" | "TRACE"
+    )
+}
+
 fn parse_rate(s: &str) -> Result<f64, String> {
     let t = s.trim();
     let v = match t.strip_suffix('%') {
@@ -213,14 +256,13 @@ fn resolve_url(args: &BenchArgs, global: &crate::cli::GlobalArgs) -> anyhow::Res
             .map_err(|e| invalid(format!("environment `{}`: proxy.url {e}", args.target)))?
     };
     if let Some(p) = &args.request.path {
-        if p.contains(char::is_whitespace) {
-            return Err(invalid(format!("--path `{p}` holds whitespace")));
-        }
-        target.path = if p.starts_with('/') {
+        let path = if p.starts_with('/') {
             p.clone()
         } else {
             format!("/{p}")
         };
+        http::check_request_target(&path).map_err(|e| invalid(format!("--path: {e}")))?;
+        target.path = path;
     }
     Ok(target)
 }
@@ -291,6 +333,7 @@ pub async fn run(
         None if body.is_some() => "POST".to_string(),
         None => "GET".to_string(),
     };
+    http::check_framing(&headers, body.as_deref()).map_err(invalid)?;
     let target = resolve_url(args, global)?;
     let keepalive = !args.no_keepalive;
     let content_type = args.request.content_type.clone().or_else(|| {
@@ -340,6 +383,8 @@ pub async fn run(
         duration: args.duration,
         rate: args.rate,
         timeout,
+        max_head: args.max_header_size,
+        retry_idempotent: args.retry_idempotent,
         interrupted: false,
     };
     let what = match (requests, args.duration) {
@@ -371,6 +416,8 @@ pub async fn run(
         duration: args.duration,
         rate: args.rate,
         timeout,
+        max_head: args.max_header_size,
+        retry: args.retry_idempotent && idempotent(&method),
     })?;
     tokio::pin!(done);
     let live = ui.interactive && !ui.quiet;
@@ -436,15 +483,28 @@ pub async fn run(
         return Ok(EXIT_INTERRUPTED);
     }
     if summary.responses == 0 {
-        let why = summary
-            .error_kinds
-            .first()
-            .map(|(k, n)| format!("; {n} × {}", k.describe()))
+        let first = summary.error_kinds.first();
+        let why = first
+            .map(|&(k, n)| format!("; {n} × {}", report::describe(k, &info)))
             .unwrap_or_else(|| "; every request was still in flight at the deadline".into());
-        ui.error(&format!(
-            "{} is unreachable: no request got a response{why}",
-            info.url
-        ));
+        // "Unreachable" only when no connection could be made at all.
+        let unreachable = first.is_some_and(|&(k, _)| {
+            matches!(
+                k,
+                stats::ErrorKind::Refused
+                    | stats::ErrorKind::Unreachable
+                    | stats::ErrorKind::ConnectTimeout
+                    | stats::ErrorKind::NoLocalPort
+            )
+        }) && summary.connects == 0;
+        if unreachable {
+            ui.error(&format!(
+                "{} is unreachable: no request got a response{why}",
+                info.url
+            ));
+        } else {
+            ui.error(&format!("no request got a response from {}{why}", info.url));
+        }
         return Ok(crate::exit::FAILURE);
     }
     if let Some(max) = args.max_error_rate {
@@ -504,6 +564,18 @@ mod tests {
         assert_eq!(default_threads(false, 1), 1);
         assert_eq!(default_threads(false, 2), 2);
         assert_eq!(default_threads(false, 8), 8);
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("65536").unwrap(), 65536);
+        assert_eq!(parse_size("64KiB").unwrap(), 65536);
+        assert_eq!(parse_size("64k").unwrap(), 65536);
+        assert_eq!(parse_size("1 MiB").unwrap(), 1 << 20);
+        assert!(parse_size("1").unwrap_err().contains("between"));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("-1").is_err());
+        assert!(parse_size("99999999999999999999").is_err());
     }
 
     #[test]

@@ -486,6 +486,8 @@ mod tests {
             duration: None,
             rate: None,
             timeout: None,
+            max_head: 65536,
+            retry_idempotent: false,
             interrupted: false,
         }
     }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
-use super::stats::{Bar, Summary};
+use super::stats::{Bar, ErrorKind, Summary};
 
 /// How the run was set up, for the report's header and the JSON object.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,8 +19,23 @@ pub struct RunInfo {
     pub duration: Option<Duration>,
     pub rate: Option<f64>,
     pub timeout: Option<Duration>,
+    /// `--max-header-size`, in bytes.
+    pub max_head: usize,
+    /// `--retry-idempotent`.
+    pub retry_idempotent: bool,
     /// Stopped by Ctrl-C.
     pub interrupted: bool,
+}
+
+/// A phrase for an error kind, with the run's figures where they say more.
+pub fn describe(kind: ErrorKind, info: &RunInfo) -> String {
+    match kind {
+        ErrorKind::HeadTooLarge => format!(
+            "response head larger than {} bytes (--max-header-size)",
+            info.max_head
+        ),
+        k => k.describe().to_string(),
+    }
 }
 
 /// The unit latencies are shown in, chosen once per report so columns compare.
@@ -151,7 +166,32 @@ pub fn text(s: &Summary, bars: &[Bar], info: &RunInfo) -> String {
         human_bytes(s.bytes_received),
         human_bytes(s.body_bytes)
     );
-    let _ = writeln!(w, "  Sent:\t\t{}", human_bytes(s.bytes_sent));
+    let _ = writeln!(
+        w,
+        "  Sent:\t\t{} request{} ({})",
+        s.sent,
+        if s.sent == 1 { "" } else { "s" },
+        human_bytes(s.bytes_sent)
+    );
+    if let Some(sc) = &s.schedule {
+        let _ = writeln!(
+            w,
+            "  Schedule:\t{} due, {} sent, {} not sent ({} all connections busy, {} connection failed, {} run ended first)",
+            sc.due,
+            s.sent,
+            sc.not_sent(),
+            sc.connections_busy,
+            sc.connect_failed,
+            sc.run_ended
+        );
+    }
+    if info.retry_idempotent {
+        let _ = writeln!(
+            w,
+            "  Retries:\t{} (sent again after a reused connection dropped them)",
+            s.retries
+        );
+    }
     let _ = writeln!(w, "  Connections:\t{} opened", s.connects);
 
     if let Some(l) = &s.latency {
@@ -220,7 +260,7 @@ pub fn text(s: &Summary, bars: &[Bar], info: &RunInfo) -> String {
                 w,
                 "  {:<kw$} {n} ({})",
                 format!("[{}]", k.as_str()),
-                k.describe()
+                describe(*k, info)
             );
         }
     }
@@ -311,6 +351,17 @@ pub fn json(s: &Summary, bars: &[Bar], info: &RunInfo) -> Value {
             "sent": s.bytes_sent,
         },
         "connections_opened": s.connects,
+        "sent": s.sent,
+        "retries": s.retries,
+        "retry_idempotent": info.retry_idempotent,
+        "max_header_size": info.max_head,
+        "due": s.schedule.map(|sc| sc.due),
+        "not_sent": s.schedule.map(|sc| json!({
+            "total": sc.not_sent(),
+            "connections_busy": sc.connections_busy,
+            "connect_failed": sc.connect_failed,
+            "run_ended": sc.run_ended,
+        })),
     })
 }
 
@@ -332,6 +383,8 @@ mod tests {
             duration: Some(Duration::from_secs(10)),
             rate: None,
             timeout: Some(Duration::from_secs(20)),
+            max_head: 65536,
+            retry_idempotent: false,
             interrupted: false,
         }
     }

@@ -43,10 +43,18 @@ pub enum ErrorKind {
     Unreachable,
     /// Any other I/O error.
     Other,
+    /// On a kept-alive connection, the request was written and the server closed or reset
+    /// the connection without a byte of response. The server may or may not have processed
+    /// it, so it is not sent again (unless `--retry-idempotent` allows it).
+    DroppedOnReuse,
+    /// The response head (status line and headers) is larger than `--max-header-size`.
+    HeadTooLarge,
+    /// The connection was not established within `--timeout`: the request was not sent.
+    ConnectTimeout,
 }
 
 impl ErrorKind {
-    pub const COUNT: usize = 8;
+    pub const COUNT: usize = 11;
     pub const ALL: [ErrorKind; Self::COUNT] = [
         ErrorKind::Refused,
         ErrorKind::Reset,
@@ -56,6 +64,9 @@ impl ErrorKind {
         ErrorKind::NoLocalPort,
         ErrorKind::Unreachable,
         ErrorKind::Other,
+        ErrorKind::DroppedOnReuse,
+        ErrorKind::HeadTooLarge,
+        ErrorKind::ConnectTimeout,
     ];
 
     /// The key in `--json`'s `errors` object and in the report.
@@ -69,6 +80,9 @@ impl ErrorKind {
             ErrorKind::NoLocalPort => "no_local_port",
             ErrorKind::Unreachable => "unreachable",
             ErrorKind::Other => "other",
+            ErrorKind::DroppedOnReuse => "dropped_on_reuse",
+            ErrorKind::HeadTooLarge => "head_too_large",
+            ErrorKind::ConnectTimeout => "connect_timeout",
         }
     }
 
@@ -83,6 +97,11 @@ impl ErrorKind {
             ErrorKind::NoLocalPort => "no local port or address available",
             ErrorKind::Unreachable => "host or network unreachable",
             ErrorKind::Other => "other I/O error",
+            ErrorKind::DroppedOnReuse => {
+                "written on a reused connection, which the server closed without answering"
+            }
+            ErrorKind::HeadTooLarge => "response head larger than --max-header-size",
+            ErrorKind::ConnectTimeout => "no connection within --timeout; the request was not sent",
         }
     }
 
@@ -213,8 +232,18 @@ pub struct Stats {
     /// Bytes of response bodies (after chunked decoding).
     pub body_bytes: u64,
     pub bytes_sent: u64,
-    /// TCP connections opened (successfully).
+    /// TCP connections opened (established, whether or not a request completed on them).
     pub connects: u64,
+    /// Requests written (at least one byte accepted by the kernel), each counted once.
+    pub sent: u64,
+    /// Requests written again on a new connection (`--retry-idempotent`).
+    pub retries: u64,
+    /// `--rate`: requests picked up by a connection (their scheduled time had come).
+    pub taken: u64,
+    /// Requests that failed before a byte of them was written (connect errors).
+    pub unsent_errors: u64,
+    /// `--rate`: requests whose scheduled time came before the run ended (set once merged).
+    pub due: Option<u64>,
     pub timeline: Timeline,
 }
 
@@ -236,6 +265,11 @@ impl Stats {
             body_bytes: 0,
             bytes_sent: 0,
             connects: 0,
+            sent: 0,
+            retries: 0,
+            taken: 0,
+            unsent_errors: 0,
+            due: None,
             timeline: Timeline::new(),
         }
     }
@@ -274,6 +308,10 @@ impl Stats {
         self.body_bytes += o.body_bytes;
         self.bytes_sent += o.bytes_sent;
         self.connects += o.connects;
+        self.sent += o.sent;
+        self.retries += o.retries;
+        self.taken += o.taken;
+        self.unsent_errors += o.unsent_errors;
         self.timeline.merge(&o.timeline);
     }
 }
@@ -336,6 +374,30 @@ pub struct Summary {
     pub body_bytes: u64,
     pub bytes_sent: u64,
     pub connects: u64,
+    /// Requests written, each once (a retry is not counted again).
+    pub sent: u64,
+    pub retries: u64,
+    /// With `--rate`: what the schedule asked for and what became of it.
+    pub schedule: Option<Schedule>,
+}
+
+/// `--rate` accounting: `due = sent + connections_busy + connect_failed + run_ended`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schedule {
+    /// Requests whose scheduled time came before the run ended.
+    pub due: u64,
+    /// Due, but never picked up: every connection was busy until the run ended.
+    pub connections_busy: u64,
+    /// Picked up, but the connection failed before a byte was written (also errors).
+    pub connect_failed: u64,
+    /// Picked up, but the run ended before it was written.
+    pub run_ended: u64,
+}
+
+impl Schedule {
+    pub fn not_sent(&self) -> u64 {
+        self.connections_busy + self.connect_failed + self.run_ended
+    }
 }
 
 /// Draws the figures from merged stats. `duration` is the wall time of the run.
@@ -398,6 +460,21 @@ pub fn summarize(stats: &Stats, duration: Duration, cut: u64) -> Summary {
         body_bytes: stats.body_bytes,
         bytes_sent: stats.bytes_sent,
         connects: stats.connects,
+        sent: stats.sent,
+        retries: stats.retries,
+        schedule: stats.due.map(|due| {
+            // Every request of a --rate run was picked up first, so `taken >= sent`; the
+            // `max` and `min` only keep the sum exact should a clock edge disagree.
+            let taken = stats.taken.max(stats.sent);
+            let due = due.max(taken);
+            let connect_failed = stats.unsent_errors.min(taken - stats.sent);
+            Schedule {
+                due,
+                connections_busy: due - taken,
+                connect_failed,
+                run_ended: taken - stats.sent - connect_failed,
+            }
+        }),
     }
 }
 
