@@ -116,7 +116,7 @@ RESULTS="$WORK/results.tsv"
 # run MODE TOOL: runs TOOL for DURATION seconds; appends "mode tool rps cpu rss_kb" to RESULTS.
 run() {
     local mode=$1 tool=$2 out="$WORK/out.txt" t="$WORK/time.txt" rps
-    local ka=1 n0 n1 s0 s1
+    local ka=1 n0 n1 s0 s1 extra=""
     [ "$mode" = "close" ] && ka=0
     n0=$(nginx_cpu)
     s0=$(cpu_ticks)
@@ -129,6 +129,10 @@ run() {
         nice -n "$NICE" /usr/bin/time -f '%e %U %S %M' -o "$t" "$TWIP" bench "$URL" -z "${DURATION}s" -c "$CONNS" \
             --json -q "${flags[@]}" >"$out" 2>&1 || true
         rps=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["rps"])' "$out" 2>/dev/null || echo 0)
+        # twip's honest counts: every request is a response, an error or cut at the deadline.
+        extra=$(python3 -c 'import json,sys; v = json.load(open(sys.argv[1]))
+print("responses %d, sent %d, errors %s, cut %d, retries %d, connections %d" % (v["responses"], v["sent"],
+      json.dumps(v["errors"]), v["cut"], v["retries"], v["connections_opened"]))' "$out" 2>/dev/null || echo "no JSON report")
         ;;
     wrk)
         command -v wrk >/dev/null || return 0
@@ -136,6 +140,7 @@ run() {
         [ $ka = 0 ] && flags+=(-H "Connection: close")
         nice -n "$NICE" /usr/bin/time -f '%e %U %S %M' -o "$t" wrk -t1 -c "$CONNS" -d "${DURATION}s" "${flags[@]}" "$URL" >"$out" 2>&1 || true
         rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
+        extra=$(grep -E 'Socket errors|Non-2xx' "$out" | tr -s ' ' | paste -sd ';' - || true)
         ;;
     oha)
         [ -n "$OHA" ] || return 0
@@ -163,6 +168,7 @@ run() {
     printf '  %-9s %-5s %8.0f req/s %6.2f CPU-s %7.0f req/CPU-s  RSS %6.1f MB  (nginx %5.2f CPU-s, steal %s%%)\n' \
         "$mode" "$tool" "${rps:-0}" "$cpu" "$(python3 -c "print(${rps:-0} * $DURATION / max($cpu, 0.01))")" \
         "$(python3 -c "print($rss / 1024)")" "$(python3 -c "print($n1 - $n0)")" "$steal"
+    [ -z "$extra" ] || echo "            $extra"
 }
 
 for mode in $MODES; do
