@@ -38,7 +38,11 @@ pub struct Change {
 
 impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "(unset)".into());
+        let show = |v: &Option<String>| match v.as_deref() {
+            None => "(unset)".to_string(),
+            Some("") => "\"\"".to_string(),
+            Some(s) => s.to_string(),
+        };
         match &self.key {
             Some(k) => write!(f, "{} {k}: ", self.field)?,
             None => write!(f, "{}: ", self.field)?,
@@ -449,4 +453,56 @@ fn object(
         gid.as_deref().unwrap_or("0"),
         mode.unwrap_or(0o444)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_read_as_a_person_writes_them() {
+        assert_eq!(duration(None), "0s");
+        assert_eq!(duration(Some(1_500_000_000)), "1s 500ms");
+        assert_eq!(opt_duration(Some(0)), None);
+        assert_eq!(cpus(Some(500_000_000)).as_deref(), Some("0.5"));
+        assert_eq!(cpus(Some(0)), None);
+        assert_eq!(size(Some(64 << 20)).as_deref(), Some("64M"));
+        assert_eq!(size(Some(1 << 30)).as_deref(), Some("1G"));
+        assert_eq!(size(Some(1000)).as_deref(), Some("1000"));
+        assert_eq!(
+            enum_text(&Some(TaskSpecRestartPolicyConditionEnum::ON_FAILURE)).as_deref(),
+            Some("on-failure")
+        );
+        assert_eq!(
+            enum_text(&Some(TaskSpecRestartPolicyConditionEnum::EMPTY)),
+            None
+        );
+    }
+
+    #[test]
+    fn env_is_compared_by_name_and_a_missing_one_is_unset() {
+        let spec = |env: &[&str]| ServiceSpec {
+            task_template: Some(TaskSpec {
+                container_spec: Some(TaskSpecContainerSpec {
+                    env: Some(env.iter().map(|s| s.to_string()).collect()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let none = BTreeMap::new();
+        assert!(diff(&spec(&["B=2", "A=1"]), &spec(&["A=1", "B=2"]), &none).is_empty());
+        let d = diff(&spec(&["A=1", "C=x=y"]), &spec(&["A=2", "B="]), &none);
+        let shown: Vec<String> = d.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                "env A: 1 → 2",
+                "env B: (unset) → \"\"",
+                "env C: x=y → (unset)"
+            ]
+        );
+        assert_eq!(summary(&d), "env changed");
+    }
 }
