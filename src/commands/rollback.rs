@@ -77,6 +77,7 @@ pub async fn run(g: &GlobalArgs, args: &ServiceTargetArgs, ui: &Ui) -> anyhow::R
             phase: 1,
             spec: Some(Box::new(spec)),
             version: Some(o.version),
+            changes: Vec::new(),
         });
     }
     if let Some(svc) = &args.service {

@@ -22,7 +22,7 @@ pub fn namespace_filter(stack: &str) -> HashMap<String, Vec<String>> {
 
 pub async fn observe(docker: &Docker, stack: &str) -> Result<Observed, EngineError> {
     let f = namespace_filter(stack);
-    let (services, networks, configs, secrets) = tokio::try_join!(
+    let (services, networks, all_networks, configs, secrets) = tokio::try_join!(
         async {
             docker
                 .list_services(Some(
@@ -38,6 +38,13 @@ pub async fn observe(docker: &Docker, stack: &str) -> Result<Observed, EngineErr
                 ))
                 .await
                 .engine("list networks of stack", stack)
+        },
+        // Every network (a service's spec names its networks by ID, external ones too).
+        async {
+            docker
+                .list_networks(None::<bollard::query_parameters::ListNetworksOptions>)
+                .await
+                .engine("list networks", "")
         },
         async {
             docker
@@ -72,6 +79,10 @@ pub async fn observe(docker: &Docker, stack: &str) -> Result<Observed, EngineErr
             id: n.id.unwrap_or_default(),
         });
     }
+    obs.network_names = all_networks
+        .into_iter()
+        .filter_map(|n| Some((n.id?, n.name?)))
+        .collect();
     for c in configs {
         obs.configs.push(ObservedObject {
             name: c.spec.and_then(|s| s.name).unwrap_or_default(),

@@ -4,6 +4,7 @@
 //! The plan's text is deterministic; it is what `twip plan` prints and what tests compare.
 
 pub mod desired;
+pub mod drift;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -13,6 +14,7 @@ use serde::Serialize;
 
 pub use desired::{Desired, DesiredService};
 use desired::{LABEL_MANIFEST_REPLICAS, LABEL_SPEC_HASH};
+pub use drift::Change;
 
 /// What the engine holds for a stack (everything labelled with its namespace).
 #[derive(Debug, Clone, Default)]
@@ -24,6 +26,9 @@ pub struct Observed {
     /// Configs and secrets that recorded releases use (twip's release history, and what a
     /// rollback needs): never removed as "no longer used".
     pub retained: std::collections::BTreeSet<String>,
+    /// Network ID → name, for every network the engine knows: a service's spec names its
+    /// networks by ID.
+    pub network_names: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,6 +104,10 @@ pub struct Action {
     /// For updates: the version index read (sent back so concurrent changes are detected).
     #[serde(skip)]
     pub version: Option<u64>,
+    /// For service updates: each field that differs, with what the engine holds and what the
+    /// update sets (also when the change was made outside twip).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<Change>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -157,6 +166,9 @@ impl fmt::Display for Plan {
             let res = format!("{:?}", a.resource).to_lowercase();
             let op = format!("{:?}", a.op).to_lowercase();
             writeln!(f, "  {sign} {res:<7} {:<width$}  {op}: {}", a.name, a.cause)?;
+            for c in &a.changes {
+                writeln!(f, "      {c}")?;
+            }
         }
         for u in &self.unchanged {
             writeln!(f, "  = service {u:<width$}  unchanged")?;
@@ -235,6 +247,7 @@ pub fn reconcile(desired: &Desired, observed: &Observed, opts: &Options) -> Plan
                 phase: 1,
                 spec: Some(Box::new(spec)),
                 version: None,
+                changes: Vec::new(),
             });
             continue;
         };
@@ -248,6 +261,7 @@ pub fn reconcile(desired: &Desired, observed: &Observed, opts: &Options) -> Plan
             (None, Some(m)) if observed_manifest == Some(m) => o.replicas().or(Some(m)),
             (None, m) => m,
         };
+        let managed = o.label(LABEL_SPEC_HASH).is_some();
         let hash_same = o.label(LABEL_SPEC_HASH) == Some(d.spec_hash.as_str());
         let forced = opts.force.contains(&d.short) || opts.force.contains(&d.name);
         let mut spec = d.spec.clone();
@@ -266,16 +280,27 @@ pub fn reconcile(desired: &Desired, observed: &Observed, opts: &Options) -> Plan
                 }
             }
         }
+        // Every field twip sets, compared with what the engine holds: the spec-hash label
+        // says what twip last sent, not what runs (`docker service update` keeps the label).
+        let changes = drift::diff(&o.spec, &spec, &observed.network_names);
         if forced {
             if let Some(tt) = spec.task_template.as_mut() {
                 tt.force_update = Some(tt.force_update.unwrap_or(0) + 1);
             }
         }
-        if !hash_same || forced {
-            let cause = if hash_same {
-                "rolling restart (forced)".to_string()
+        if !hash_same || !changes.is_empty() || forced {
+            let cause = if !managed {
+                "not yet managed by twip".to_string()
+            } else if changes.is_empty() {
+                if hash_same {
+                    "rolling restart (forced)".to_string()
+                } else {
+                    "spec changed".to_string()
+                }
+            } else if hash_same {
+                format!("changed outside twip: {}", drift::summary(&changes))
             } else {
-                describe_changes(&o.spec, &d.spec)
+                drift::summary(&changes)
             };
             actions.push(Action {
                 resource: Resource::Service,
@@ -285,6 +310,7 @@ pub fn reconcile(desired: &Desired, observed: &Observed, opts: &Options) -> Plan
                 phase: 1,
                 spec: Some(Box::new(spec)),
                 version: Some(o.version),
+                changes,
             });
         } else if replicas.is_some() && replicas != o.replicas() {
             actions.push(Action {
@@ -299,6 +325,7 @@ pub fn reconcile(desired: &Desired, observed: &Observed, opts: &Options) -> Plan
                 phase: 1,
                 spec: Some(Box::new(spec)),
                 version: Some(o.version),
+                changes: Vec::new(),
             });
         } else {
             unchanged.push(d.name.clone());
@@ -358,6 +385,7 @@ fn simple(resource: Resource, name: &str, op: Op, cause: &str, phase: u8) -> Act
         phase,
         spec: None,
         version: None,
+        changes: Vec::new(),
     }
 }
 
@@ -370,91 +398,6 @@ fn same_key(a: &str, b: &str) -> bool {
     match (a.rsplit_once('_'), b.rsplit_once('_')) {
         (Some((ka, _)), Some((kb, _))) => ka == kb,
         _ => false,
-    }
-}
-
-/// A short, human reason for an update: which parts of the spec differ.
-pub fn describe_changes(old: &ServiceSpec, new: &ServiceSpec) -> String {
-    if old
-        .labels
-        .as_ref()
-        .and_then(|l| l.get(LABEL_SPEC_HASH))
-        .is_none()
-    {
-        return "not yet managed by twip".into();
-    }
-    let mut parts = Vec::new();
-    let cs = |s: &ServiceSpec| {
-        s.task_template
-            .as_ref()
-            .and_then(|t| t.container_spec.clone())
-            .unwrap_or_default()
-    };
-    let (o, n) = (cs(old), cs(new));
-    let old_image = o
-        .image
-        .as_deref()
-        .map(|i| i.split('@').next().unwrap_or(i).to_string());
-    if old_image != n.image {
-        parts.push(format!(
-            "image {} → {}",
-            old_image.unwrap_or_default(),
-            n.image.clone().unwrap_or_default()
-        ));
-    }
-    let json = |v: &dyn erased::Ser| v.to_json();
-    let checks: [(&str, serde_json::Value, serde_json::Value); 9] = [
-        ("environment", json(&o.env), json(&n.env)),
-        (
-            "command",
-            json(&(o.command.clone(), o.args.clone())),
-            json(&(n.command.clone(), n.args.clone())),
-        ),
-        ("mounts", json(&o.mounts), json(&n.mounts)),
-        ("healthcheck", json(&o.health_check), json(&n.health_check)),
-        (
-            "configs",
-            json(&names(
-                o.configs.iter().flatten().map(|c| c.config_name.clone()),
-            )),
-            json(&names(
-                n.configs.iter().flatten().map(|c| c.config_name.clone()),
-            )),
-        ),
-        (
-            "secrets",
-            json(&names(
-                o.secrets.iter().flatten().map(|c| c.secret_name.clone()),
-            )),
-            json(&names(
-                n.secrets.iter().flatten().map(|c| c.secret_name.clone()),
-            )),
-        ),
-        (
-            "ports",
-            json(&old.endpoint_spec.as_ref().and_then(|e| e.ports.clone())),
-            json(&new.endpoint_spec.as_ref().and_then(|e| e.ports.clone())),
-        ),
-        (
-            "update config",
-            json(&old.update_config),
-            json(&new.update_config),
-        ),
-        (
-            "placement",
-            json(&old.task_template.as_ref().and_then(|t| t.placement.clone())),
-            json(&new.task_template.as_ref().and_then(|t| t.placement.clone())),
-        ),
-    ];
-    for (name, a, b) in checks {
-        if !subset(&b, &a) {
-            parts.push(format!("{name} changed"));
-        }
-    }
-    if parts.is_empty() {
-        "spec changed".into()
-    } else {
-        parts.join(", ")
     }
 }
 
@@ -482,23 +425,5 @@ pub fn subset(want: &serde_json::Value, have: &serde_json::Value) -> bool {
         (w, V::Null) => zero(w),
         (V::Number(a), V::Number(b)) => a.as_f64() == b.as_f64(),
         (w, h) => w == h,
-    }
-}
-
-fn names(it: impl Iterator<Item = Option<String>>) -> Vec<String> {
-    let mut v: Vec<String> = it.flatten().collect();
-    v.sort();
-    v
-}
-
-/// A tiny helper so differently typed parts can be compared as JSON.
-mod erased {
-    pub trait Ser {
-        fn to_json(&self) -> serde_json::Value;
-    }
-    impl<T: serde::Serialize> Ser for T {
-        fn to_json(&self) -> serde_json::Value {
-            serde_json::to_value(self).unwrap_or_default()
-        }
     }
 }

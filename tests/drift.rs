@@ -1,0 +1,320 @@
+//! Drift on a real engine in swarm mode: a change made outside twip with `docker service
+//! update` shows in `twip plan --json` as exactly that change (field, old and new value), and
+//! `twip up` puts the service back. One stack (tests/fixtures/engine/project under a unique stack
+//! name, on free ports) serves the six kinds in turn: image, env, mount, label, port, resources.
+//! Everything it makes carries the stack's label and is removed at the end, also on failure.
+
+mod common;
+
+use common::{docker, list, require_swarm, twip};
+use serde_json::{json, Value};
+
+/// The test's project: the fixture project in a temporary directory, with its own stack name.
+struct Stack {
+    dir: tempfile::TempDir,
+    name: String,
+    port: u16,
+}
+
+impl Stack {
+    fn new() -> Stack {
+        let dir = tempfile::tempdir().unwrap();
+        let src = common::repo().join("tests/fixtures/engine/project");
+        std::fs::create_dir(dir.path().join("environments")).unwrap();
+        std::fs::copy(src.join("secret.txt"), dir.path().join("secret.txt")).unwrap();
+        let name = format!(
+            "twiptest_drift_{}_{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_micros()
+        );
+        let text = std::fs::read_to_string(src.join("environments/driftfixture.yaml")).unwrap();
+        std::fs::write(
+            dir.path().join("environments/driftfixture.yaml"),
+            format!("{text}\nstack: {name}\n"),
+        )
+        .unwrap();
+        Stack {
+            dir,
+            name,
+            port: free_port(),
+        }
+    }
+
+    fn twip(&self, args: &[&str]) -> std::process::Output {
+        twip()
+            .arg("--project-dir")
+            .arg(self.dir.path())
+            .args(args)
+            .env("TWIP_DRIFT_PORT", self.port.to_string())
+            .timeout(std::time::Duration::from_secs(600))
+            .output()
+            .unwrap()
+    }
+
+    fn plan(&self) -> Value {
+        let out = self.twip(&["plan", "driftfixture", "--json"]);
+        assert!(out.status.success(), "{}", common::stderr(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    fn up(&self) -> String {
+        let out = self.twip(&["up", "driftfixture", "--timeout", "300s"]);
+        let err = common::stderr(&out);
+        assert!(out.status.success(), "twip up failed:\n{err}");
+        err
+    }
+
+    fn app(&self) -> String {
+        format!("{}_app", self.name)
+    }
+
+    /// `docker service inspect` of the app service: its spec.
+    fn spec(&self) -> Value {
+        let out = docker(&["service", "inspect", &self.app()])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", common::stderr(&out));
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        v[0]["Spec"].clone()
+    }
+}
+
+impl Drop for Stack {
+    /// Remove what the stack made (by its label): services first, then, once their containers
+    /// are gone, configs, secrets, networks and volumes.
+    fn drop(&mut self) {
+        let f = format!("label=com.docker.stack.namespace={}", self.name);
+        let services = list(&["service", "ls", "-q", "--filter", &f]);
+        if !services.is_empty() {
+            docker(&["service", "rm"]).args(&services).output().ok();
+        }
+        common::eventually(120, || {
+            list(&["ps", "-aq", "--filter", &f])
+                .is_empty()
+                .then_some(())
+        });
+        for kind in ["config", "secret", "network", "volume"] {
+            common::eventually(60, || {
+                let ids = list(&[kind, "ls", "-q", "--filter", &f]);
+                if ids.is_empty() {
+                    return Some(());
+                }
+                docker(&[kind, "rm"]).args(&ids).output().ok();
+                None
+            });
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn service_update(service: &str, args: &[&str]) {
+    let out = docker(&["service", "update", "-q"])
+        .args(args)
+        .arg(service)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "docker service update {args:?}: {}",
+        common::stderr(&out)
+    );
+}
+
+fn change(field: &str, key: Option<&str>, old: Option<&str>, new: Option<&str>) -> Value {
+    json!({"field": field, "key": key, "old": old, "new": new})
+}
+
+#[test]
+fn changes_made_outside_twip_are_planned_and_undone_by_up() {
+    require_swarm();
+    let s = Stack::new();
+    let stack = s.name.clone();
+    let app = s.app();
+    s.up();
+    // Right after up, the engine's spec (read back, normalised) is what twip wants.
+    let plan = s.plan();
+    assert_eq!(plan["actions"], json!([]), "{plan:#}");
+    assert_eq!(plan["unchanged"].as_array().unwrap().len(), 2, "{plan:#}");
+
+    let extra_port = loop {
+        let p = free_port();
+        if p != s.port {
+            break p;
+        }
+    };
+    // `--mount-add` replaces the mount, without the labels twip gives the volume.
+    let mount_labels = || -> Vec<Value> {
+        [
+            ("com.docker.stack.namespace", stack.as_str()),
+            ("io.twip.environment", "driftfixture"),
+            ("io.twip.managed", "true"),
+            ("io.twip.project", "twip"),
+        ]
+        .iter()
+        .map(|(k, v)| {
+            change(
+                "mount",
+                Some(&format!("/data volume-label {k}")),
+                None,
+                Some(v),
+            )
+        })
+        .collect()
+    };
+    let data = format!("{stack}_data");
+    let mount = format!("type=volume,source={data},target=/data,readonly");
+    let publish = format!("published={extra_port},target=9090,mode=host");
+    type Check = Box<dyn Fn(&Value) -> bool>;
+    // (kind, docker service update arguments, the drift, whether the engine's spec is back)
+    let cases: Vec<(&str, Vec<&str>, Vec<Value>, Check)> = vec![
+        (
+            "image",
+            vec!["--image", "localhost:5000/twip/base:bookworm-amd64"],
+            Vec::new(), // the engine pins a digest: read it back below
+            Box::new(|spec| spec["TaskTemplate"]["ContainerSpec"]["Image"] == "twip/base:bookworm"),
+        ),
+        (
+            "env",
+            vec!["--env-add", "EXTRA=1"],
+            vec![change("env", Some("EXTRA"), Some("1"), None)],
+            Box::new(|spec| {
+                spec["TaskTemplate"]["ContainerSpec"]["Env"]
+                    == json!(["GREETING=hello", "MODE=fixture"])
+            }),
+        ),
+        (
+            "mount",
+            vec!["--mount-add", &mount],
+            {
+                let mut v = vec![change(
+                    "mount",
+                    Some("/data"),
+                    Some(&format!("volume {data}, read-only")),
+                    Some(&format!("volume {data}")),
+                )];
+                v.extend(mount_labels());
+                v
+            },
+            Box::new(|spec| {
+                let mounts = spec["TaskTemplate"]["ContainerSpec"]["Mounts"]
+                    .as_array()
+                    .unwrap()
+                    .clone();
+                let data = mounts.iter().find(|m| m["Target"] == "/data").unwrap();
+                mounts.len() == 2
+                    && data.get("ReadOnly").is_none_or(|r| r == false)
+                    && data["VolumeOptions"]["Labels"]["io.twip.managed"] == "true"
+            }),
+        ),
+        (
+            "label",
+            vec!["--label-add", "owner=ops"],
+            vec![change("label", Some("owner"), Some("ops"), None)],
+            Box::new(|spec| {
+                spec["Labels"].get("owner").is_none() && spec["Labels"]["team"] == "drift"
+            }),
+        ),
+        (
+            "port",
+            vec!["--publish-add", &publish],
+            vec![change(
+                "port",
+                Some("9090/tcp"),
+                Some(&format!("{extra_port} (host)")),
+                None,
+            )],
+            Box::new(|spec| spec["EndpointSpec"]["Ports"].as_array().unwrap().len() == 1),
+        ),
+        (
+            "resources",
+            vec!["--limit-cpu", "0.25"],
+            vec![change(
+                "resources",
+                Some("limits.cpus"),
+                Some("0.25"),
+                Some("0.5"),
+            )],
+            Box::new(|spec| spec["TaskTemplate"]["Resources"]["Limits"]["NanoCPUs"] == 500_000_000),
+        ),
+    ];
+    assert_eq!(cases.len(), 6);
+    for (kind, args, mut want, back) in cases {
+        assert!(
+            back(&s.spec()),
+            "{kind}: the deployed spec already fails the check"
+        );
+        service_update(&app, &args);
+        let after = s.spec();
+        assert!(
+            !back(&after),
+            "{kind}: docker service update changed nothing"
+        );
+        if kind == "image" {
+            let image = after["TaskTemplate"]["ContainerSpec"]["Image"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            assert!(
+                image.starts_with("localhost:5000/twip/base:bookworm-amd64"),
+                "{image}"
+            );
+            want = vec![change(
+                "image",
+                None,
+                Some(&image),
+                Some("twip/base:bookworm"),
+            )];
+        }
+        // The spec-hash label is what twip last sent: docker service update keeps it.
+        assert!(
+            after["Labels"]["io.twip.spec-hash"].is_string(),
+            "{kind}: {after:#}"
+        );
+
+        let plan = s.plan();
+        let actions = plan["actions"].as_array().unwrap();
+        assert_eq!(actions.len(), 1, "{kind}: {plan:#}");
+        let a = &actions[0];
+        assert_eq!(
+            (&a["resource"], &a["op"], &a["name"]),
+            (&json!("service"), &json!("update"), &json!(app)),
+            "{kind}: {plan:#}"
+        );
+        assert!(
+            a["cause"]
+                .as_str()
+                .unwrap()
+                .starts_with("changed outside twip: "),
+            "{kind}: {a:#}"
+        );
+        assert_eq!(a["changes"], Value::Array(want), "{kind}: {plan:#}");
+        // The text plan shows the same.
+        let text = s.twip(&["plan", "driftfixture"]);
+        assert!(
+            common::stdout(&text).contains(&format!("      {kind}")),
+            "{kind}: {}",
+            common::stdout(&text)
+        );
+
+        let err = s.up();
+        assert!(err.contains("changed outside twip"), "{kind}: {err}");
+        assert!(
+            err.contains(&format!("updated service {app}")),
+            "{kind}: {err}"
+        );
+        let fixed = s.spec();
+        assert!(back(&fixed), "{kind}: up did not put it back: {fixed:#}");
+        let plan = s.plan();
+        assert_eq!(plan["actions"], json!([]), "{kind}: after up: {plan:#}");
+    }
+}
