@@ -2,7 +2,12 @@
 # Prepare and start everything twip's integration tests need on a fresh test machine:
 # packages (docker.io 26 + buildx from trixie, qemu/binfmt, debootstrap, docker-registry),
 # dockerd with the containerd image store, two local registries (open on :5000, htpasswd on :5001)
-# and the offline multi-platform base image localhost:5000/twip/base:bookworm.
+# and the offline base images (scripts/make-test-bases.sh), as many as TWIP_BASES says:
+#   TWIP_BASES=all       (default) what the whole test suite needs: the multi-platform base
+#                        localhost:5000/twip/base:bookworm (amd64 + arm64), the examples' base,
+#                        the lab images
+#   TWIP_BASES=training  the amd64 base only: what `twip train up` needs (scripts/quickstart.sh)
+#   TWIP_BASES=none      no base (TWIP_SKIP_BASES=1 means the same)
 # Idempotent: a second run only checks, and starts what is not running. See docs/notes/test-infra.md.
 set -euo pipefail
 
@@ -11,6 +16,12 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 require_root
 T0=$(now_s)
+: "${TWIP_BASES:=all}"
+[[ "${TWIP_SKIP_BASES:-0}" == 1 ]] && TWIP_BASES=none
+case "$TWIP_BASES" in
+  all | training | none) ;;
+  *) die "TWIP_BASES must be all, training or none (got '$TWIP_BASES')" ;;
+esac
 mkdir -p "$TWIP_STATE_DIR" "$TWIP_LOG_DIR" "$TWIP_CACHE"
 
 # One engine-up at a time (two test runs starting together must not race on dockerd or the registries).
@@ -281,25 +292,8 @@ ensure_htpasswd
 ensure_registry open "$TWIP_REGISTRY_ADDR" 200
 ensure_registry auth "$TWIP_AUTH_REGISTRY_ADDR" 401 "$REG_DIR/auth.htpasswd"
 
-if [[ "${TWIP_SKIP_BASES:-0}" != 1 ]]; then
-  "$TWIP_SCRIPTS_DIR/make-bases.sh"
-  # Emulation end to end: an arm64 container of the base runs on this amd64 host.
-  if [[ " $TWIP_BASE_ARCHES " == *" arm64 "* ]]; then
-    m=$(docker run --rm --platform linux/arm64 "localhost:${TWIP_REGISTRY_ADDR##*:}/twip/base:$TWIP_BASE_SUITE" uname -m \
-      2>"$TWIP_LOG_DIR/arm64-check.log") ||
-      die "an arm64 container of the base does not run: $(tail -n 5 "$TWIP_LOG_DIR/arm64-check.log")"
-    [[ "$m" == aarch64 ]] || die "an arm64 container of the base reports '$m', want aarch64"
-  fi
-  # The examples' base (examples/: flask and gunicorn apps, redis, postgres), amd64, made the same way.
-  if [[ "${TWIP_SKIP_EXAMPLES:-0}" != 1 ]]; then
-    TWIP_BASE_NAME=twip/examples-base TWIP_BASE_ARCHES=amd64 \
-      TWIP_BASE_PACKAGES="${TWIP_EXAMPLES_PACKAGES:-python3,python3-flask,python3-redis,python3-psycopg2,gunicorn,redis-server,postgresql}" \
-      "$TWIP_SCRIPTS_DIR/make-bases.sh"
-  fi
-  # The lab's node image (and the bootstrap tests' sshd host), built on the base; cached by recipe.
-  if [[ "${TWIP_SKIP_LAB:-0}" != 1 ]]; then
-    "$TWIP_SCRIPTS_DIR/make-lab-node.sh"
-  fi
+if [[ "$TWIP_BASES" != none ]]; then
+  "$TWIP_SCRIPTS_DIR/make-test-bases.sh" "$TWIP_BASES"
 fi
 
 # ---------------------------------------------------------------------------------------------
@@ -316,17 +310,20 @@ fi
     echo "dockerd:    already running, not started by engine-up"
   fi
   echo "registries: open http://$TWIP_REGISTRY_ADDR  auth http://$TWIP_AUTH_REGISTRY_ADDR (user \$TWIP_TEST_REGISTRY_USER=$TWIP_TEST_REGISTRY_USER)"
-  if [[ "${TWIP_SKIP_BASES:-0}" != 1 ]]; then
+  if [[ "$TWIP_BASES" != none ]]; then
     echo "bases:      localhost:${TWIP_REGISTRY_ADDR##*:}/twip/base:$TWIP_BASE_SUITE ($(
       docker buildx imagetools inspect --raw "localhost:${TWIP_REGISTRY_ADDR##*:}/twip/base:$TWIP_BASE_SUITE" 2>/dev/null |
         jq -r '[.manifests[].platform | "\(.os)/\(.architecture)\(if .variant then "/"+.variant else "" end)"] | join(",")'
     )); local twip/base:$TWIP_BASE_SUITE ($(docker image inspect -f '{{.Os}}/{{.Architecture}}' "twip/base:$TWIP_BASE_SUITE" 2>/dev/null))"
   fi
-  if [[ "${TWIP_SKIP_BASES:-0}" != 1 && "${TWIP_SKIP_EXAMPLES:-0}" != 1 ]]; then
+  if [[ "$TWIP_BASES" == all && "${TWIP_SKIP_EXAMPLES:-0}" != 1 ]]; then
     echo "examples:   localhost:${TWIP_REGISTRY_ADDR##*:}/twip/examples-base:$TWIP_BASE_SUITE and twip/examples-base:$TWIP_BASE_SUITE (amd64)"
   fi
-  if [[ "${TWIP_SKIP_BASES:-0}" != 1 && "${TWIP_SKIP_LAB:-0}" != 1 ]]; then
+  if [[ "$TWIP_BASES" == all && "${TWIP_SKIP_LAB:-0}" != 1 ]]; then
     echo "lab:        twip/lab-node:$TWIP_BASE_SUITE, twip/lab-sshd:$TWIP_BASE_SUITE"
+  fi
+  if [[ "$TWIP_BASES" != all ]]; then
+    echo "not made:   the bases the test suite needs besides (TWIP_BASES=$TWIP_BASES): $TWIP_SCRIPTS_DIR/make-test-bases.sh all"
   fi
   echo "stop with:  $TWIP_SCRIPTS_DIR/engine-down.sh"
 } >&2

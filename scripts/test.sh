@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# The test command (README quick start, and what CI runs through .ci/run).
+# The test command (README, and what CI runs through .ci/run).
 # Installs what the tests need on a fresh machine, idempotently, then runs formatting, lints and
 # every test. Nothing is skipped: a missing tool is installed or the run fails.
+# Phases, each timed: tools, fmt, clippy, engine (scripts/engine-up.sh without bases), then the
+# test bases (scripts/make-test-bases.sh all) in the background while cargo builds the tests,
+# then `cargo test --no-fail-fast` (every test binary runs even when one fails). At the end: the
+# time of each phase, each test binary's result and time, and the binaries that failed.
+# Exits non-zero when anything failed. Stops what it started (dockerd, registries), also on failure.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -9,22 +14,111 @@ cd "$root"
 . "$root/scripts/lib/deps.sh"
 
 say() { printf '==> %s\n' "$*" >&2; }
+now() { date +%s.%N; }
+phases=()
+T_ALL=$(now)
+phase_start=
+begin() {
+  phase_start=$(now)
+  say "$1"
+}
+end() { # end NAME
+  phases+=("$(awk -v a="$phase_start" -v b="$(now)" -v n="$1" 'BEGIN{printf "%-36s %7.1f s", n, b-a}')")
+}
+logdir=$(mktemp -d "${TMPDIR:-/tmp}/twip-test.XXXXXX")
+bases_pid=
+engine_started=0
+cleanup() {
+  local rc=$?
+  if [[ -n "$bases_pid" ]] && kill -0 "$bases_pid" 2>/dev/null; then
+    kill -TERM "$bases_pid" 2>/dev/null || true
+    wait "$bases_pid" 2>/dev/null || true
+  fi
+  # Stop what engine-up started (dockerd, registries; caches stay).
+  if ((engine_started)); then
+    bash "$root/scripts/engine-down.sh" || true
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
 
-say "checking tools the tests use"
-need_apt haproxy haproxy       # tests/render.rs: the rendered configs pass `haproxy -c`
-need_docker_cli                # tests/render.rs: `docker stack config` (needs no engine)
+begin "checking tools the tests use"
+need_apt haproxy haproxy # tests/render.rs: the rendered configs pass `haproxy -c`
+need_docker_cli          # tests/render.rs: `docker stack config` (needs no engine)
+end "tools"
 
-say "cargo fmt --check"
+begin "cargo fmt --check"
 cargo fmt --all -- --check
+end "cargo fmt --check"
 
-say "cargo clippy"
+begin "cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
+end "cargo clippy"
 
-say "engine, registries and offline base images (scripts/engine-up.sh)"
-bash "$root/scripts/engine-up.sh"
-# Stop what engine-up started (dockerd, registries), also when a test fails; caches stay.
-trap 'bash "$root/scripts/engine-down.sh" || true' EXIT
+begin "engine and registries (scripts/engine-up.sh, TWIP_BASES=none)"
+engine_started=1
+TWIP_BASES=none bash "$root/scripts/engine-up.sh"
+end "engine (packages, dockerd, registries)"
 
-say "cargo test"
+# The bases (debootstrap, much of it emulated arm64) and the test build overlap.
+say "test bases (scripts/make-test-bases.sh all) in the background, log $logdir/bases.log"
+bases_start=$(now)
+bash "$root/scripts/make-test-bases.sh" all >"$logdir/bases.log" 2>&1 &
+bases_pid=$!
+
+begin "cargo test --no-run (build)"
+cargo test --locked --all-targets --no-run
+end "build of the tests"
+
+say "waiting for the test bases"
+if ! wait "$bases_pid"; then
+  bases_pid=
+  tail -n 40 "$logdir/bases.log" >&2
+  say "the test bases failed (log above); not running the tests"
+  exit 1
+fi
+bases_pid=
+phases+=("$(awk -v a="$bases_start" -v b="$(now)" 'BEGIN{printf "%-36s %7.1f s", "test bases (beside the build)", b-a}')")
+cat "$logdir/bases.log" >&2
+
+begin "cargo test --no-fail-fast"
 # insta: never write snapshots here; a changed output is a failure to review.
-INSTA_UPDATE=no cargo test --locked --all-targets 2>&1
+set +e
+INSTA_UPDATE=no cargo test --locked --all-targets --no-fail-fast 2>&1 | tee "$logdir/test.log"
+test_rc=${PIPESTATUS[0]}
+set -e
+end "cargo test"
+
+# Each test binary: the name cargo ran it under, its result line's verdict and time. A binary
+# that started and printed no result line (it crashed) is listed as such.
+summary=$(awk '
+  function flush() { if (name != "" && !seen) { printf "%-40s %-8s %s\n", name, "CRASHED", "-"; bad = bad " " name } }
+  /^ *Running / { flush(); name = ($2 == "unittests") ? $3 : $2; seen = 0; next }
+  /^ *Doc-tests / { flush(); name = "doc-tests " $2; seen = 0; next }
+  /^test result: / {
+    verdict = $3; sub(/\.$/, "", verdict)
+    printf "%-40s %-8s %s\n", name, verdict, $NF
+    if (verdict != "ok") bad = bad " " name
+    seen = 1
+  }
+  END { flush(); print "FAILED:" bad }
+' "$logdir/test.log")
+
+{
+  echo
+  echo "---- phases ----"
+  printf '%s\n' "${phases[@]}"
+  awk -v a="$T_ALL" -v b="$(now)" 'BEGIN{printf "%-36s %7.1f s\n", "total", b-a}'
+  echo "---- test binaries (result, time) ----"
+  grep -v '^FAILED:' <<<"$summary" || true
+  failed=$(grep '^FAILED:' <<<"$summary" | cut -d: -f2-)
+  if [[ -n "${failed// /}" ]]; then
+    echo "---- failed test binaries:$failed"
+  fi
+  if ((test_rc != 0)); then
+    echo "cargo test exited $test_rc (output kept in $logdir/test.log)"
+  else
+    echo "all tests passed"
+  fi
+} >&2
+exit "$test_rc"

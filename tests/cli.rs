@@ -52,9 +52,18 @@ fn top_level_help_documents_exit_codes_and_shortcuts() {
 fn usage_errors_exit_2() {
     let out = twip().args(["scale", "training", "web"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("SERVICE=COUNT"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("`web` is not SERVICE=COUNT, e.g. web=3"),
+        "{err}"
+    );
     let out = twip().arg("frobnicate").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("unrecognized subcommand 'frobnicate'"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -200,6 +209,12 @@ fn init_makes_a_project_that_validates_and_renders() {
     std::fs::write(dir.join("images/app/Dockerfile"), "FROM mine\n").unwrap();
     let again = twip().arg("init").arg(&dir).output().unwrap();
     assert_eq!(again.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        err.contains("already has environments/training.yaml")
+            && err.contains("nothing was written (use --force to overwrite)"),
+        "{err}"
+    );
     assert_eq!(
         std::fs::read_to_string(dir.join("images/app/Dockerfile")).unwrap(),
         "FROM mine\n"
@@ -215,9 +230,14 @@ fn engine_commands_validate_before_saying_they_are_not_available() {
         .args(["up", "wrong-type-replicas"])
         .output()
         .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
         out.status.code(),
         Some(2),
-        "an invalid manifest is reported first"
+        "an invalid manifest is reported first: {err}"
+    );
+    assert!(
+        err.contains("environments/wrong-type-replicas.yaml:4:15: services.web.replicas:"),
+        "{err}"
     );
 }

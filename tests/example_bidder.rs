@@ -12,12 +12,12 @@ use common::example::Example;
 use common::*;
 
 fn port() -> u16 {
-    test_vars()[0].1.parse().unwrap()
+    ports().http
 }
 
-/// The `solo` service's host port: the one after the proxy's.
+/// The `solo` service's host port: the one after the proxy's (free, see `common::ports`).
 fn solo_port() -> u16 {
-    port() + 1
+    ports().solo
 }
 
 fn twip_vars() -> Vec<(&'static str, String)> {
@@ -147,7 +147,7 @@ fn bidder_replicated_and_global_bid_bench_and_leave_nothing() {
         "{body_bytes} bytes of bodies for {requests} bids of {one}: {v}"
     );
     ex.ok_with(&twip_vars(), &["down", "replicated"]);
-    let left = labelled_leftovers("twiptest_bidder_replicated");
+    let left = labelled_leftovers(&ex.stack("replicated"));
     assert!(left.is_empty(), "left behind: {left:?}");
 
     // Global: one bidder task and one proxy per node (one node here).
@@ -159,7 +159,7 @@ fn bidder_replicated_and_global_bid_bench_and_leave_nothing() {
             "inspect",
             "--format",
             "{{if .Spec.Mode.Global}}global{{else}}replicated{{end}}",
-            &format!("twiptest_bidder_global_{svc}"),
+            &format!("{}_{svc}", ex.stack("global")),
         ]);
         assert_eq!(mode, vec!["global".to_string()], "{svc}");
     }
@@ -171,6 +171,6 @@ fn bidder_replicated_and_global_bid_bench_and_leave_nothing() {
     assert_eq!(status, 200);
     assert_eq!(body, direct, "the same bid as the replicated layout's");
     ex.ok(&["down", "global"]);
-    let left = labelled_leftovers("twiptest_bidder_global");
+    let left = labelled_leftovers(&ex.stack("global"));
     assert!(left.is_empty(), "left behind: {left:?}");
 }

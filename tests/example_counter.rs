@@ -11,7 +11,7 @@ use common::example::Example;
 use common::*;
 
 fn port() -> u16 {
-    test_vars()[0].1.parse().unwrap()
+    ports().http
 }
 
 /// GET PATH through the proxy: the counter's value and the task that answered.
@@ -55,8 +55,11 @@ fn counter_layouts_count_reset_bench_and_leave_nothing() {
     for e in envs {
         assert!(valid.contains(e), "{valid}");
         let stack = ex.ok(&["render", e, "-o", "-"]);
-        assert!(stack.contains(&format!("twiptest_counter_{e}")), "{stack}");
-        assert!(stack.contains("counter/web:latest"), "{stack}");
+        assert!(stack.contains(&ex.stack(e)), "{stack}");
+        assert!(
+            stack.contains(&format!("{}/web:latest", ex.image_project)),
+            "{stack}"
+        );
     }
     ex.ok(&["build", "1x1"]);
 
@@ -124,7 +127,7 @@ fn counter_layouts_count_reset_bench_and_leave_nothing() {
         "inspect",
         "--format",
         "{{.Spec.Mode.Replicated.Replicas}}",
-        "twiptest_counter_1x1_web",
+        &format!("{}_web", ex.stack("1x1")),
     ]);
     assert_eq!(
         replicas,
@@ -132,7 +135,7 @@ fn counter_layouts_count_reset_bench_and_leave_nothing() {
         "the count before the bench is restored"
     );
     ex.ok(&["down", "1x1"]);
-    let left = labelled_leftovers("twiptest_counter_1x1");
+    let left = labelled_leftovers(&ex.stack("1x1"));
     assert!(left.is_empty(), "left behind: {left:?}");
 
     // 10x10 (with three pairs here): a redis in each task, so each task counts on its own key.
@@ -156,6 +159,6 @@ fn counter_layouts_count_reset_bench_and_leave_nothing() {
         assert_eq!(values, &expected, "task {task} counts on a key of its own");
     }
     ex.ok(&["down", "10x10"]);
-    let left = labelled_leftovers("twiptest_counter_10x10");
+    let left = labelled_leftovers(&ex.stack("10x10"));
     assert!(left.is_empty(), "left behind: {left:?}");
 }

@@ -5,8 +5,9 @@
 //! saw accepted with the rows in Postgres; negative controls (a worker that acknowledges
 //! before it commits, one that counts replays) show that the checker sees losses and doubles.
 //!
-//! Ports: TWIP_TEST_HTTP_PORT / TWIP_TEST_STATS_PORT (see tests/common). Stacks are
-//! `twiptest_vote_*`, images `twiptestvote/*`, labs `t<pid>v`; all removed when a test ends.
+//! Ports: free ones, or TWIP_TEST_HTTP_PORT / TWIP_TEST_STATS_PORT (see tests/common). Stacks
+//! are `twiptest<run id>_vote_*`, images `twiptest<run id>vote/*`, labs `t<pid>v`; all removed
+//! when a test ends, and nothing of another run.
 
 mod common;
 
@@ -21,7 +22,10 @@ use common::*;
 /// One stack at a time: they share the images and the test ports.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-const PROJECT: &str = "twiptestvote";
+/// The project (image prefix) of this run's copies.
+fn project() -> String {
+    format!("twiptest{}vote", run_id())
+}
 
 /// A copy of examples/vote laid out as in the repository (so `../../images/proxy` resolves),
 /// with a test stack name and image namespace. Removes its stacks and images when dropped.
@@ -38,13 +42,13 @@ impl VoteProject {
         std::os::unix::fs::symlink(repo().join("images"), root.path().join("images")).unwrap();
         std::os::unix::fs::symlink(repo().join("examples/vote/images"), dir.join("images"))
             .unwrap();
-        let stack = format!("twiptest_vote_{env}");
+        let stack = test_stack(&format!("vote_{env}"));
         for e in ["single", "cluster"] {
             let text = std::fs::read_to_string(
                 repo().join(format!("examples/vote/environments/{e}.yaml")),
             )
             .unwrap();
-            let text = text.replace("\nproject: vote\n", &format!("\nproject: {PROJECT}\n"));
+            let text = text.replace("\nproject: vote\n", &format!("\nproject: {}\n", project()));
             std::fs::write(
                 dir.join(format!("environments/{e}.yaml")),
                 format!("{text}\nstack: {stack}\n"),
@@ -75,28 +79,13 @@ impl VoteProject {
 
 impl Drop for VoteProject {
     fn drop(&mut self) {
-        let f = format!("label=com.docker.stack.namespace={}", self.stack);
-        let services = list(&["service", "ls", "-q", "--filter", &f]);
-        if !services.is_empty() {
-            docker(&["service", "rm"]).args(&services).output().ok();
-            std::thread::sleep(Duration::from_secs(3));
-        }
-        for kind in ["config", "network", "volume"] {
-            for _ in 0..20 {
-                let ids = list(&[kind, "ls", "-q", "--filter", &f]);
-                if ids.is_empty() {
-                    break;
-                }
-                docker(&[kind, "rm"]).args(&ids).output().ok();
-                std::thread::sleep(Duration::from_millis(500));
-            }
-        }
+        remove_stacks(std::slice::from_ref(&self.stack));
         let images = list(&[
             "images",
             "--format",
             "{{.Repository}}:{{.Tag}}",
             "--filter",
-            &format!("reference={PROJECT}/*"),
+            &format!("reference={}/*", project()),
         ]);
         if !images.is_empty() {
             docker(&["rmi", "-f"]).args(&images).output().ok();
@@ -418,6 +407,15 @@ fn check_ballots(engines: &[Engine], stack: &str, prefix: &str, n: u32) {
     assert_eq!(votes, Some(2 * n as u64));
 }
 
+/// Waits until Postgres holds more than AT_LEAST votes of VOTER (the load reaches the database).
+fn votes_arrive(engines: &[Engine], stack: &str, voter: &str, at_least: u64) -> u64 {
+    let q = format!("SELECT count(*) FROM votes WHERE voter = '{voter}'");
+    eventually(120, || {
+        sql_u64(engines, stack, &q).filter(|n| *n > at_least)
+    })
+    .unwrap_or_else(|| panic!("no more than {at_least} votes of {voter} reached Postgres"))
+}
+
 fn ok(o: &Output, what: &str) -> String {
     let text = format!("{}{}", stdout(o), stderr(o));
     assert!(o.status.success(), "{what} failed:\n{text}");
@@ -478,7 +476,7 @@ fn vote_on_one_node_counts_every_accepted_vote_once_and_the_checker_sees_faults(
         let url = url.clone();
         std::thread::spawn(move || bench(&url, "bench-ok", 2000, 250, plot_dir().as_deref()))
     };
-    std::thread::sleep(Duration::from_secs(3));
+    votes_arrive(&local, &stack, "bench-ok", 0);
     kill_worker_in_flight(&local, &stack, 1000);
     let run = loader.join().unwrap();
     assert!(run.accepted > 1500, "{run:?}");
@@ -513,7 +511,7 @@ fn vote_on_one_node_counts_every_accepted_vote_once_and_the_checker_sees_faults(
         let url = url.clone();
         std::thread::spawn(move || bench(&url, "bench-stop", 2000, 250, None))
     };
-    std::thread::sleep(Duration::from_secs(3));
+    votes_arrive(&local, &stack, "bench-stop", 0);
     stop_queue_with_votes(&local, &stack);
     let run = loader.join().unwrap();
     assert!(run.accepted > 300, "{run:?}");
@@ -539,7 +537,7 @@ fn vote_on_one_node_counts_every_accepted_vote_once_and_the_checker_sees_faults(
             let (url, voter) = (url.clone(), voter.clone());
             std::thread::spawn(move || bench(&url, &voter, 1000, 250, None))
         };
-        std::thread::sleep(Duration::from_secs(2));
+        votes_arrive(&local, &stack, &voter, 0);
         if var == "VOTE_DRAIN_TIMEOUT" {
             stop_queue_with_votes(&local, &stack);
         } else {
@@ -683,9 +681,11 @@ fn vote_on_a_3_node_lab_survives_a_worker_kill_and_a_frontend_node_leaving() {
     let before = settle(&engines, &stack);
     let loader =
         std::thread::spawn(move || bench(&url, "bench-lab", 4000, 200, plot_dir().as_deref()));
-    std::thread::sleep(Duration::from_secs(3));
+    votes_arrive(&engines, &stack, "bench-lab", 0);
     kill_worker_in_flight(&engines, &stack, 600);
-    std::thread::sleep(Duration::from_secs(2));
+    // Votes still reach Postgres after the kill (the load runs on), then the node leaves.
+    let at_kill = votes_arrive(&engines, &stack, "bench-lab", 0);
+    votes_arrive(&engines, &stack, "bench-lab", at_kill);
     let leave = labbed(
         &[],
         &[

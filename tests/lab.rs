@@ -245,17 +245,22 @@ fn scaled_on_a_lab_places_tasks_answers_everywhere_and_leave_moves_tasks() {
         "{status:#}"
     );
 
-    // leave: requests through the manager's proxy while worker-2 is drained and removed.
+    // leave: requests through the manager's proxy from before worker-2 is drained and
+    // removed (20 answered) until after (20 more answered once `leave` returned).
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
     let loader = {
-        let stop = stop.clone();
+        let (stop, answered) = (stop.clone(), answered.clone());
         let a = addr[0].clone();
         std::thread::spawn(move || {
             let (mut ok, mut failed) = (0u32, Vec::new());
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 for path in ["/", "/styles/site.css"] {
                     match get(&a, path) {
-                        Some(200) => ok += 1,
+                        Some(200) => {
+                            ok += 1;
+                            answered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
                         other => failed.push(format!("{path}: {other:?}")),
                     }
                 }
@@ -263,7 +268,8 @@ fn scaled_on_a_lab_places_tasks_answers_everywhere_and_leave_moves_tasks() {
             (ok, failed)
         })
     };
-    std::thread::sleep(Duration::from_secs(1));
+    let answered_now = || answered.load(std::sync::atomic::Ordering::Relaxed);
+    let started = eventually(60, || (answered_now() >= 20).then_some(()));
     let leave = lab.twip_in(
         p,
         &[
@@ -276,9 +282,12 @@ fn scaled_on_a_lab_places_tasks_answers_everywhere_and_leave_moves_tasks() {
             "worker-2",
         ],
     );
-    std::thread::sleep(Duration::from_secs(1));
+    let at_leave = answered_now();
+    let after = eventually(60, || (answered_now() >= at_leave + 20).then_some(()));
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let (ok, failed) = loader.join().unwrap();
+    assert!(started.is_some(), "no 20 answers before the leave");
+    assert!(after.is_some(), "no 20 answers after the leave");
     let text = cap.keep(&leave);
     assert!(leave.status.success(), "{text}");
     assert!(text.contains("removed from the swarm"), "{text}");
@@ -375,6 +384,11 @@ fn plain_tcp_to_a_remote_engine_is_refused_outside_a_lab() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--host and --lab both say where the engine is; give one of them"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// `twip bootstrap ENV --print|--cloud-init` in a project with one more environment.
@@ -472,6 +486,11 @@ fn bootstrap_prints_a_script_and_cloud_init_without_a_token() {
     );
     let out = bootstrap_print(&project, None, &["scaled", "--join-token"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--join-token goes with --print or --cloud-init"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 const SSHD_IMAGE: &str = "twip/lab-sshd:bookworm";

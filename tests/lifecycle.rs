@@ -12,7 +12,7 @@ use common::*;
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn port() -> u16 {
-    test_vars()[0].1.parse().unwrap()
+    ports().http
 }
 
 fn services_of(stack: &str) -> Vec<String> {
@@ -180,14 +180,20 @@ fn training_up_scale_status_down_clean() {
     );
     assert_eq!(v["services"].as_array().unwrap().len(), 3);
 
-    // logs: lines prefixed with their task.
+    // logs: lines prefixed with their task, from more than one of the three tasks.
     let logs = p.twip(&["logs", "training", "web", "--tail", "5"]);
     assert!(logs.status.success(), "{}", stderr(&logs));
+    let lines: Vec<String> = stdout(&logs).lines().map(str::to_string).collect();
     assert!(
-        stdout(&logs).lines().all(|l| l.starts_with("web.")),
+        lines.len() >= 3 && lines.iter().all(|l| l.starts_with("web.")),
         "{}",
         stdout(&logs)
     );
+    let tasks: BTreeSet<&str> = lines
+        .iter()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(tasks.len() >= 2, "lines of one task only: {tasks:?}");
 
     // down, then up again: the item is still there (the volume was kept).
     let down = p.twip(&["down", "training"]);
@@ -345,11 +351,15 @@ fn update_rollback_and_automatic_rollback() {
     ]);
     assert_eq!(bad.status.code(), Some(4), "{}", stderr(&bad));
     assert!(stderr(&bad).contains("rolled it back"), "{}", stderr(&bad));
-    assert_eq!(app_version().as_deref(), Some("1.0.0"));
+    if let Err(last) = only_version(60, 5, "1.0.0", app_version) {
+        panic!("v1 does not answer after the automatic rollback: {last:?}");
+    }
 
     // An image rebuilt under the same tag (no registry, so no digest): `up` rolls it out
     // rather than finding the stack up to date, because the image's id is part of the spec.
-    let tag = "1.0.0-rebuild";
+    let tag = format!("1.0.0-rebuild{}", run_id());
+    let tag = tag.as_str();
+    let rebuilt_version = format!("1.0.0-rebuilt{}", run_id());
     let image = format!("twip/web:{tag}");
     let _rm = RemoveImage(image.clone());
     let first = p.twip_with(&[("TWIP_WEB_VERSION", tag)], &["up", "training"]);
@@ -364,7 +374,7 @@ fn update_rollback_and_automatic_rollback() {
         "--build-arg",
         "BASE=twip/base:bookworm",
         "--build-arg",
-        "VERSION=1.0.0-rebuilt",
+        &format!("VERSION={rebuilt_version}"),
         "-t",
         &image,
     ])
@@ -376,8 +386,8 @@ fn update_rollback_and_automatic_rollback() {
     assert!(again.status.success(), "{}", stderr(&again));
     assert!(!stderr(&again).contains("up to date"), "{}", stderr(&again));
     assert_eq!(
-        eventually(60, || app_version().filter(|v| v == "1.0.0-rebuilt")).as_deref(),
-        Some("1.0.0-rebuilt")
+        eventually(60, || app_version().filter(|v| *v == rebuilt_version)),
+        Some(rebuilt_version.clone())
     );
 
     let down = p.twip(&["down", "training", "--volumes"]);
@@ -400,12 +410,13 @@ fn failures_say_what_is_wrong_and_invalid_input_changes_nothing() {
     let p = TestProject::new(&[], "fail");
 
     // An image that does not exist.
+    let noimage = test_stack("fail_noimage");
     p.write_env(
         "noimage",
-        "stack: twiptest_fail_noimage\nservices:\n  web:\n    image: twip/does-not-exist:1\n",
+        &format!("stack: {noimage}\nservices:\n  web:\n    image: twip/does-not-exist:1\n"),
     );
     let mut p = p;
-    p.stacks.push("twiptest_fail_noimage".into());
+    p.stacks.push(noimage);
     let out = p.twip(&["up", "noimage", "--timeout", "90s"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
@@ -418,7 +429,7 @@ fn failures_say_what_is_wrong_and_invalid_input_changes_nothing() {
     // global service (one task per node): not "up" at 0/0 while its task waits out the restart
     // delay, but the same failure.
     let mut crash = |name: &str, mode: &str| -> String {
-        let stack = format!("twiptest_fail_{name}");
+        let stack = test_stack(&format!("fail_{name}"));
         p.write_env(
             name,
             &format!("stack: {stack}\nservices:\n  app:\n    image: twip/base:bookworm\n    mode: {mode}\n    command: [\"sh\", \"-c\", \"echo boom-from-the-app; exit 3\"]\n"),
@@ -438,7 +449,11 @@ fn failures_say_what_is_wrong_and_invalid_input_changes_nothing() {
     crash("crashglobal", "global");
 
     // A manifest error: exit 2, and nothing was made.
-    p.write_env("broken", "stack: twiptest_fail_broken\nservices:\n  web:\n    image: nginx:1.25\n    replicas: many\n");
+    let broken = test_stack("fail_broken");
+    p.write_env(
+        "broken",
+        &format!("stack: {broken}\nservices:\n  web:\n    image: nginx:1.25\n    replicas: many\n"),
+    );
     let out = p.twip(&["up", "broken"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
@@ -446,12 +461,15 @@ fn failures_say_what_is_wrong_and_invalid_input_changes_nothing() {
         "{}",
         stderr(&out)
     );
-    assert!(labelled_leftovers("twiptest_fail_broken").is_empty());
+    assert!(labelled_leftovers(&broken).is_empty());
 
     // An unreachable engine.
     p.write_env(
         "ok",
-        "stack: twiptest_fail_ok\nservices:\n  web:\n    image: nginx:1.25\n",
+        &format!(
+            "stack: {}\nservices:\n  web:\n    image: nginx:1.25\n",
+            test_stack("fail_ok")
+        ),
     );
     let out = p.twip(&["--host", "unix:///run/twip-no-such.sock", "up", "ok"]);
     assert_eq!(out.status.code(), Some(1));
@@ -492,25 +510,44 @@ mod common_engine {
     use std::path::PathBuf;
     use std::process::{Child, Command, Stdio};
 
-    const BRIDGE: &str = "twiptest0";
+    /// A bridge this test made (named after the process, on a /24 no interface uses);
+    /// deleted when dropped. An interface of that name that exists already is not touched.
+    struct Bridge(String);
 
-    /// A second dockerd on its own socket, data root and bridge (never `--bridge none`, which
-    /// makes dockerd delete the first engine's docker0), without iptables rules.
-    pub struct SecondEngine {
-        pub socket: PathBuf,
-        child: Child,
-        root: tempfile::TempDir,
-    }
-
-    impl SecondEngine {
-        pub fn start() -> SecondEngine {
-            let root = tempfile::tempdir().unwrap();
-            let socket = root.path().join("docker.sock");
-            let _ = Command::new("ip").args(["link", "del", BRIDGE]).output();
+    impl Bridge {
+        fn create() -> Bridge {
+            let name = format!("twt{}", std::process::id());
+            let addrs = Command::new("ip")
+                .args(["-o", "-4", "addr", "show"])
+                .output()
+                .expect("ip (iproute2)");
+            let addrs = String::from_utf8_lossy(&addrs.stdout).to_string();
+            let subnet = (0..250u32)
+                .map(|i| 10 + (std::process::id() + i) % 240)
+                .map(|x| format!("10.251.{x}."))
+                .find(|net| !addrs.contains(&format!(" {net}")))
+                .expect("a free 10.251.X.0/24");
+            let exists = Command::new("ip")
+                .args(["link", "show", &name])
+                .output()
+                .unwrap();
+            assert!(
+                !exists.status.success(),
+                "an interface {name} exists already; not touching it"
+            );
+            let add = Command::new("ip")
+                .args(["link", "add", &name, "type", "bridge"])
+                .output()
+                .expect("ip (iproute2)");
+            assert!(
+                add.status.success(),
+                "ip link add {name}: {}",
+                String::from_utf8_lossy(&add.stderr)
+            );
+            let bridge = Bridge(name.clone());
             for args in [
-                vec!["link", "add", BRIDGE, "type", "bridge"],
-                vec!["addr", "add", "10.251.7.1/24", "dev", BRIDGE],
-                vec!["link", "set", BRIDGE, "up"],
+                vec!["addr", "add", &format!("{subnet}1/24"), "dev", &name],
+                vec!["link", "set", &name, "up"],
             ] {
                 let out = Command::new("ip")
                     .args(&args)
@@ -522,6 +559,31 @@ mod common_engine {
                     String::from_utf8_lossy(&out.stderr)
                 );
             }
+            bridge
+        }
+    }
+
+    impl Drop for Bridge {
+        fn drop(&mut self) {
+            let _ = Command::new("ip").args(["link", "del", &self.0]).output();
+        }
+    }
+
+    /// A second dockerd on its own socket, data root and bridge (never `--bridge none`, which
+    /// makes dockerd delete the first engine's docker0), without iptables rules.
+    pub struct SecondEngine {
+        pub socket: PathBuf,
+        child: Child,
+        root: tempfile::TempDir,
+        // Dropped after the engine stopped (fields drop after `drop`).
+        _bridge: Bridge,
+    }
+
+    impl SecondEngine {
+        pub fn start() -> SecondEngine {
+            let root = tempfile::tempdir().unwrap();
+            let socket = root.path().join("docker.sock");
+            let bridge = Bridge::create();
             let dockerd =
                 which::which("dockerd").expect("dockerd (scripts/engine-up.sh installs it)");
             let child = Command::new(dockerd)
@@ -533,7 +595,12 @@ mod common_engine {
                 .arg(root.path().join("exec"))
                 .arg("--pidfile")
                 .arg(root.path().join("docker.pid"))
-                .args(["--bridge", BRIDGE, "--iptables=false", "--ip6tables=false"])
+                .args([
+                    "--bridge",
+                    &bridge.0,
+                    "--iptables=false",
+                    "--ip6tables=false",
+                ])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
@@ -542,6 +609,7 @@ mod common_engine {
                 socket,
                 child,
                 root,
+                _bridge: bridge,
             };
             let ok = super::eventually(30, || {
                 Command::new("docker")
@@ -564,7 +632,6 @@ mod common_engine {
                 .status();
             let _ = self.child.wait();
             let _ = &self.root;
-            let _ = Command::new("ip").args(["link", "del", BRIDGE]).output();
         }
     }
 }
@@ -623,12 +690,13 @@ fn with_a_registry_services_run_images_by_digest_and_stay_up_to_date() {
     let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     require_swarm();
     let mut p = TestProject::new(&["training"], "digest");
-    let stack = "twiptest_digest_reg";
+    let stack = test_stack("digest_reg");
+    let project = format!("twiptest{}-digest", run_id());
     p.write_env(
         "reg",
-        &format!("extends: training\nstack: {stack}\nproject: twiptest-digest\nregistry:\n  url: localhost:5000\n"),
+        &format!("extends: training\nstack: {stack}\nproject: {project}\nregistry:\n  url: localhost:5000\n"),
     );
-    p.stacks.push(stack.into());
+    p.stacks.push(stack.clone());
     let up = p.twip(&["up", "reg"]);
     assert!(up.status.success(), "{}", stderr(&up));
     let image = list(&[
@@ -639,7 +707,7 @@ fn with_a_registry_services_run_images_by_digest_and_stay_up_to_date() {
         &format!("{stack}_web"),
     ]);
     assert!(
-        image[0].starts_with("localhost:5000/twiptest-digest/web:1.0.0@sha256:"),
+        image[0].starts_with(&format!("localhost:5000/{project}/web:1.0.0@sha256:")),
         "{image:?}"
     );
     let again = p.twip(&["up", "reg"]);

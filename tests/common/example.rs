@@ -4,25 +4,30 @@ use std::path::Path;
 
 use super::*;
 
-/// A copy of examples/NAME whose environments have `twiptest_NAME_...` stacks. It sits two
+/// A copy of examples/NAME whose environments have stacks of this run
+/// (`twiptest<run id>_NAME_ENV`) and a `project:` of this run (`twiptest<run id>NAME`, so
+/// images are `twiptest<run id>NAME/...`, not the example's own `NAME/...`). It sits two
 /// levels down in a temporary directory that links the repository's `images/`, so the
 /// examples' `../../images/proxy` build context resolves as it does in the repository.
 pub struct Example {
     pub project: TestProject,
-    /// The example's name, which is also its `project:` (images are `NAME/...`).
+    /// The example's name.
     pub name: String,
+    /// Its `project:` in this copy: the prefix of every image its builds make.
+    pub image_project: String,
     _outer: tempfile::TempDir,
 }
 
 impl Drop for Example {
-    /// Removes the images the example's builds made (`NAME/*`); the stacks go with `project`.
+    /// Removes the images this copy's builds made (`twiptest<run id>NAME/*`, nobody else's);
+    /// the stacks go with `project`.
     fn drop(&mut self) {
         let images = list(&[
             "images",
             "--format",
             "{{.Repository}}:{{.Tag}}",
             "--filter",
-            &format!("reference={}/*", self.name),
+            &format!("reference={}/*", self.image_project),
         ]);
         if !images.is_empty() {
             docker(&["rmi", "-f"]).args(&images).output().ok();
@@ -50,10 +55,12 @@ impl Example {
         std::os::unix::fs::symlink(src.join("images"), dir.path().join("images")).unwrap();
         std::fs::create_dir(dir.path().join("environments")).unwrap();
         let mut stacks = Vec::new();
+        let image_project = format!("twiptest{}{name}", run_id());
+        let mut projects = 0;
         for entry in std::fs::read_dir(src.join("environments")).unwrap() {
             let path = entry.unwrap().path();
             let env = path.file_stem().unwrap().to_string_lossy().to_string();
-            let stack = format!("twiptest_{name}_{env}");
+            let stack = Example::stack_of(name, &env);
             let text = std::fs::read_to_string(&path).unwrap();
             assert!(text.contains("\nstack: "), "{env} names its stack");
             let text: String = text
@@ -61,6 +68,9 @@ impl Example {
                 .map(|l| {
                     if l.starts_with("stack: ") {
                         format!("stack: {stack}\n")
+                    } else if l.starts_with("project: ") {
+                        projects += 1;
+                        format!("project: {image_project}\n")
                     } else {
                         format!("{l}\n")
                     }
@@ -81,11 +91,23 @@ impl Example {
                 std::fs::copy(&f, dir.path().join(f.file_name().unwrap())).unwrap();
             }
         }
+        assert!(projects > 0, "examples/{name} names its project");
         Example {
             project: TestProject { dir, stacks },
             name: name.to_string(),
+            image_project,
             _outer: outer,
         }
+    }
+
+    /// The stack of environment ENV of example NAME in this run.
+    pub fn stack_of(name: &str, env: &str) -> String {
+        test_stack(&format!("{name}_{env}"))
+    }
+
+    /// The stack of this example's environment ENV.
+    pub fn stack(&self, env: &str) -> String {
+        Example::stack_of(&self.name, env)
     }
 
     pub fn path(&self) -> &Path {
