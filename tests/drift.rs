@@ -249,8 +249,9 @@ fn changes_made_outside_twip_are_planned_and_undone_by_up() {
     ];
     assert_eq!(cases.len(), 6);
     for (kind, args, mut want, back) in cases {
+        let before = s.spec();
         assert!(
-            back(&s.spec()),
+            back(&before),
             "{kind}: the deployed spec already fails the check"
         );
         service_update(&app, &args);
@@ -275,10 +276,15 @@ fn changes_made_outside_twip_are_planned_and_undone_by_up() {
                 Some("twip/base:bookworm"),
             )];
         }
-        // The spec-hash label is what twip last sent: docker service update keeps it.
+        // The spec-hash label is what twip last sent: docker service update keeps it, so the
+        // label alone would plan nothing.
         assert!(
             after["Labels"]["io.twip.spec-hash"].is_string(),
             "{kind}: {after:#}"
+        );
+        assert_eq!(
+            after["Labels"]["io.twip.spec-hash"], before["Labels"]["io.twip.spec-hash"],
+            "{kind}"
         );
 
         let plan = s.plan();
