@@ -826,8 +826,6 @@ impl Checker<'_> {
             // quote it here.
             if names::check_line(value).is_ok() {
                 self.err(path, format!("`{value}` is not a valid {what}: {rule}"));
-            } else {
-                self.err(path, format!("not a valid {what}: {rule}"));
             }
         }
     }
@@ -1138,7 +1136,7 @@ fn check_numbers(m: &Manifest, c: &mut Checker) {
                     path,
                     format!(
                         "`{}` is out of range: use {} to 24 days (whole milliseconds)",
-                        d.compose(),
+                        humantime::format_duration(d.0),
                         if min_ms == 0 {
                             "0s".to_string()
                         } else {
