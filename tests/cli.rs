@@ -388,3 +388,121 @@ fn a_plain_ssh_user_reaches_ssh_after_dashes() {
         );
     }
 }
+
+#[test]
+#[cfg_attr(
+    not(debug_assertions),
+    ignore = "the panic trigger exists only in debug builds"
+)]
+fn a_panic_is_one_line_and_exit_70_whatever_rust_backtrace_says() {
+    let mut seen = 0;
+    for (how, backtrace) in [("1", "1"), ("1", "full"), ("task", "1"), ("1", "0")] {
+        let out = twip()
+            .env("TWIP_TEST_PANIC", how)
+            .env("RUST_BACKTRACE", backtrace)
+            .arg("schema")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(70), "{how}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{how}: {stderr}");
+        assert!(
+            stderr.starts_with("twip: internal error: TWIP_TEST_PANIC"),
+            "{stderr}"
+        );
+        assert!(
+            stderr
+                .trim_end()
+                .ends_with(&format!("; please report it to {}", twip::exit::REPORT_TO)),
+            "{stderr}"
+        );
+        assert!(!stderr.to_lowercase().contains("backtrace"), "{stderr}");
+        assert!(!stderr.contains("panicked at"), "{stderr}");
+        assert!(!stderr.contains('\u{1b}'), "{stderr}");
+        seen += 1;
+    }
+    assert_eq!(seen, 4);
+    // Without the trigger the same command succeeds (the trigger is what failed above).
+    let out = twip().arg("schema").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn the_readme_exit_code_table_is_the_one_in_the_code() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let section = readme
+        .split("## Exit codes")
+        .nth(1)
+        .expect("README has an Exit codes section");
+    let rows: Vec<&str> = section
+        .lines()
+        .skip_while(|l| !l.starts_with("| code |"))
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .collect();
+    let want: Vec<String> = twip::exit::TABLE
+        .iter()
+        .map(|(c, m)| format!("| {c} | {m} |"))
+        .collect();
+    assert!(want.len() >= 7);
+    assert_eq!(rows, want);
+}
+
+#[test]
+fn errors_show_terminal_controls_escaped_and_no_url_credentials() {
+    let out = twip()
+        .arg("--project-dir")
+        .arg(repo())
+        .args([
+            "render",
+            "pwn\u{1b}]0;title\u{7}\u{1b}[2J\u{202e}",
+            "-o",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("pwn\\x1b]0;title\\x07\\x1b[2J\\u{202e}"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains('\u{1b}') && !stderr.contains('\u{7}'),
+        "{stderr}"
+    );
+
+    // A usage error quotes what was typed.
+    let out = twip()
+        .args(["pw\u{1b}[2Jn\u{9b}31m\u{202e}"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("unrecognized subcommand"), "{stderr}");
+    assert!(
+        !stderr.contains('\u{1b}') && !stderr.contains('\u{9b}') && !stderr.contains('\u{202e}'),
+        "{stderr}"
+    );
+
+    for verbose in [false, true] {
+        let mut cmd = twip();
+        cmd.arg("--project-dir").arg(repo());
+        if verbose {
+            cmd.arg("-v");
+        }
+        let out = cmd
+            .args([
+                "--host",
+                "tcp://ci:s3cr3t@192.0.2.1:2376",
+                "status",
+                "training",
+            ])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("tcp://***@192.0.2.1:2376"), "{stderr}");
+        assert!(!stderr.contains("s3cr3t"), "{stderr}");
+    }
+}

@@ -239,6 +239,28 @@ async fn pump<R: AsyncRead + Unpin>(r: R, tx: mpsc::UnboundedSender<Line>, is_er
     }
 }
 
+/// Writes `bytes` to a child's stdin on a thread of its own that blocks SIGPIPE: twip keeps
+/// SIGPIPE's default action (so `twip status | head` ends quietly), and a command that exits
+/// without reading all its input (ssh that cannot connect) must not kill twip with it. The
+/// write then fails with EPIPE, which is not an error here; a SIGPIPE left pending on the
+/// thread ends with it.
+fn feed(stdin: tokio::process::ChildStdin, bytes: Vec<u8>) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        use std::io::Write;
+        // SAFETY: changes this thread's signal mask only, with a set built here.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGPIPE);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        }
+        if let Ok(fd) = stdin.into_owned_fd() {
+            let mut f = std::fs::File::from(fd);
+            let _ = f.write_all(&bytes);
+        }
+    })
+}
+
 /// The command line as errors show it: pasteable, with credentials replaced.
 fn shown(cmd: &Cmd) -> String {
     crate::ui::redact(&cmd.to_string()).into_owned()
@@ -284,12 +306,7 @@ pub async fn run_with_input(
         hint: None,
     })?;
     let writer = match (input, child.stdin.take()) {
-        (Some(bytes), Some(mut stdin)) => Some(tokio::spawn(async move {
-            use tokio::io::AsyncWriteExt;
-            // A command that exits without reading all of it is not an error here.
-            let _ = stdin.write_all(&bytes).await;
-            let _ = stdin.shutdown().await;
-        })),
+        (Some(bytes), Some(stdin)) => Some(feed(stdin, bytes)),
         _ => None,
     };
     let (tx, mut rx) = mpsc::unbounded_channel();
@@ -325,7 +342,7 @@ pub async fn run_with_input(
     let _ = t1.await;
     let _ = t2.await;
     if let Some(w) = writer {
-        let _ = w.await;
+        let _ = tokio::task::spawn_blocking(move || w.join()).await;
     }
     let status = child.wait().await.map_err(|e| RunError {
         command: shown(cmd),
@@ -518,5 +535,35 @@ mod tests {
         );
         // Classification still sees what it needs.
         assert_eq!(e.tail.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_command_that_does_not_read_its_input_does_not_kill_twip() {
+        // More than a pipe holds, to a command that exits at once: the write meets EPIPE.
+        // With SIGPIPE's default action (as the binary sets it) that would end this process.
+        // SAFETY: a signal disposition set to its default, as main does.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+        let big = vec![b'x'; 4 << 20];
+        for _ in 0..3 {
+            let e = run_with_input(
+                &Cmd::new("sh").args(["-c", "exit 3"]),
+                Some(big.clone()),
+                &RunOpts::quiet(),
+            )
+            .await
+            .unwrap_err();
+            assert_eq!(e.status, Some(3));
+        }
+        let ok = run_with_input(&Cmd::new("wc").arg("-c"), Some(big), &RunOpts::quiet())
+            .await
+            .unwrap();
+        assert_eq!(ok.stdout.trim(), (4 << 20).to_string());
+        // Back to what the test harness set, for the other tests of this process.
+        // SAFETY: as above.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        }
     }
 }
