@@ -77,7 +77,7 @@ fn bidder_replicated_and_global_bid_bench_and_leave_nothing() {
 
     // Replicated: two tasks behind the proxy, and `solo` on its own port.
     ex.ok_with(&twip_vars(), &["up", "replicated"]);
-    let tested = ex.ok(&["test", "replicated"]);
+    let tested = ex.test_passes("replicated");
     assert!(
         tested.contains("/healthz") && tested.contains("200"),
         "{tested}"
@@ -152,7 +152,7 @@ fn bidder_replicated_and_global_bid_bench_and_leave_nothing() {
 
     // Global: one bidder task and one proxy per node (one node here).
     ex.ok(&["up", "global"]);
-    ex.ok(&["test", "global"]);
+    ex.test_passes("global");
     for svc in ["web", "proxy"] {
         let mode = list(&[
             "service",

@@ -65,7 +65,7 @@ fn counter_layouts_count_reset_bench_and_leave_nothing() {
 
     // 1x1, scaled to three app tasks: one key in one redis, whichever task answers.
     ex.ok(&["up", "1x1"]);
-    let tested = ex.ok(&["test", "1x1"]);
+    let tested = ex.test_passes("1x1");
     assert!(
         tested.contains("/counter") && tested.contains("200"),
         "{tested}"
@@ -146,7 +146,7 @@ fn counter_layouts_count_reset_bench_and_leave_nothing() {
     )
     .unwrap();
     ex.ok(&["up", "10x10"]);
-    ex.ok(&["test", "10x10"]);
+    ex.test_passes("10x10");
     all_tasks_answer(3);
     let mut per_task: BTreeMap<String, Vec<u64>> = BTreeMap::new();
     for _ in 0..18 {

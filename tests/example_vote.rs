@@ -511,7 +511,8 @@ fn vote_on_one_node_counts_every_accepted_vote_once_and_the_checker_sees_faults(
         let url = url.clone();
         std::thread::spawn(move || bench(&url, "bench-stop", 2000, 250, None))
     };
-    votes_arrive(&local, &stack, "bench-stop", 0);
+    // Enough accepted votes to judge before the stop (more than 300 counted already).
+    votes_arrive(&local, &stack, "bench-stop", 300);
     stop_queue_with_votes(&local, &stack);
     let run = loader.join().unwrap();
     assert!(run.accepted > 300, "{run:?}");

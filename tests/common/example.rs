@@ -133,6 +133,27 @@ impl Example {
         self.twip_with(&[], args)
     }
 
+    /// `twip test ENV` passes: right after `up` HAProxy may not have marked the new tasks up
+    /// yet (its checks run every few seconds, later on a loaded machine), so it is retried
+    /// for up to 2 minutes; the stdout of the run that passed, or a failure with the last one.
+    pub fn test_passes(&self, env: &str) -> String {
+        let mut last = None;
+        let passed = eventually(120, || {
+            let out = self.twip(&["test", env]);
+            let ok = out.status.success().then(|| stdout(&out));
+            last = Some(out);
+            ok
+        });
+        passed.unwrap_or_else(|| {
+            let out = last.expect("twip test ran");
+            panic!(
+                "twip test {env} never passed within 2 minutes; the last run:\n{}{}",
+                stdout(&out),
+                stderr(&out)
+            )
+        })
+    }
+
     pub fn ok(&self, args: &[&str]) -> String {
         self.ok_with(&[], args)
     }
