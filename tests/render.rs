@@ -203,9 +203,10 @@ fn a_projects_template_overrides_the_builtin() {
         .args(["render", "x", "-o", "-"])
         .output()
         .unwrap();
+    // The override's values are escaped for its language (a stack file: YAML scalars) too.
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        "# custom\nweb=nginx:1.25\n"
+        "# custom\n\"web\"=\"nginx:1.25\"\n"
     );
     // A template that uses an undefined variable is an error, not an empty string.
     std::fs::write(
