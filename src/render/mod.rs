@@ -370,6 +370,9 @@ pub fn render(env: &Environment, project_dir: &Path, out_dir: &Path) -> anyhow::
             }
             (None, Some(content)) => {
                 let name = format!("config.{key}");
+                escape::file_name(&name).map_err(|e| {
+                    crate::exit::invalid(format!("configs.{}: {e}", escape::comment(key)))
+                })?;
                 files.push(Rendered {
                     name: name.clone(),
                     content: content.clone(),
@@ -431,6 +434,48 @@ pub fn render(env: &Environment, project_dir: &Path, out_dir: &Path) -> anyhow::
         },
     );
     Ok(Output { files })
+}
+
+/// Writes `output` into `out_dir` and returns the paths written. Every file name must be one
+/// plain path component ([`escape::file_name`]), checked again here, so nothing is written
+/// outside `out_dir`. All files are first written into a temporary folder beside `out_dir`
+/// (same file system); only when every write succeeded are they renamed into place (a new
+/// `out_dir` is renamed as a whole), so an error leaves nothing half-written.
+pub fn write_output(out_dir: &Path, output: &Output) -> anyhow::Result<Vec<PathBuf>> {
+    for f in &output.files {
+        escape::file_name(&f.name).map_err(|e| crate::exit::invalid(e.to_string()))?;
+    }
+    let parent = match out_dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
+    let base = out_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "out".into());
+    let tmp = parent.join(format!(".{base}.twip-render-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let written = (|| -> anyhow::Result<Vec<PathBuf>> {
+        for f in &output.files {
+            let p = tmp.join(&f.name);
+            std::fs::write(&p, &f.content).with_context(|| format!("writing {}", p.display()))?;
+        }
+        if !out_dir.exists() {
+            std::fs::rename(&tmp, out_dir)
+                .with_context(|| format!("moving the rendered files to {}", out_dir.display()))?;
+        } else {
+            for f in &output.files {
+                let to = out_dir.join(&f.name);
+                std::fs::rename(tmp.join(&f.name), &to)
+                    .with_context(|| format!("writing {}", to.display()))?;
+            }
+        }
+        Ok(output.files.iter().map(|f| out_dir.join(&f.name)).collect())
+    })();
+    let _ = std::fs::remove_dir_all(&tmp);
+    written
 }
 
 /// `to` as a path relative to the directory `from` (both made absolute first), with `/`.
