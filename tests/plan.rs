@@ -868,8 +868,8 @@ fn changes_that_keep_the_spec_hash_label_are_seen() {
             change(
                 "secret",
                 Some("token"),
-                Some("driftfixture_token_84d70665e8 (uid 0, gid 0, mode 0400)"),
-                Some("driftfixture_token_84d70665e8 (uid 0, gid 0, mode 0444)"),
+                Some("driftfixture_token_1ff8c6e44c (uid 0, gid 0, mode 0400)"),
+                Some("driftfixture_token_1ff8c6e44c (uid 0, gid 0, mode 0444)"),
             ),
         ),
         (
