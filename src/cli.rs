@@ -24,7 +24,8 @@ Exit codes:
   2  invalid input: usage error or invalid manifest; nothing was changed
   3  timed out waiting for the swarm to converge
   4  an update failed and was rolled back
-  5  an update was paused by swarm";
+  5  an update was paused by swarm
+ 70  internal error: a bug in twip (one line says where to report it)";
 
 #[derive(Debug, Parser)]
 #[command(

@@ -12,6 +12,33 @@ pub const TIMEOUT: i32 = 3;
 pub const ROLLED_BACK: i32 = 4;
 /// An update was paused by swarm (failure action `pause`): a person must decide.
 pub const PAUSED: i32 = 5;
+/// A bug in twip: it panicked (`EX_SOFTWARE` of sysexits.h). One line says so, no backtrace.
+pub const INTERNAL_ERROR: i32 = 70;
+
+/// Every exit code and what it means: the one table that `--help` ([`EXIT_CODES_HELP`]), the
+/// README and docs/commands.md are checked against.
+pub const TABLE: &[(i32, &str)] = &[
+    (SUCCESS, "success"),
+    (
+        FAILURE,
+        "failure (engine, network, a subprocess, a failed check)",
+    ),
+    (
+        INVALID_INPUT,
+        "invalid input: usage error or invalid manifest; nothing was changed",
+    ),
+    (TIMEOUT, "timed out waiting for the swarm to converge"),
+    (ROLLED_BACK, "an update failed and was rolled back"),
+    (PAUSED, "an update was paused by swarm"),
+    (
+        INTERNAL_ERROR,
+        "internal error: a bug in twip (one line says where to report it)",
+    ),
+];
+
+/// Where the panic message sends a person who met a bug.
+pub const REPORT_TO: &str =
+    "the twip maintainers (see \"Reporting a problem\" in docs/security.md)";
 
 /// An error caused by what the user typed or wrote, reported without a chain and with exit
 /// code 2. Manifest problems have their own type ([`crate::manifest::Diagnostics`]).
@@ -60,4 +87,19 @@ Exit codes:
   2  invalid input: usage error or invalid manifest; nothing was changed
   3  timed out waiting for the swarm to converge
   4  an update failed and was rolled back
-  5  an update was paused by swarm";
+  5  an update was paused by swarm
+ 70  internal error: a bug in twip (one line says where to report it)";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_help_text_is_the_table() {
+        let mut text = String::from("Exit codes:");
+        for (code, meaning) in TABLE {
+            text.push_str(&format!("\n{code:>3}  {meaning}"));
+        }
+        assert_eq!(EXIT_CODES_HELP, text);
+    }
+}

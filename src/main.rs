@@ -7,20 +7,8 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    // A bug must not greet the user with a Rust backtrace: one line, and where to report it.
-    std::panic::set_hook(Box::new(|info| {
-        let msg = info
-            .payload()
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| info.payload().downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown".into());
-        let at = info
-            .location()
-            .map(|l| format!(" at {}:{}", l.file(), l.line()))
-            .unwrap_or_default();
-        eprintln!("error: internal error in twip: {msg}{at}; this is a bug, please report it");
-    }));
-    let code = twip::main_with_args(std::env::args_os().collect());
+    // A bug must not greet the user with a Rust backtrace: one line, where to report it, 70.
+    twip::install_panic_hook();
+    let code = twip::main_on_large_stack(std::env::args_os().collect());
     std::process::exit(code);
 }

@@ -1,5 +1,10 @@
 //! Everything twip says to a person goes through here: stderr only, colour only on a terminal
 //! and never when `NO_COLOR` is set or `--no-color` is given. Data goes to stdout elsewhere.
+//!
+//! Every message is passed through [`clean`] on its way out: credentials in URLs and
+//! `--password` values are replaced ([`redact`]) and control characters, terminal escape
+//! sequences and invisible bidi/zero-width characters are shown as escapes ([`sanitize`]),
+//! whatever a manifest, the engine or a subprocess put in them.
 
 use console::{Style, Term};
 
@@ -52,21 +57,21 @@ impl Ui {
     pub fn ok(&self, msg: &str) {
         if !self.quiet {
             let mark = self.style(Style::new().green()).apply_to("✓");
-            eprintln!("{mark} {msg}");
+            eprintln!("{mark} {}", clean(msg));
         }
     }
 
     /// Progress or information.
     pub fn info(&self, msg: &str) {
         if !self.quiet {
-            eprintln!("{msg}");
+            eprintln!("{}", clean(msg));
         }
     }
 
     /// Detail shown with `-v`.
     pub fn debug(&self, msg: &str) {
         if self.verbose > 0 && !self.quiet {
-            let s = self.style(Style::new().dim()).apply_to(msg);
+            let s = self.style(Style::new().dim()).apply_to(clean(msg));
             eprintln!("{s}");
         }
     }
@@ -76,23 +81,23 @@ impl Ui {
             let w = self
                 .style(Style::new().yellow().bold())
                 .apply_to("warning:");
-            eprintln!("{w} {msg}");
+            eprintln!("{w} {}", clean(msg));
         }
     }
 
     pub fn error(&self, msg: &str) {
         let e = self.style(Style::new().red().bold()).apply_to("error:");
-        eprintln!("{e} {msg}");
+        eprintln!("{e} {}", clean(msg));
     }
 
     /// Prints an error: its message, then (with `-v`) the chain of causes. Never a backtrace.
     pub fn report_error(&self, err: &anyhow::Error) {
         if let Some(d) = err.downcast_ref::<crate::manifest::Diagnostics>() {
             for line in d.lines() {
-                eprintln!("{line}");
+                eprintln!("{}", clean(&line));
             }
             let e = self.style(Style::new().red().bold()).apply_to("error:");
-            eprintln!("{e} {}", d.summary());
+            eprintln!("{e} {}", clean(&d.summary()));
             return;
         }
         let mut msg = err.to_string();
@@ -100,7 +105,7 @@ impl Ui {
         if self.verbose > 0 {
             self.error(&msg);
             for c in causes {
-                eprintln!("  caused by: {c}");
+                eprintln!("  caused by: {}", clean(&c));
             }
         } else {
             // Without -v, still say the innermost cause when it adds something.
@@ -111,5 +116,204 @@ impl Ui {
             }
             self.error(&msg);
         }
+    }
+}
+
+/// Text from outside twip (names from a manifest or the engine, engine and subprocess error
+/// text) made safe to print on a terminal: control characters (C0 except newline and tab,
+/// DEL, C1: so every escape sequence, `\r` and backspace) and the invisible characters that
+/// reorder or hide text (bidi controls, zero-width characters) are shown as escapes
+/// (`\x1b`, `\u{202e}`) instead of being sent to the terminal. Borrowed when nothing changes.
+pub fn sanitize(s: &str) -> std::borrow::Cow<'_, str> {
+    fn unsafe_char(c: char) -> bool {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c,
+                '\u{200b}'..='\u{200f}' // zero-width space/joiners, LRM, RLM
+                | '\u{2028}'..='\u{202e}' // line/paragraph separators, bidi embeddings, overrides
+                | '\u{2060}'..='\u{2064}' // word joiner, invisible operators
+                | '\u{2066}'..='\u{2069}' // bidi isolates
+                | '\u{feff}' // zero-width no-break space (BOM)
+                | '\u{061c}' // Arabic letter mark
+            )
+    }
+    if !s.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if unsafe_char(c) {
+            if (c as u32) < 0x100 {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            } else {
+                out.push_str(&format!("\\u{{{:x}}}", c as u32));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// What is shown instead of a credential.
+pub const REDACTED: &str = "***";
+
+/// Text that may carry a credential with the credential replaced by [`REDACTED`]: the user
+/// information of every URL (`https://user:pass@host/` becomes `https://***@host/`) and the
+/// value of a `--password` option (`--password VALUE`, `--password=VALUE`). Every error and
+/// every line of a subprocess's output that twip prints goes through it. Borrowed when nothing
+/// changes.
+pub fn redact(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.contains("://") && !s.contains("--password") {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let out = redact_password_options(&redact_url_userinfo(s));
+    if out == s {
+        std::borrow::Cow::Borrowed(s)
+    } else {
+        std::borrow::Cow::Owned(out)
+    }
+}
+
+/// Ends an URL's authority (or a word): `/ ? #`, white space, quotes and brackets.
+fn ends_authority(c: char) -> bool {
+    c.is_whitespace() || "/?#\"'`<>()[]{}|\\,;".contains(c)
+}
+
+fn redact_url_userinfo(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let end = tail.find(ends_authority).unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority.rfind('@') {
+            Some(at) => {
+                out.push_str(REDACTED);
+                out.push_str(&authority[at..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn redact_password_options(s: &str) -> String {
+    const OPT: &str = "--password";
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find(OPT) {
+        let (head, tail) = rest.split_at(i + OPT.len());
+        out.push_str(head);
+        // `--password-stdin` and other longer options are not `--password`.
+        let sep = match tail.chars().next() {
+            Some('=') => "=",
+            Some(' ') => " ",
+            _ => {
+                rest = tail;
+                continue;
+            }
+        };
+        let value = tail[1..].trim_start_matches(' ');
+        let skipped = tail.len() - 1 - value.len();
+        // A quoted value ends at its closing quote; a bare one at white space.
+        let len = match value.chars().next() {
+            Some(q @ ('\'' | '"')) => value[1..].find(q).map_or(value.len(), |e| e + 2),
+            Some(_) => value.find(char::is_whitespace).unwrap_or(value.len()),
+            None => 0,
+        };
+        out.push_str(sep);
+        out.push_str(&tail[1..1 + skipped]);
+        if len > 0 {
+            out.push_str(REDACTED);
+        }
+        rest = &value[len..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// [`redact`] then [`sanitize`]: what every message from outside twip goes through before it
+/// is printed for a person.
+pub fn clean(s: &str) -> String {
+    sanitize(&redact(s)).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sanitize_shows_control_and_invisible_characters_as_escapes() {
+        assert!(matches!(
+            sanitize("web.1 | ok\n\tnext"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        assert_eq!(sanitize("a\u{1b}[2Jb"), "a\\x1b[2Jb");
+        assert_eq!(sanitize("a\u{1b}]0;title\u{7}b"), "a\\x1b]0;title\\x07b");
+        assert_eq!(sanitize("x\ry"), "x\\x0dy");
+        assert_eq!(sanitize("x\u{8}y"), "x\\x08y");
+        assert_eq!(sanitize("x\u{7f}y\u{9b}2J"), "x\\x7fy\\x9b2J");
+        assert_eq!(sanitize("ab\u{202e}cd"), "ab\\u{202e}cd");
+        assert_eq!(sanitize("a\u{200b}b\u{2066}c"), "a\\u{200b}b\\u{2066}c");
+        // Letters of every script stay.
+        assert_eq!(sanitize("nœud-東京"), "nœud-東京");
+        // What it prints holds no control character but newline and tab.
+        let all: String = (0u32..0x3000).filter_map(char::from_u32).collect();
+        let out = sanitize(&all);
+        assert!(out
+            .chars()
+            .all(|c| !c.is_control() || c == '\n' || c == '\t'));
+        assert!(!out.contains('\u{202e}'));
+    }
+
+    #[test]
+    fn redact_hides_url_credentials_and_password_values() {
+        assert!(matches!(
+            redact("https://registry.example.com/v2/"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        assert_eq!(
+            redact("push to https://ci:s3cr3t@registry.example.com:5000/v2/x failed"),
+            "push to https://***@registry.example.com:5000/v2/x failed"
+        );
+        assert_eq!(redact("https://token@h"), "https://***@h");
+        // The last `@` of the authority ends the user information.
+        assert_eq!(redact("ssh://a@b:c@host:22/x"), "ssh://***@host:22/x");
+        assert_eq!(
+            redact("two: http://u:p@a/ and 'tcp://x:y@b'"),
+            "two: http://***@a/ and 'tcp://***@b'"
+        );
+        // An image digest is not user information.
+        assert_eq!(
+            redact("localhost:5000/web@sha256:abc"),
+            "localhost:5000/web@sha256:abc"
+        );
+        assert_eq!(
+            redact("docker login --password s3cr3t -u ci r"),
+            "docker login --password *** -u ci r"
+        );
+        assert_eq!(redact("--password=s3cr3t x"), "--password=*** x");
+        assert_eq!(redact("--password='s3 cr3t' x"), "--password=*** x");
+        assert_eq!(redact("--password-stdin x"), "--password-stdin x");
+        assert_eq!(redact("end --password"), "end --password");
+        for s in [
+            "https://ci:s3cr3t@r",
+            "--password s3cr3t",
+            "--password=s3cr3t",
+            "a https://x:s3cr3t@r/ b --password \"s3cr3t\"",
+        ] {
+            assert!(!redact(s).contains("s3cr3t"), "{s}");
+        }
+    }
+
+    #[test]
+    fn clean_redacts_then_sanitizes() {
+        assert_eq!(
+            clean("\u{1b}[31mhttps://u:p@h\u{1b}[0m"),
+            "\\x1b[31mhttps://***@h\\x1b[0m"
+        );
     }
 }

@@ -221,3 +221,209 @@ fn engine_commands_validate_before_saying_they_are_not_available() {
         "an invalid manifest is reported first"
     );
 }
+
+/// A stand-in for the system ssh client, first on PATH: it records its argv (one element a
+/// line) and, like the real one, reads options up to `--` (also after the destination) and
+/// runs a `-oProxyCommand=` it finds there with the shell. Then it fails as a refused login.
+struct FakeSsh {
+    dir: tempfile::TempDir,
+}
+
+impl FakeSsh {
+    fn new() -> FakeSsh {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("bin")).unwrap();
+        let ssh = dir.path().join("bin/ssh");
+        std::fs::write(
+            &ssh,
+            "#!/bin/sh\n\
+             for a in \"$@\"; do printf '%s\\n' \"$a\"; done >> \"$FAKE_SSH_LOG\"\n\
+             for a in \"$@\"; do\n\
+               case \"$a\" in\n\
+                 --) break ;;\n\
+                 -oProxyCommand=*) sh -c \"${a#-oProxyCommand=}\" ;;\n\
+               esac\n\
+             done\n\
+             echo 'Permission denied (publickey).' >&2\n\
+             exit 255\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&ssh, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::create_dir_all(dir.path().join("project/environments")).unwrap();
+        FakeSsh { dir }
+    }
+
+    fn marker(&self) -> std::path::PathBuf {
+        self.dir.path().join("pwned")
+    }
+
+    fn log(&self) -> std::path::PathBuf {
+        self.dir.path().join("ssh-argv")
+    }
+
+    fn path_var(&self) -> std::ffi::OsString {
+        let mut p = self.dir.path().join("bin").into_os_string();
+        p.push(":");
+        p.push(std::env::var_os("PATH").unwrap_or_default());
+        p
+    }
+
+    /// `environments/boot.yaml`: a manager and a worker, the given ssh users.
+    fn manifest(&self, manager_user: &str, worker_user: &str) {
+        std::fs::write(
+            self.dir.path().join("project/environments/boot.yaml"),
+            format!(
+                "nodes:\n  - name: m1\n    address: 192.0.2.10\n    role: manager\n    ssh:\n      user: {manager_user:?}\n\
+                 \x20 - name: w1\n    address: 127.0.0.1\n    role: worker\n    ssh:\n      user: {worker_user:?}\n\
+                 services:\n  web:\n    image: nginx:1\n"
+            ),
+        )
+        .unwrap();
+    }
+
+    fn twip(&self, args: &[&str]) -> std::process::Output {
+        twip()
+            .env("PATH", self.path_var())
+            .env("FAKE_SSH_LOG", self.log())
+            .arg("--project-dir")
+            .arg(self.dir.path().join("project"))
+            .args(args)
+            .timeout(std::time::Duration::from_secs(120))
+            .output()
+            .unwrap()
+    }
+}
+
+#[test]
+fn the_fake_ssh_runs_an_injected_proxy_command_as_ssh_would() {
+    // Negative control: the argv twip built before `--` and the refusal (the user glued to
+    // the host, nothing ending the options) makes the stand-in run the command.
+    let f = FakeSsh::new();
+    let user = format!("-oProxyCommand=touch {} #", f.marker().display());
+    let out = std::process::Command::new(f.dir.path().join("bin/ssh"))
+        .env("FAKE_SSH_LOG", f.log())
+        .args([
+            "-o",
+            "BatchMode=yes",
+            &format!("{user}@127.0.0.1"),
+            "sh",
+            "-s",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(255));
+    assert!(f.marker().exists(), "the stand-in must behave like ssh");
+}
+
+#[test]
+fn an_ssh_user_that_reads_as_an_option_runs_nothing() {
+    let f = FakeSsh::new();
+    let hostile = format!("-oProxyCommand=touch {} #", f.marker().display());
+    f.manifest("root", &hostile);
+    let out = f.twip(&["bootstrap", "boot", "w1"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("ssh.user"), "{stderr}");
+    assert!(!f.marker().exists(), "the injected command ran");
+    assert!(!f.log().exists(), "ssh was started: {stderr}");
+
+    // The manager's user reaches the API client's ssh through an ssh:// URL: refused too.
+    f.manifest(&hostile, "root");
+    let out = f.twip(&["swarm", "join", "boot"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("ssh.user"), "{stderr}");
+    assert!(!f.marker().exists(), "the injected command ran");
+    assert!(!f.log().exists(), "ssh was started: {stderr}");
+}
+
+#[test]
+fn a_plain_ssh_user_reaches_ssh_after_dashes() {
+    // Positive control: the same path with a good user starts ssh, destination after `--`.
+    let f = FakeSsh::new();
+    f.manifest("root", "deploy");
+    let out = f.twip(&["bootstrap", "boot", "w1"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("Permission denied"), "{stderr}");
+    let argv: Vec<String> = std::fs::read_to_string(f.log())
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    let dashes = argv.iter().position(|a| a == "--").expect("`--` in argv");
+    assert_eq!(argv[dashes + 1], "deploy@127.0.0.1", "{argv:?}");
+    assert_eq!(&argv[dashes + 2..], ["sudo", "-n", "sh", "-s"], "{argv:?}");
+    let own = ["-o", "-p", "-i"];
+    let options: Vec<&String> = argv[..dashes]
+        .iter()
+        .filter(|a| a.starts_with('-'))
+        .collect();
+    assert!(options.len() >= 3, "{argv:?}");
+    for a in options {
+        assert!(
+            own.contains(&a.as_str()),
+            "`{a}` is not twip's own: {argv:?}"
+        );
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(debug_assertions),
+    ignore = "the panic trigger exists only in debug builds"
+)]
+fn a_panic_is_one_line_and_exit_70_whatever_rust_backtrace_says() {
+    let mut seen = 0;
+    for (how, backtrace) in [("1", "1"), ("1", "full"), ("task", "1"), ("1", "0")] {
+        let out = twip()
+            .env("TWIP_TEST_PANIC", how)
+            .env("RUST_BACKTRACE", backtrace)
+            .arg("schema")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(70), "{how}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{how}: {stderr}");
+        assert!(
+            stderr.starts_with("twip: internal error: TWIP_TEST_PANIC"),
+            "{stderr}"
+        );
+        assert!(
+            stderr
+                .trim_end()
+                .ends_with(&format!("; please report it to {}", twip::exit::REPORT_TO)),
+            "{stderr}"
+        );
+        assert!(!stderr.to_lowercase().contains("backtrace"), "{stderr}");
+        assert!(!stderr.contains("panicked at"), "{stderr}");
+        assert!(!stderr.contains('\u{1b}'), "{stderr}");
+        seen += 1;
+    }
+    assert_eq!(seen, 4);
+    // Without the trigger the same command succeeds (the trigger is what failed above).
+    let out = twip().arg("schema").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn the_readme_exit_code_table_is_the_one_in_the_code() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let section = readme
+        .split("## Exit codes")
+        .nth(1)
+        .expect("README has an Exit codes section");
+    let rows: Vec<&str> = section
+        .lines()
+        .skip_while(|l| !l.starts_with("| code |"))
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .collect();
+    let want: Vec<String> = twip::exit::TABLE
+        .iter()
+        .map(|(c, m)| format!("| {c} | {m} |"))
+        .collect();
+    assert!(want.len() >= 7);
+    assert_eq!(rows, want);
+}

@@ -812,7 +812,7 @@ fn a_failing_build_shows_its_output_and_exits_1() {
     );
     assert!(
         out.stderr.contains(&format!(
-            "docker buildx build --build-arg BASE={}",
+            "docker buildx build --build-arg=BASE={}",
             base_local()
         )),
         "{out}"

@@ -268,3 +268,133 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// A YAML bomb, generated here, fed to `twip validate` as a subprocess (an abort or a stack
+/// overflow would show as a signal, not exit 2): it fails with exit 2 and a message that
+/// names the limit, at a position.
+fn assert_bomb_refused(name: &str, text: &str, expect: &str) {
+    assert!(
+        text.len() <= 1 << 20,
+        "{name}: the bomb itself is under 1 MiB"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir(tmp.path().join("environments")).unwrap();
+    std::fs::write(tmp.path().join(format!("environments/{name}.yaml")), text).unwrap();
+    let out = twip()
+        .arg("--project-dir")
+        .arg(tmp.path())
+        .args(["validate", name])
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{name}:\n{stderr}");
+    assert!(
+        stderr.contains(expect),
+        "{name}: expected `{expect}` in\n{stderr}"
+    );
+    let first = stderr.lines().next().unwrap_or("");
+    assert!(
+        first.starts_with(&format!("environments/{name}.yaml:")),
+        "{name}: not positioned: {first}"
+    );
+    assert!(!stderr.contains("panicked"), "{name}:\n{stderr}");
+}
+
+/// The bombs of the security review: each is small, and each would expand, nest or scan far
+/// beyond what a manifest needs.
+fn bombs() -> Vec<(&'static str, String, &'static str)> {
+    let mut laughs = String::from(
+        "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+    );
+    for (i, c) in ('b'..='i').enumerate() {
+        let prev = (b'a' + i as u8) as char;
+        laughs.push_str(&format!(
+            "{c}: &{c} [*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev}]\n"
+        ));
+    }
+    laughs.push_str("services: {web: {image: \"nginx:1\"}}\n");
+    let mut merges = String::from("m0: &m0 {k0: 0}\n");
+    for i in 1..3000 {
+        merges.push_str(&format!(
+            "m{i}: &m{i} {{<<: [*m{}, *m0], k{i}: {i}}}\n",
+            i - 1
+        ));
+    }
+    let block_nesting = format!("x:\n  {}a\n", "- ".repeat(10_000));
+    let flow_nesting = format!("x: {}{}\n", "[".repeat(200_000), "]".repeat(200_000));
+    let interp = format!("{}x{}", "${A:-".repeat(30_000), "}".repeat(30_000));
+    let interp = format!("services: {{web: {{image: \"{interp}\"}}}}\n");
+    let many_keys = {
+        let mut s = String::from("services:\n  web:\n    image: \"nginx:1\"\n    labels:\n");
+        for i in 0..45_000 {
+            s.push_str(&format!("      k{i}: v\n"));
+        }
+        s.push_str("      k0: again\n");
+        s
+    };
+    let big_scalar = format!(
+        "services: {{web: {{image: \"nginx:1\", command: \"{}\"}}}}\n",
+        "x".repeat(300_000)
+    );
+    let too_big = format!("# {}\nservices: {{}}\n", "x".repeat((1 << 20) + 10));
+    vec![
+        ("billion-laughs", laughs, "aliases are expanded"),
+        ("merge-chain", merges, "aliases are expanded"),
+        ("block-nesting", block_nesting, "nested more than 64 deep"),
+        ("flow-nesting", flow_nesting, "invalid YAML"),
+        ("interpolation-nesting", interp, "nested more than 8 deep"),
+        ("many-keys", many_keys, "duplicate key `k0`"),
+        ("big-scalar", big_scalar, "the limit is 262144"),
+        ("too-big", too_big, "at most 1048576 bytes"),
+    ]
+}
+
+#[test]
+fn yaml_bombs_fail_fast_with_exit_2() {
+    let bombs = bombs();
+    assert_eq!(bombs.len(), 8);
+    for (name, text, expect) in bombs {
+        if name == "too-big" {
+            // Over the limit on purpose: checked below without the size assertion.
+            continue;
+        }
+        assert_bomb_refused(name, &text, expect);
+    }
+}
+
+#[test]
+fn a_file_over_1_mib_is_refused_before_it_is_read() {
+    let (name, text, expect) = bombs().pop().unwrap();
+    assert_eq!(name, "too-big");
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir(tmp.path().join("environments")).unwrap();
+    std::fs::write(tmp.path().join("environments/too-big.yaml"), text).unwrap();
+    let out = twip()
+        .arg("--project-dir")
+        .arg(tmp.path())
+        .args(["validate", "too-big"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(expect), "{stderr}");
+    assert!(
+        stderr.starts_with("environments/too-big.yaml:1:1: "),
+        "{stderr}"
+    );
+}
+
+/// Writes the bombs to DIR (for measuring `twip validate` with `/usr/bin/time -v` by hand):
+/// `TWIP_WRITE_BOMBS=DIR cargo test --test manifests write_bombs`.
+#[test]
+fn write_bombs() {
+    let Some(dir) = std::env::var_os("TWIP_WRITE_BOMBS") else {
+        return;
+    };
+    let dir = Path::new(&dir).join("environments");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, text, _) in bombs() {
+        std::fs::write(dir.join(format!("{name}.yaml")), text).unwrap();
+    }
+}

@@ -223,10 +223,19 @@ pub async fn run(g: &GlobalArgs, args: &BootstrapArgs, ui: &Ui) -> anyhow::Resul
     let ssh_program = ssh::ssh_program()?;
     let text = script(&env, &project.dir, None)?;
 
+    // Every host's ssh command first: a value ssh could read as an option stops it before
+    // any host is touched.
+    let cmds = nodes
+        .iter()
+        .map(|n| {
+            let host = SshHost::from_node(n, &project.dir);
+            let cmd = host.script(&ssh_program)?;
+            Ok((host, cmd))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+
     // 1. The script on every host at once, output streamed with the host's name.
-    let runs = futures_util::future::join_all(nodes.iter().map(|n| {
-        let host = SshHost::from_node(n, &project.dir);
-        let cmd = host.script(&ssh_program);
+    let runs = futures_util::future::join_all(nodes.iter().zip(cmds).map(|(n, (host, cmd))| {
         let text = text.clone();
         let prefix = format!("{} | ", n.name);
         async move {

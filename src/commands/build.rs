@@ -258,6 +258,11 @@ pub fn plan(
             spec,
         });
     }
+    // Every build's argv is checked now, so a value buildx could read as an option stops
+    // the command before the first build (exit 2).
+    for b in &out {
+        buildx::build(&b.spec)?;
+    }
     Ok(out)
 }
 
@@ -368,7 +373,7 @@ async fn build_one(cli: &CliEnv, b: &ImageBuild, ui: &Ui) -> anyhow::Result<Buil
         std::env::temp_dir().join(format!("twip-build-{}-{}.json", std::process::id(), b.name));
     let mut spec = b.spec.clone();
     spec.metadata_file = Some(meta.clone());
-    let cmd = cli.apply(buildx::build(&spec));
+    let cmd = cli.apply(buildx::build(&spec)?);
     let platforms = if b.platforms.is_empty() {
         "the builder's platform".to_string()
     } else {
@@ -595,8 +600,12 @@ pub async fn run_push(g: &GlobalArgs, args: &EnvArg, ui: &Ui) -> anyhow::Result<
     let mut missing = Vec::new();
     for name in &names {
         let refs = tags(&env, name, commit.as_deref());
+        // Every command of this image is checked before any runs.
+        for r in &refs {
+            docker_cmd::push(r)?;
+        }
         if run(
-            &cli.apply(docker_cmd::image_id(&refs[0])),
+            &cli.apply(docker_cmd::image_id(&refs[0])?),
             &RunOpts::quiet(),
         )
         .await
@@ -607,7 +616,7 @@ pub async fn run_push(g: &GlobalArgs, args: &EnvArg, ui: &Ui) -> anyhow::Result<
         }
         let mut push_refs = vec![refs[0].clone()];
         for r in &refs[1..] {
-            let have = run(&cli.apply(docker_cmd::image_id(r)), &RunOpts::quiet())
+            let have = run(&cli.apply(docker_cmd::image_id(r)?), &RunOpts::quiet())
                 .await
                 .is_ok();
             let is_commit = commit
@@ -620,7 +629,7 @@ pub async fn run_push(g: &GlobalArgs, args: &EnvArg, ui: &Ui) -> anyhow::Result<
                     "{r} is not in the engine (built from another commit?); not pushed"
                 ));
             } else {
-                run(&cli.apply(docker_cmd::tag(&refs[0], r)), &RunOpts::quiet())
+                run(&cli.apply(docker_cmd::tag(&refs[0], r)?), &RunOpts::quiet())
                     .await
                     .map_err(|e| anyhow::Error::new(e).context(format!("cannot tag {r}")))?;
                 push_refs.push(r.clone());
@@ -643,7 +652,7 @@ pub async fn run_push(g: &GlobalArgs, args: &EnvArg, ui: &Ui) -> anyhow::Result<
     let mut count = 0;
     for (name, refs) in &plan {
         for r in refs {
-            let cmd = cli.apply(docker_cmd::push(r));
+            let cmd = cli.apply(docker_cmd::push(r)?);
             ui.debug(&format!("$ {cmd}"));
             let opts = if ui.verbose > 0 && !ui.quiet {
                 RunOpts::streamed(format!("[{name}] "))
@@ -898,6 +907,7 @@ proxy:
             .iter()
             .map(|b| {
                 buildx::build(&b.spec)
+                    .unwrap()
                     .to_string()
                     .replace(&root.display().to_string(), "P")
             })
@@ -905,13 +915,13 @@ proxy:
         assert_eq!(
             lines,
             [
-                "docker buildx build -f P/images/proxy/Dockerfile \
-                 -t localhost:5000/twip/proxy:latest -t localhost:5000/twip/proxy:abc1234-dirty \
-                 --load --push --target final P/images/proxy",
-                "docker buildx build --platform linux/amd64,linux/arm64 \
-                 --build-arg BASE=base:1 --build-arg VERSION=2.0 \
-                 -t localhost:5000/twip/web:2.0 -t localhost:5000/twip/web:abc1234-dirty \
-                 -t localhost:5000/twip/web:latest --push P/images/web",
+                "docker buildx build --file=P/images/proxy/Dockerfile \
+                 --tag=localhost:5000/twip/proxy:latest --tag=localhost:5000/twip/proxy:abc1234-dirty \
+                 --load --push --target=final -- P/images/proxy",
+                "docker buildx build --platform=linux/amd64,linux/arm64 \
+                 --build-arg=BASE=base:1 --build-arg=VERSION=2.0 \
+                 --tag=localhost:5000/twip/web:2.0 --tag=localhost:5000/twip/web:abc1234-dirty \
+                 --tag=localhost:5000/twip/web:latest --push -- P/images/web",
             ]
         );
     }

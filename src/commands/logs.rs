@@ -46,8 +46,15 @@ pub async fn run(g: &GlobalArgs, args: &LogsArgs, _ui: &Ui) -> anyhow::Result<i3
         let id = task.id.clone().unwrap_or_default();
         let label = match task.slot {
             Some(slot) => format!("{}.{slot}", args.service),
-            None => format!("{}.{}", args.service, &id[..id.len().min(6)]),
+            None => format!(
+                "{}.{}",
+                args.service,
+                id.chars().take(6).collect::<String>()
+            ),
         };
+        // The prefix is twip's: made safe for a terminal. The lines are the container's own
+        // and are printed as they are (like `docker logs`), colours included.
+        let label = crate::ui::clean(&label);
         let mut opts = LogsOptionsBuilder::default()
             .stdout(true)
             .stderr(true)
@@ -70,7 +77,9 @@ pub async fn run(g: &GlobalArgs, args: &LogsArgs, _ui: &Ui) -> anyhow::Result<i3
                         println!("{label:<width$} | {line}");
                     }
                 }
-                Some((label, Err(e))) => eprintln!("{label}: {e}"),
+                Some((label, Err(e))) => {
+                    eprintln!("{label}: {}", crate::ui::clean(&e.to_string()))
+                }
                 None => break,
             },
             _ = tokio::signal::ctrl_c() => break,

@@ -119,6 +119,8 @@ pub async fn connect(ep: &Endpoint) -> anyhow::Result<Docker> {
             }
         }
     } else if ep.url.starts_with("ssh://") {
+        // The API client runs the system ssh client with the URL's user and host and no `--`.
+        crate::exec::ssh::check_engine_url(&ep.url)?;
         Docker::connect_with_ssh(&ep.url, REQUEST_TIMEOUT_S, v, None)
     } else {
         return Err(exit::invalid(format!(

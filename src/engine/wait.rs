@@ -281,7 +281,7 @@ pub async fn converge(
                     ProgressStyle::with_template("{spinner} {prefix:<28} {msg}")
                         .unwrap_or_else(|_| ProgressStyle::default_spinner()),
                 );
-                pb.set_prefix(s.clone());
+                pb.set_prefix(crate::ui::clean(s));
                 pb.enable_steady_tick(Duration::from_millis(120));
                 (s, pb)
             })
@@ -297,11 +297,12 @@ pub async fn converge(
                 continue;
             }
             let st = look(docker, s, before).await?;
-            let line = st.line();
+            // The engine's task messages are shown as they change: made safe for a terminal.
+            let line = crate::ui::clean(&st.line());
             if let Some(pb) = bars.get(s) {
                 pb.set_message(line.clone());
             } else if last.get(s) != Some(&line) && !ui.quiet {
-                eprintln!("  {s}: {line}");
+                eprintln!("  {}: {line}", crate::ui::clean(s));
             }
             last.insert(s.clone(), line);
             match st.update.as_deref() {
@@ -390,7 +391,7 @@ fn finish(bars: &BTreeMap<&String, ProgressBar>, s: &String, ok: bool) {
             ProgressStyle::with_template("{prefix:<30} {msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
-        pb.set_prefix(format!("{mark} {s}"));
+        pb.set_prefix(format!("{mark} {}", crate::ui::clean(s)));
         pb.finish();
     }
 }

@@ -60,25 +60,42 @@ impl BuildSpec {
     }
 }
 
-/// `docker buildx build --platform P1,P2 -f DOCKERFILE --build-arg K=V ... -t TAG ...
-/// [--load] [--push] [--no-cache] [--target T] [--cache-from ...] [--cache-to ...]
-/// [--metadata-file F] CONTEXT`
-pub fn build(s: &BuildSpec) -> Cmd {
+/// `docker buildx build --platform=P1,P2 --file=DOCKERFILE --build-arg=K=V ... --tag=TAG ...
+/// [--load] [--push] [--no-cache] [--target=T] [--cache-from=...] [--cache-to=...]
+/// [--metadata-file=F] -- CONTEXT`
+///
+/// Every value is attached to its option with `=` and checked ([`super::checked`]: refused
+/// when it starts with `-`); the context comes after `--`. A build-arg name may not hold `=`.
+pub fn build(s: &BuildSpec) -> anyhow::Result<Cmd> {
+    let ck = |what: &str, v: &str| super::checked("docker buildx build", what, v).map(|_| ());
     let mut c = Cmd::new("docker").args(["buildx", "build"]);
     if let Some(b) = &s.builder {
-        c = c.args(["--builder", b]);
+        ck("the builder", b)?;
+        c = c.arg(format!("--builder={b}"));
     }
     if !s.platforms.is_empty() {
-        c = c.args(["--platform".to_string(), s.platforms.join(",")]);
+        for p in &s.platforms {
+            ck("the platform", p)?;
+        }
+        c = c.arg(format!("--platform={}", s.platforms.join(",")));
     }
     if let Some(df) = &s.dockerfile {
-        c = c.args(["-f".to_string(), df.display().to_string()]);
+        let df = df.display().to_string();
+        ck("the dockerfile", &df)?;
+        c = c.arg(format!("--file={df}"));
     }
     for (k, v) in &s.build_args {
-        c = c.args(["--build-arg".to_string(), format!("{k}={v}")]);
+        ck("the build argument name", k)?;
+        if k.contains('=') {
+            return Err(crate::exit::invalid(format!(
+                "refusing to run docker buildx build: the build argument name {k:?} holds `=`"
+            )));
+        }
+        c = c.arg(format!("--build-arg={k}={v}"));
     }
     for t in &s.tags {
-        c = c.args(["-t", t]);
+        ck("the image reference", t)?;
+        c = c.arg(format!("--tag={t}"));
     }
     match s.output {
         Output::Load => c = c.arg("--load"),
@@ -90,18 +107,29 @@ pub fn build(s: &BuildSpec) -> Cmd {
         c = c.arg("--no-cache");
     }
     if let Some(t) = &s.target {
-        c = c.args(["--target", t]);
+        ck("the build target", t)?;
+        c = c.arg(format!("--target={t}"));
     }
     for f in &s.cache_from {
-        c = c.args(["--cache-from", f]);
+        ck("the cache source", f)?;
+        c = c.arg(format!("--cache-from={f}"));
     }
     if let Some(t) = &s.cache_to {
-        c = c.args(["--cache-to", t]);
+        ck("the cache destination", t)?;
+        c = c.arg(format!("--cache-to={t}"));
     }
     if let Some(m) = &s.metadata_file {
-        c = c.args(["--metadata-file".to_string(), m.display().to_string()]);
+        let m = m.display().to_string();
+        ck("the metadata file", &m)?;
+        c = c.arg(format!("--metadata-file={m}"));
     }
-    c.arg(s.context.display().to_string())
+    let context = s.context.display().to_string();
+    if context.is_empty() {
+        return Err(crate::exit::invalid(
+            "refusing to run docker buildx build: the build context is empty",
+        ));
+    }
+    Ok(c.arg("--").arg(context))
 }
 
 /// A local cache directory, read and written: (`--cache-from`, `--cache-to`) values.
@@ -117,21 +145,27 @@ pub fn version() -> Cmd {
     Cmd::new("docker").args(["buildx", "version"])
 }
 
-/// `docker buildx inspect [NAME]`: the builder's driver and the platforms it can build.
-pub fn inspect(builder: Option<&str>) -> Cmd {
-    Cmd::new("docker")
-        .args(["buildx", "inspect"])
-        .args(builder.map(str::to_string))
+/// `docker buildx inspect [-- NAME]`: the builder's driver and the platforms it can build.
+pub fn inspect(builder: Option<&str>) -> anyhow::Result<Cmd> {
+    let c = Cmd::new("docker").args(["buildx", "inspect"]);
+    Ok(match builder {
+        Some(b) => c
+            .arg("--")
+            .arg(super::checked("docker buildx inspect", "the builder", b)?),
+        None => c,
+    })
 }
 
-/// `docker buildx imagetools inspect REF`: the platforms of an image in a registry.
-pub fn imagetools_inspect(reference: &str) -> Cmd {
-    Cmd::new("docker").args(["buildx", "imagetools", "inspect", reference])
+/// `docker buildx imagetools inspect -- REF`: the platforms of an image in a registry.
+pub fn imagetools_inspect(reference: &str) -> anyhow::Result<Cmd> {
+    let r = super::checked("docker buildx imagetools", "the image reference", reference)?;
+    Ok(Cmd::new("docker").args(["buildx", "imagetools", "inspect", "--", r]))
 }
 
-/// `docker buildx imagetools inspect --raw REF`: the manifest (or index) as JSON.
-pub fn imagetools_inspect_raw(reference: &str) -> Cmd {
-    Cmd::new("docker").args(["buildx", "imagetools", "inspect", "--raw", reference])
+/// `docker buildx imagetools inspect --raw -- REF`: the manifest (or index) as JSON.
+pub fn imagetools_inspect_raw(reference: &str) -> anyhow::Result<Cmd> {
+    let r = super::checked("docker buildx imagetools", "the image reference", reference)?;
+    Ok(Cmd::new("docker").args(["buildx", "imagetools", "inspect", "--raw", "--", r]))
 }
 
 /// What `docker buildx inspect` says about a builder.
@@ -224,11 +258,11 @@ mod tests {
     #[test]
     fn multi_platform_push() {
         assert_eq!(
-            build(&spec()).to_string(),
-            "docker buildx build --platform linux/amd64,linux/arm64 -f /p/images/web/Dockerfile \
-             --build-arg BASE=localhost:5000/twip/base:bookworm --build-arg VERSION=1.0.0 \
-             -t localhost:5000/twip/web:1.0.0 -t localhost:5000/twip/web:abc1234 \
-             -t localhost:5000/twip/web:latest --push /p/images/web"
+            build(&spec()).unwrap().to_string(),
+            "docker buildx build --platform=linux/amd64,linux/arm64 --file=/p/images/web/Dockerfile \
+             --build-arg=BASE=localhost:5000/twip/base:bookworm --build-arg=VERSION=1.0.0 \
+             --tag=localhost:5000/twip/web:1.0.0 --tag=localhost:5000/twip/web:abc1234 \
+             --tag=localhost:5000/twip/web:latest --push -- /p/images/web"
         );
     }
 
@@ -248,12 +282,12 @@ mod tests {
         s.metadata_file = Some("/tmp/m.json".into());
         s.builder = Some("multi".into());
         assert_eq!(
-            build(&s).to_string(),
-            "docker buildx build --builder multi --platform linux/arm64 -t twip/web:latest \
-             --load --push --no-cache --target runtime \
-             --cache-from type=local,src=/var/cache/twip/bk \
-             --cache-to type=local,dest=/var/cache/twip/bk,mode=max \
-             --metadata-file /tmp/m.json /p/images/web"
+            build(&s).unwrap().to_string(),
+            "docker buildx build --builder=multi --platform=linux/arm64 --tag=twip/web:latest \
+             --load --push --no-cache --target=runtime \
+             --cache-from=type=local,src=/var/cache/twip/bk \
+             --cache-to=type=local,dest=/var/cache/twip/bk,mode=max \
+             --metadata-file=/tmp/m.json -- /p/images/web"
         );
     }
 
@@ -262,28 +296,33 @@ mod tests {
         let mut s = BuildSpec::new("ctx dir");
         s.tags = vec!["twip/web:latest".into()];
         assert_eq!(
-            build(&s).to_string(),
-            "docker buildx build -t twip/web:latest --load 'ctx dir'"
+            build(&s).unwrap().to_string(),
+            "docker buildx build --tag=twip/web:latest --load -- 'ctx dir'"
         );
         s.output = Output::CacheOnly;
         assert_eq!(
-            build(&s).to_string(),
-            "docker buildx build -t twip/web:latest 'ctx dir'"
+            build(&s).unwrap().to_string(),
+            "docker buildx build --tag=twip/web:latest -- 'ctx dir'"
         );
     }
 
     #[test]
     fn other_commands() {
         assert_eq!(version().to_string(), "docker buildx version");
-        assert_eq!(inspect(None).to_string(), "docker buildx inspect");
-        assert_eq!(inspect(Some("b")).to_string(), "docker buildx inspect b");
+        assert_eq!(inspect(None).unwrap().to_string(), "docker buildx inspect");
         assert_eq!(
-            imagetools_inspect("localhost:5000/twip/web:1").to_string(),
-            "docker buildx imagetools inspect localhost:5000/twip/web:1"
+            inspect(Some("b")).unwrap().to_string(),
+            "docker buildx inspect -- b"
         );
         assert_eq!(
-            imagetools_inspect_raw("r:1").to_string(),
-            "docker buildx imagetools inspect --raw r:1"
+            imagetools_inspect("localhost:5000/twip/web:1")
+                .unwrap()
+                .to_string(),
+            "docker buildx imagetools inspect -- localhost:5000/twip/web:1"
+        );
+        assert_eq!(
+            imagetools_inspect_raw("r:1").unwrap().to_string(),
+            "docker buildx imagetools inspect --raw -- r:1"
         );
     }
 
@@ -328,5 +367,77 @@ Labels:
             r#"{"buildx.build.ref":"default/default/x","containerimage.digest":"sha256:e74f"}"#;
         assert_eq!(digest_from_metadata(json).as_deref(), Some("sha256:e74f"));
         assert_eq!(digest_from_metadata("{}"), None);
+    }
+
+    use crate::exec::tests::{assert_no_injected_option, assert_refused, HOSTILE};
+
+    /// twip's own buildx options.
+    const OWN: &[&str] = &[
+        "--builder",
+        "--platform",
+        "--file",
+        "--build-arg",
+        "--tag",
+        "--load",
+        "--push",
+        "--no-cache",
+        "--target",
+        "--cache-from",
+        "--cache-to",
+        "--metadata-file",
+        "--",
+        "--raw",
+    ];
+
+    #[test]
+    fn every_user_value_that_reads_as_an_option_is_refused() {
+        type Set = fn(&mut BuildSpec, &str);
+        let fields: [(&str, Set); 8] = [
+            ("the builder", |s, v| s.builder = Some(v.into())),
+            ("the platform", |s, v| s.platforms.push(v.into())),
+            ("the dockerfile", |s, v| s.dockerfile = Some(v.into())),
+            ("the build argument name", |s, v| {
+                s.build_args.insert(v.into(), "1".into());
+            }),
+            ("the image reference", |s, v| s.tags.push(v.into())),
+            ("the build target", |s, v| s.target = Some(v.into())),
+            ("the cache source", |s, v| s.cache_from.push(v.into())),
+            ("the cache destination", |s, v| s.cache_to = Some(v.into())),
+        ];
+        let mut n = 0;
+        for (what, set) in fields {
+            for v in HOSTILE.iter().copied().chain(["", "a\nb"]) {
+                let mut s = spec();
+                set(&mut s, v);
+                assert_refused(build(&s), what);
+                n += 1;
+            }
+        }
+        assert!(n >= 70);
+        let mut s = spec();
+        s.build_args.insert("A=B".into(), "1".into());
+        assert_refused(build(&s), "holds `=`");
+        for v in HOSTILE {
+            assert_refused(inspect(Some(v)), "the builder");
+            assert_refused(imagetools_inspect(v), "the image reference");
+            assert_refused(imagetools_inspect_raw(v), "the image reference");
+        }
+    }
+
+    #[test]
+    fn values_are_attached_and_the_context_comes_after_dashes() {
+        let mut s = spec();
+        // A build-arg value may start with `-`: it is attached to its name.
+        s.build_args.insert("FLAGS".into(), "-O2 --fast".into());
+        // A context whose name starts with `-` is an operand after `--`.
+        s.context = "-ctx".into();
+        let cmd = build(&s).unwrap();
+        assert_no_injected_option(&cmd, OWN, "-ctx");
+        assert!(cmd
+            .args
+            .contains(&"--build-arg=FLAGS=-O2 --fast".to_string()));
+        assert_eq!(&cmd.args[cmd.args.len() - 2..], ["--", "-ctx"]);
+        assert_no_injected_option(&inspect(Some("b")).unwrap(), OWN, "b");
+        assert_no_injected_option(&imagetools_inspect_raw("r:1").unwrap(), OWN, "r:1");
     }
 }

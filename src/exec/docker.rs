@@ -2,19 +2,23 @@
 
 use super::Cmd;
 
-/// `docker push REF`: through the CLI, so the user's credential helpers are used.
-pub fn push(reference: &str) -> Cmd {
-    Cmd::new("docker").args(["push", reference])
+/// `docker push -- REF`: through the CLI, so the user's credential helpers are used.
+pub fn push(reference: &str) -> anyhow::Result<Cmd> {
+    let r = super::checked("docker push", "the image reference", reference)?;
+    Ok(Cmd::new("docker").args(["push", "--", r]))
 }
 
-/// `docker tag SRC DST`.
-pub fn tag(src: &str, dst: &str) -> Cmd {
-    Cmd::new("docker").args(["tag", src, dst])
+/// `docker tag -- SRC DST`.
+pub fn tag(src: &str, dst: &str) -> anyhow::Result<Cmd> {
+    let s = super::checked("docker tag", "the image reference", src)?;
+    let d = super::checked("docker tag", "the image reference", dst)?;
+    Ok(Cmd::new("docker").args(["tag", "--", s, d]))
 }
 
-/// `docker image inspect --format '{{.Id}}' REF`: fails when the engine does not have it.
-pub fn image_id(reference: &str) -> Cmd {
-    Cmd::new("docker").args(["image", "inspect", "--format", "{{.Id}}", reference])
+/// `docker image inspect --format '{{.Id}}' -- REF`: fails when the engine does not have it.
+pub fn image_id(reference: &str) -> anyhow::Result<Cmd> {
+    let r = super::checked("docker image inspect", "the image reference", reference)?;
+    Ok(Cmd::new("docker").args(["image", "inspect", "--format", "{{.Id}}", "--", r]))
 }
 
 /// `docker info --format '{{json .DriverStatus}}'`: tells the containerd image store apart.
@@ -118,11 +122,14 @@ mod tests {
 
     #[test]
     fn commands() {
-        assert_eq!(push("r/x:1").to_string(), "docker push r/x:1");
-        assert_eq!(tag("a:1", "b:2").to_string(), "docker tag a:1 b:2");
+        assert_eq!(push("r/x:1").unwrap().to_string(), "docker push -- r/x:1");
         assert_eq!(
-            image_id("twip/web:latest").to_string(),
-            "docker image inspect --format '{{.Id}}' twip/web:latest"
+            tag("a:1", "b:2").unwrap().to_string(),
+            "docker tag -- a:1 b:2"
+        );
+        assert_eq!(
+            image_id("twip/web:latest").unwrap().to_string(),
+            "docker image inspect --format '{{.Id}}' -- twip/web:latest"
         );
         assert_eq!(
             driver_status().to_string(),
@@ -213,5 +220,21 @@ mod tests {
         assert!(!is_containerd_store(
             r#"[["Backing Filesystem","extfs"],["Supports d_type","true"]]"#
         ));
+    }
+
+    use crate::exec::tests::{assert_no_injected_option, assert_refused, HOSTILE};
+
+    #[test]
+    fn references_that_read_as_options_are_refused() {
+        for v in HOSTILE {
+            assert_refused(push(v), "the image reference");
+            assert_refused(tag(v, "b:1"), "the image reference");
+            assert_refused(tag("a:1", v), "the image reference");
+            assert_refused(image_id(v), "the image reference");
+        }
+        let own = ["--", "--format"];
+        assert_no_injected_option(&push("r/x:1").unwrap(), &own, "r/x:1");
+        assert_no_injected_option(&tag("a:1", "b:1").unwrap(), &own, "b:1");
+        assert_no_injected_option(&image_id("r/x:1").unwrap(), &own, "r/x:1");
     }
 }

@@ -2,9 +2,17 @@
 //! they print as a line a person can paste into a shell; running one captures its output, and
 //! a failure carries the pasteable command and the end of that output.
 //!
-//! Builders ([`buildx`], [`docker`], [`git`]) are pure functions that return a [`Cmd`]; only
-//! [`run`] starts processes. No command twip builds carries a registry credential: pushes
-//! and pulls use the user's Docker config and its credential helpers, read by the docker CLI.
+//! Builders ([`buildx`], [`docker`], [`git`], [`ssh`]) are pure functions that return a
+//! [`Cmd`]; only [`run`] starts processes. No command twip builds carries a registry
+//! credential: pushes and pulls use the user's Docker config and its credential helpers, read
+//! by the docker CLI.
+//!
+//! Option injection: a manifest is untrusted input, and validation checks every name's
+//! grammar; the builders check again, behind it. Every value from a manifest or the command
+//! line goes either after `--` (operands: contexts, image references, ssh destinations), or
+//! attached to its option (`--tag=REF`), and the builders refuse (exit 2) a value that starts
+//! with `-` or holds a control character where a program could read it as an option
+//! ([`checked`]). No twip command line passes anything through a shell.
 
 pub mod buildx;
 pub mod docker;
@@ -22,6 +30,25 @@ use tokio::sync::mpsc;
 
 /// How many lines of a failed command's output its error shows.
 pub const ERROR_TAIL_LINES: usize = 40;
+
+/// A value from a manifest or the command line, about to become an element of an argv: refused
+/// (an input error, exit 2) when it is empty, starts with `-` (a program would read it as an
+/// option) or holds a control character. `what` names it for the message (`the ssh user`).
+pub fn checked<'a>(program: &str, what: &str, value: &'a str) -> anyhow::Result<&'a str> {
+    let why = if value.is_empty() {
+        "is empty"
+    } else if value.starts_with('-') {
+        "starts with `-`, so it would be read as an option"
+    } else if value.chars().any(char::is_control) {
+        "holds a control character"
+    } else {
+        return Ok(value);
+    };
+    Err(crate::exit::invalid(format!(
+        "refusing to run {program}: {what} {:?} {why}",
+        crate::ui::redact(value)
+    )))
+}
 
 /// A command: program, arguments, and extra environment variables.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -212,6 +239,33 @@ async fn pump<R: AsyncRead + Unpin>(r: R, tx: mpsc::UnboundedSender<Line>, is_er
     }
 }
 
+/// Writes `bytes` to a child's stdin on a thread of its own that blocks SIGPIPE: twip keeps
+/// SIGPIPE's default action (so `twip status | head` ends quietly), and a command that exits
+/// without reading all its input (ssh that cannot connect) must not kill twip with it. The
+/// write then fails with EPIPE, which is not an error here; a SIGPIPE left pending on the
+/// thread ends with it.
+fn feed(stdin: tokio::process::ChildStdin, bytes: Vec<u8>) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        use std::io::Write;
+        // SAFETY: changes this thread's signal mask only, with a set built here.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGPIPE);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        }
+        if let Ok(fd) = stdin.into_owned_fd() {
+            let mut f = std::fs::File::from(fd);
+            let _ = f.write_all(&bytes);
+        }
+    })
+}
+
+/// The command line as errors show it: pasteable, with credentials replaced.
+fn shown(cmd: &Cmd) -> String {
+    crate::ui::redact(&cmd.to_string()).into_owned()
+}
+
 /// Lines of combined output kept for errors and classification.
 const KEEP_LINES: usize = 400;
 
@@ -240,7 +294,7 @@ pub async fn run_with_input(
         .stderr(Stdio::piped())
         .kill_on_drop(true);
     let mut child = c.spawn().map_err(|e| RunError {
-        command: cmd.to_string(),
+        command: shown(cmd),
         status: None,
         not_started: Some(if e.kind() == std::io::ErrorKind::NotFound {
             format!("`{}` is not on PATH", cmd.program)
@@ -252,12 +306,7 @@ pub async fn run_with_input(
         hint: None,
     })?;
     let writer = match (input, child.stdin.take()) {
-        (Some(bytes), Some(mut stdin)) => Some(tokio::spawn(async move {
-            use tokio::io::AsyncWriteExt;
-            // A command that exits without reading all of it is not an error here.
-            let _ = stdin.write_all(&bytes).await;
-            let _ = stdin.shutdown().await;
-        })),
+        (Some(bytes), Some(stdin)) => Some(feed(stdin, bytes)),
         _ => None,
     };
     let (tx, mut rx) = mpsc::unbounded_channel();
@@ -282,7 +331,8 @@ pub async fn run_with_input(
             }
         };
         if opts.stream {
-            eprintln!("{}{text}", opts.prefix);
+            // A subprocess's lines are shown live: without credentials or terminal controls.
+            eprintln!("{}{}", opts.prefix, crate::ui::clean(&text));
         }
         if tail.len() == KEEP_LINES {
             tail.pop_front();
@@ -292,20 +342,24 @@ pub async fn run_with_input(
     let _ = t1.await;
     let _ = t2.await;
     if let Some(w) = writer {
-        let _ = w.await;
+        let _ = tokio::task::spawn_blocking(move || w.join()).await;
     }
     let status = child.wait().await.map_err(|e| RunError {
-        command: cmd.to_string(),
+        command: shown(cmd),
         status: None,
         not_started: Some(e.to_string()),
         tail: Vec::new(),
         streamed: false,
         hint: None,
     })?;
-    let tail: Vec<String> = tail.into_iter().collect();
     if !status.success() {
+        // What the error keeps is printed later: without credentials.
+        let tail: Vec<String> = tail
+            .into_iter()
+            .map(|l| crate::ui::redact(&l).into_owned())
+            .collect();
         return Err(RunError {
-            command: cmd.to_string(),
+            command: shown(cmd),
             status: status.code(),
             not_started: None,
             tail,
@@ -313,6 +367,7 @@ pub async fn run_with_input(
             hint: None,
         });
     }
+    let tail: Vec<String> = tail.into_iter().collect();
     Ok(Output {
         stdout,
         stderr,
@@ -383,5 +438,132 @@ mod tests {
             e.to_string(),
             "cannot run `twip-no-such-program`: `twip-no-such-program` is not on PATH"
         );
+    }
+
+    /// Hostile values a manifest or a command line could hand to a builder.
+    pub(crate) const HOSTILE: &[&str] = &[
+        "-oProxyCommand=touch /tmp/twip-pwned",
+        "-oProxyCommand=touch${IFS}/tmp/twip-pwned",
+        "--output=type=local,dest=/",
+        "-t",
+        "--",
+        "-",
+        "--help",
+    ];
+
+    /// Asserts that every element of `cmd`'s argv that starts with `-` is one of twip's own
+    /// (`own`), and that `value`, when it is in the argv, comes after `--` or attached to an
+    /// option (`--tag=VALUE`).
+    pub(crate) fn assert_no_injected_option(cmd: &Cmd, own: &[&str], value: &str) {
+        let dashes = cmd.args.iter().position(|a| a == "--");
+        for (i, a) in cmd.args.iter().enumerate() {
+            if dashes.is_some_and(|d| i > d) {
+                continue;
+            }
+            if a.starts_with('-') {
+                let name = a.split('=').next().unwrap_or(a);
+                assert!(own.contains(&name), "`{a}` in {cmd:?} is not twip's own");
+            }
+            if a == value {
+                // A separate value is only allowed as the value of one of twip's options.
+                let prev = i.checked_sub(1).map(|p| cmd.args[p].as_str());
+                assert!(
+                    prev.is_some_and(|p| own.contains(&p) && p != "--"),
+                    "`{value}` is an operand before `--` in {cmd:?}"
+                );
+            }
+        }
+    }
+
+    /// An error from a builder's refusal: an input error (exit 2) that names what was wrong.
+    pub(crate) fn assert_refused(r: anyhow::Result<Cmd>, names: &str) {
+        let e = r.expect_err("a hostile value must be refused");
+        assert_eq!(crate::exit::code_for(&e), crate::exit::INVALID_INPUT, "{e}");
+        let msg = e.to_string();
+        assert!(msg.starts_with("refusing to run "), "{msg}");
+        assert!(msg.contains(names), "`{names}` is not in: {msg}");
+    }
+
+    #[test]
+    fn checked_refuses_options_empty_values_and_control_characters() {
+        assert_eq!(checked("p", "the x", "web:1").unwrap(), "web:1");
+        assert_eq!(checked("p", "the x", "a-b").unwrap(), "a-b");
+        for bad in HOSTILE
+            .iter()
+            .copied()
+            .chain(["", "a\nb", "a\u{1b}[2Jb", "a\rb"])
+        {
+            let e = checked("docker push", "the image reference", bad).unwrap_err();
+            assert_eq!(crate::exit::code_for(&e), crate::exit::INVALID_INPUT);
+            assert!(
+                e.to_string()
+                    .starts_with("refusing to run docker push: the image reference "),
+                "{e}"
+            );
+        }
+        // The refused value is shown escaped and without credentials.
+        let e = checked("p", "the x", "-https://u:secret@h\u{1b}]0;t\u{7}").unwrap_err();
+        let msg = e.to_string();
+        assert!(!msg.contains("secret"), "{msg}");
+        assert!(!msg.contains('\u{1b}'), "{msg}");
+    }
+
+    #[tokio::test]
+    async fn a_failed_command_shows_no_credentials() {
+        let script = "echo 'pushing to https://ci:hunter2@registry.example.com/v2/'; \
+                      echo 'docker login --password hunter2 -u ci' >&2; exit 1";
+        let e = run(
+            &Cmd::new("sh")
+                .args(["-c", script])
+                .arg("https://ci:hunter2@registry.example.com"),
+            &RunOpts::quiet(),
+        )
+        .await
+        .unwrap_err();
+        let text = e.to_string();
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(
+            text.contains("https://***@registry.example.com/v2/"),
+            "{text}"
+        );
+        assert!(text.contains("--password *** -u ci"), "{text}");
+        // The command line is redacted as well.
+        let line = text.lines().nth(1).unwrap();
+        assert!(
+            line.ends_with(" https://***@registry.example.com"),
+            "{line}"
+        );
+        // Classification still sees what it needs.
+        assert_eq!(e.tail.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_command_that_does_not_read_its_input_does_not_kill_twip() {
+        // More than a pipe holds, to a command that exits at once: the write meets EPIPE.
+        // With SIGPIPE's default action (as the binary sets it) that would end this process.
+        // SAFETY: a signal disposition set to its default, as main does.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+        let big = vec![b'x'; 4 << 20];
+        for _ in 0..3 {
+            let e = run_with_input(
+                &Cmd::new("sh").args(["-c", "exit 3"]),
+                Some(big.clone()),
+                &RunOpts::quiet(),
+            )
+            .await
+            .unwrap_err();
+            assert_eq!(e.status, Some(3));
+        }
+        let ok = run_with_input(&Cmd::new("wc").arg("-c"), Some(big), &RunOpts::quiet())
+            .await
+            .unwrap();
+        assert_eq!(ok.stdout.trim(), (4 << 20).to_string());
+        // Back to what the test harness set, for the other tests of this process.
+        // SAFETY: as above.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        }
     }
 }

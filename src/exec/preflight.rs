@@ -60,7 +60,7 @@ pub async fn buildx_plugin(cli: &CliEnv) -> anyhow::Result<()> {
 /// error says whether the CLI or the buildx plugin is missing.
 pub async fn builder(cli: &CliEnv) -> anyhow::Result<BuilderInfo> {
     docker_cli()?;
-    match run(&cli.apply(buildx::inspect(None)), &RunOpts::quiet()).await {
+    match run(&cli.apply(buildx::inspect(None)?), &RunOpts::quiet()).await {
         Ok(out) => Ok(buildx::parse_inspect(&out.stdout)),
         Err(e) => {
             buildx_plugin(cli).await?;

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::diag::{join_path, Problem};
-use super::yaml::{Kind, Node};
+use super::yaml::limits::MAX_SCALAR_BYTES;
+use super::yaml::{Kind, Node, Span};
 
 /// Where variables are looked up.
 #[derive(Debug, Clone, Default)]
@@ -70,13 +71,50 @@ impl Vars {
     }
 }
 
-/// Interpolates every scalar value of the tree (keys are left alone). Collects every problem.
-pub fn interpolate(node: &mut Node, vars: &Vars, path: &mut Vec<String>, out: &mut Vec<Problem>) {
+/// Deepest nesting of `${...}` inside a default, alternative or message.
+pub const MAX_DEPTH: usize = 8;
+
+/// One interpolated scalar, kept so that problems found later can be told without the values
+/// that came from variables: `raw` is the text as written in the file (`${NAME}` and all),
+/// `used` the variables it read and their values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Interpolated {
+    pub span: Span,
+    pub raw: String,
+    pub value: String,
+    pub used: Vec<(String, String)>,
+}
+
+/// Interpolates every scalar value of the tree (keys are left alone). Collects every problem,
+/// and records every interpolated scalar in `record`.
+pub fn interpolate(
+    node: &mut Node,
+    vars: &Vars,
+    path: &mut Vec<String>,
+    out: &mut Vec<Problem>,
+    record: &mut Vec<Interpolated>,
+) {
     match &mut node.kind {
         Kind::Scalar(s, _) => {
             if s.contains('$') {
-                match expand(s, vars) {
-                    Ok(v) => *s = v,
+                let mut used = Vec::new();
+                match expand_in(s, vars, 0, &mut used) {
+                    Ok(v) if v.len() > MAX_SCALAR_BYTES => out.push(Problem::at(
+                        node.span,
+                        &join_path(path),
+                        format!(
+                            "after interpolation this value is {} bytes long; the limit is {MAX_SCALAR_BYTES}",
+                            v.len()
+                        ),
+                    )),
+                    Ok(v) => {
+                        record.push(Interpolated {
+                            span: node.span,
+                            raw: std::mem::replace(s, v.clone()),
+                            value: v,
+                            used,
+                        });
+                    }
                     Err(msg) => out.push(Problem::at(node.span, &join_path(path), msg)),
                 }
             }
@@ -84,14 +122,14 @@ pub fn interpolate(node: &mut Node, vars: &Vars, path: &mut Vec<String>, out: &m
         Kind::Seq(items) => {
             for (i, item) in items.iter_mut().enumerate() {
                 path.push(i.to_string());
-                interpolate(item, vars, path, out);
+                interpolate(item, vars, path, out, record);
                 path.pop();
             }
         }
         Kind::Map(entries) => {
             for (k, v) in entries.iter_mut() {
                 path.push(k.name.clone());
-                interpolate(v, vars, path, out);
+                interpolate(v, vars, path, out, record);
                 path.pop();
             }
         }
@@ -101,10 +139,40 @@ pub fn interpolate(node: &mut Node, vars: &Vars, path: &mut Vec<String>, out: &m
 
 /// Expands one string.
 pub fn expand(s: &str, vars: &Vars) -> Result<String, String> {
+    expand_in(s, vars, 0, &mut Vec::new())
+}
+
+/// The raw text shown in a message, shortened.
+fn excerpt(s: &str) -> String {
+    const MAX: usize = 60;
+    if s.chars().count() <= MAX {
+        return s.to_string();
+    }
+    let head: String = s.chars().take(MAX).collect();
+    format!("{head}...")
+}
+
+/// Error messages name variables and show the text as written, never a variable's value.
+fn expand_in(
+    s: &str,
+    vars: &Vars,
+    depth: usize,
+    used: &mut Vec<(String, String)>,
+) -> Result<String, String> {
+    if depth > MAX_DEPTH {
+        return Err(format!(
+            "`${{...}}` is nested more than {MAX_DEPTH} deep inside defaults"
+        ));
+    }
     let mut out = String::with_capacity(s.len());
     let b = s.as_bytes();
     let mut i = 0;
     while i < b.len() {
+        if out.len() > MAX_SCALAR_BYTES {
+            return Err(format!(
+                "after interpolation this value is more than {MAX_SCALAR_BYTES} bytes long"
+            ));
+        }
         if b[i] != b'$' {
             let ch = s[i..].chars().next().unwrap_or('\0');
             out.push(ch);
@@ -118,10 +186,10 @@ pub fn expand(s: &str, vars: &Vars) -> Result<String, String> {
                 i += 2;
             }
             Some(b'{') => {
-                let close =
-                    find_close(s, i + 2).ok_or_else(|| format!("unclosed `${{` in `{s}`"))?;
+                let close = find_close(s, i + 2)
+                    .ok_or_else(|| format!("unclosed `${{` in `{}`", excerpt(s)))?;
                 let inner = &s[i + 2..close];
-                out.push_str(&expand_braced(inner, vars)?);
+                out.push_str(&expand_braced(inner, vars, depth, used)?);
                 i = close + 1;
             }
             Some(c) if c.is_ascii_alphabetic() || *c == b'_' => {
@@ -131,12 +199,13 @@ pub fn expand(s: &str, vars: &Vars) -> Result<String, String> {
                     end += 1;
                 }
                 let name = &s[start..end];
-                out.push_str(&lookup(name, vars)?);
+                out.push_str(&lookup(name, vars, used)?);
                 i = end;
             }
             _ => {
                 return Err(format!(
-                    "a lone `$` in `{s}`: write `$$` for a literal dollar sign, or `${{NAME}}`"
+                    "a lone `$` in `{}`: write `$$` for a literal dollar sign, or `${{NAME}}`",
+                    excerpt(s)
                 ))
             }
         }
@@ -178,18 +247,27 @@ fn valid_name(name: &str) -> bool {
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-fn expand_braced(inner: &str, vars: &Vars) -> Result<String, String> {
+fn expand_braced(
+    inner: &str,
+    vars: &Vars,
+    depth: usize,
+    used: &mut Vec<(String, String)>,
+) -> Result<String, String> {
     let name_end = inner
         .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
         .unwrap_or(inner.len());
     let name = &inner[..name_end];
     if !valid_name(name) {
         return Err(format!(
-            "`${{{inner}}}` is not a variable reference; use `${{NAME}}`"
+            "`${{{}}}` is not a variable reference; use `${{NAME}}`",
+            excerpt(inner)
         ));
     }
     let rest = &inner[name_end..];
     let value = vars.get(name);
+    if let Some(v) = &value {
+        used.push((name.to_string(), v.clone()));
+    }
     let (op, arg) = if let Some(a) = rest.strip_prefix(":-") {
         (":-", a)
     } else if let Some(a) = rest.strip_prefix(":?") {
@@ -206,25 +284,27 @@ fn expand_braced(inner: &str, vars: &Vars) -> Result<String, String> {
         ("", "")
     } else {
         return Err(format!(
-            "`${{{inner}}}`: unknown modifier `{rest}`; use :-, -, :?, ?, :+ or +"
+            "`${{{name}...}}`: unknown modifier `{}`; use :-, -, :?, ?, :+ or +",
+            excerpt(rest)
         ));
     };
     let set = value.is_some();
     let non_empty = value.as_deref().is_some_and(|v| !v.is_empty());
+    let deeper = depth + 1;
     match op {
         "" => value.ok_or_else(|| unset_message(name)),
         ":-" => {
             if non_empty {
                 Ok(value.unwrap_or_default())
             } else {
-                expand(arg, vars)
+                expand_in(arg, vars, deeper, used)
             }
         }
         "-" => {
             if set {
                 Ok(value.unwrap_or_default())
             } else {
-                expand(arg, vars)
+                expand_in(arg, vars, deeper, used)
             }
         }
         ":?" | "?" => {
@@ -232,24 +312,25 @@ fn expand_braced(inner: &str, vars: &Vars) -> Result<String, String> {
             if ok {
                 Ok(value.unwrap_or_default())
             } else {
-                let msg = expand(arg, vars)?;
-                Err(if msg.is_empty() {
+                // The message is shown as written: expanding it could print another
+                // variable's value (`${X:?no X, token is ${TOKEN}}`).
+                Err(if arg.is_empty() {
                     format!("required variable {name} is not set")
                 } else {
-                    format!("required variable {name} is not set: {msg}")
+                    format!("required variable {name} is not set: {}", excerpt(arg))
                 })
             }
         }
         ":+" => {
             if non_empty {
-                expand(arg, vars)
+                expand_in(arg, vars, deeper, used)
             } else {
                 Ok(String::new())
             }
         }
         "+" => {
             if set {
-                expand(arg, vars)
+                expand_in(arg, vars, deeper, used)
             } else {
                 Ok(String::new())
             }
@@ -258,8 +339,10 @@ fn expand_braced(inner: &str, vars: &Vars) -> Result<String, String> {
     }
 }
 
-fn lookup(name: &str, vars: &Vars) -> Result<String, String> {
-    vars.get(name).ok_or_else(|| unset_message(name))
+fn lookup(name: &str, vars: &Vars, used: &mut Vec<(String, String)>) -> Result<String, String> {
+    let v = vars.get(name).ok_or_else(|| unset_message(name))?;
+    used.push((name.to_string(), v.clone()));
+    Ok(v)
 }
 
 fn unset_message(name: &str) -> String {

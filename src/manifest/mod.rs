@@ -69,7 +69,15 @@ impl Loader {
             Err(p) => return Err(sources.resolve(p)),
         };
         let mut root = root;
-        interp::interpolate(&mut root, &self.vars, &mut Vec::new(), &mut problems);
+        let mut record = Vec::new();
+        interp::interpolate(
+            &mut root,
+            &self.vars,
+            &mut Vec::new(),
+            &mut problems,
+            &mut record,
+        );
+        sources.interpolated = record;
         if !problems.is_empty() {
             return Err(sources.resolve(problems));
         }
@@ -109,12 +117,13 @@ impl Loader {
             line: 1,
             col: 1,
         };
-        let bytes = std::fs::read(path)
-            .map_err(|e| vec![Problem::at(top, "", format!("cannot read the file: {e}"))])?;
-        let text = match std::str::from_utf8(&bytes) {
+        let bytes = read_bounded(path).map_err(|msg| vec![Problem::at(top, "", msg)])?;
+        // A UTF-8 byte order mark (some editors write one) is not part of the text.
+        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+        let text = match std::str::from_utf8(bytes) {
             Ok(t) => t,
             Err(e) => {
-                let span = yaml::utf8_error_span(&bytes, e.valid_up_to(), file);
+                let span = yaml::utf8_error_span(bytes, e.valid_up_to(), file);
                 let byte = bytes[e.valid_up_to()];
                 return Err(vec![Problem::at(
                     span,
@@ -207,6 +216,39 @@ impl Loader {
     }
 }
 
+/// Reads a manifest file, refusing one larger than [`yaml::limits::MAX_FILE_BYTES`] before
+/// reading it all (and stopping there for files whose size is not known in advance).
+fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let max = yaml::limits::MAX_FILE_BYTES;
+    let too_big = |n: u64| {
+        format!(
+            "the file is {n} bytes; a manifest may have at most {max} bytes ({} MiB)",
+            max >> 20
+        )
+    };
+    let f = std::fs::File::open(path).map_err(|e| format!("cannot read the file: {e}"))?;
+    if let Ok(meta) = f.metadata() {
+        if !meta.is_file() {
+            return Err("not a regular file".into());
+        }
+        if meta.len() > max {
+            return Err(too_big(meta.len()));
+        }
+    }
+    let mut bytes = Vec::new();
+    f.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read the file: {e}"))?;
+    if bytes.len() as u64 > max {
+        return Err(format!(
+            "the file is more than {max} bytes; a manifest may have at most {} MiB",
+            max >> 20
+        ));
+    }
+    Ok(bytes)
+}
+
 fn same_file(a: &Path, b: &Path) -> bool {
     match (a.canonicalize(), b.canonicalize()) {
         (Ok(a), Ok(b)) => a == b,
@@ -218,22 +260,32 @@ fn same_file(a: &Path, b: &Path) -> bool {
 /// else in the overlay (scalars, lists) replaces what the base had.
 pub fn merge(base: Node, overlay: Node) -> Node {
     match (base.kind, overlay.kind) {
-        (Kind::Map(mut b), Kind::Map(o)) => {
+        (Kind::Map(b), Kind::Map(o)) => {
+            // Linear in the size of both mappings: base entries are looked up by name.
+            let mut slots: Vec<Option<(yaml::Key, Node)>> = b.into_iter().map(Some).collect();
+            let index: std::collections::HashMap<String, usize> = slots
+                .iter()
+                .enumerate()
+                .filter_map(|(i, e)| e.as_ref().map(|(k, _)| (k.name.clone(), i)))
+                .collect();
+            let mut added = Vec::new();
             for (k, v) in o {
-                match b.iter().position(|(bk, _)| bk.name == k.name) {
-                    Some(i) if v.kind == Kind::Null => {
-                        b.remove(i);
-                    }
+                match index.get(&k.name).copied() {
+                    Some(i) if v.kind == Kind::Null => slots[i] = None,
                     Some(i) => {
-                        let (_, old) = b.remove(i);
-                        b.insert(i, (k, merge(old, v)));
+                        slots[i] = match slots[i].take() {
+                            Some((_, old)) => Some((k, merge(old, v))),
+                            None => Some((k, v)),
+                        }
                     }
                     None if v.kind == Kind::Null => {}
-                    None => b.push((k, v)),
+                    None => added.push((k, v)),
                 }
             }
+            let mut entries: Vec<(yaml::Key, Node)> = slots.into_iter().flatten().collect();
+            entries.extend(added);
             Node {
-                kind: Kind::Map(b),
+                kind: Kind::Map(entries),
                 span: overlay.span,
             }
         }

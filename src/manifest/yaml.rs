@@ -2,7 +2,7 @@
 //! column), so every problem found after overlays are merged can still point at its source.
 //! Parsing uses yaml-rust2's event API, which gives a position for every event.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
@@ -120,7 +120,26 @@ impl Node {
     }
 }
 
+/// Bounds on what one manifest file may hold, so that no input (a YAML bomb, a deep nesting,
+/// a huge file) can exhaust the stack, the memory or the time of `twip validate`.
+pub mod limits {
+    /// Largest manifest file read, in bytes.
+    pub const MAX_FILE_BYTES: u64 = 1 << 20;
+    /// Deepest nesting of lists and mappings.
+    pub const MAX_DEPTH: usize = 64;
+    /// Most nodes in one file's tree, counting each node an alias copies.
+    pub const MAX_NODES: usize = 100_000;
+    /// Most aliases (`*name`) in one file.
+    pub const MAX_ALIASES: usize = 10_000;
+    /// Longest scalar (or key), in bytes, before and after `${VAR}` interpolation.
+    pub const MAX_SCALAR_BYTES: usize = 256 << 10;
+}
+
 /// Parses one YAML document. An empty document (only comments) is `Ok(None)`.
+///
+/// The parser's events are pulled one at a time (yaml-rust2's own `load` recurses once per
+/// nesting level), and the first problem stops the parse: depth, node count (alias copies
+/// included) and scalar size are bounded before anything grows.
 pub fn parse(text: &str, file: FileId) -> Result<Option<Node>, Problem> {
     let mut builder = Builder {
         file,
@@ -128,15 +147,29 @@ pub fn parse(text: &str, file: FileId) -> Result<Option<Node>, Problem> {
         anchors: HashMap::new(),
         docs: Vec::new(),
         error: None,
+        nodes: 0,
+        aliases: 0,
     };
     let mut parser = Parser::new_from_str(text);
-    if let Err(e) = parser.load(&mut builder, true) {
-        let m = e.marker();
-        return Err(Problem::at(
-            span(file, m),
-            "",
-            format!("invalid YAML: {}", e.info()),
-        ));
+    loop {
+        let (ev, mark) = match parser.next_token() {
+            Ok(x) => x,
+            Err(e) => {
+                let m = e.marker();
+                return Err(Problem::at(
+                    span(file, m),
+                    "",
+                    format!("invalid YAML: {}", e.info()),
+                ));
+            }
+        };
+        if ev == Event::StreamEnd {
+            break;
+        }
+        builder.on_event(ev, mark);
+        if builder.error.is_some() || builder.docs.len() > 1 {
+            break;
+        }
     }
     if let Some(p) = builder.error {
         return Err(p);
@@ -160,17 +193,35 @@ fn span(file: FileId, m: &Marker) -> Span {
     }
 }
 
+/// A mapping being built: its entries, an index of their keys (so that duplicate and merge
+/// checks are linear), and the keys that came from `<<` merges (an explicit key overrides
+/// those).
+struct MapFrame {
+    entries: Vec<(Key, Node)>,
+    index: HashMap<String, usize>,
+    merged: HashSet<String>,
+    pending: Option<Key>,
+    span: Span,
+    anchor: usize,
+    start: usize,
+}
+
 enum Frame {
-    Seq(Vec<Node>, Span, usize),
-    Map(Vec<(Key, Node)>, Span, usize, Option<Key>, Vec<String>),
+    /// Items, span, anchor, node count at the start.
+    Seq(Vec<Node>, Span, usize, usize),
+    Map(MapFrame),
 }
 
 struct Builder {
     file: FileId,
     stack: Vec<Frame>,
-    anchors: HashMap<usize, Node>,
+    /// Anchored nodes and their sizes (in nodes).
+    anchors: HashMap<usize, (Node, usize)>,
     docs: Vec<Node>,
     error: Option<Problem>,
+    /// Nodes made so far, alias copies included.
+    nodes: usize,
+    aliases: usize,
 }
 
 impl Builder {
@@ -180,89 +231,111 @@ impl Builder {
             .iter()
             .filter_map(|f| match f {
                 Frame::Seq(items, ..) => Some(items.len().to_string()),
-                Frame::Map(_, _, _, pending, _) => pending.as_ref().map(|k| k.name.clone()),
+                Frame::Map(m) => m.pending.as_ref().map(|k| k.name.clone()),
             })
             .collect()
     }
 
-    fn push_value(&mut self, node: Node, anchor: usize) {
-        let parent_path = self.path();
-        if anchor > 0 {
-            self.anchors.insert(anchor, node.clone());
+    fn fail(&mut self, span: Span, msg: impl Into<String>) {
+        if self.error.is_none() {
+            let path = super::diag::join_path(&self.path());
+            self.error = Some(Problem::at(span, &path, msg));
         }
-        match self.stack.last_mut() {
-            None => self.docs.push(node),
-            Some(Frame::Seq(items, ..)) => items.push(node),
-            Some(Frame::Map(entries, _, _, pending, merged)) => match pending.take() {
+    }
+
+    /// Counts `n` more nodes; false (with the problem recorded) past the limit.
+    fn count(&mut self, n: usize, sp: Span, what: &str) -> bool {
+        self.nodes = self.nodes.saturating_add(n);
+        if self.nodes > limits::MAX_NODES {
+            self.fail(
+                sp,
+                format!(
+                    "the manifest is too large: more than {} values{what}",
+                    limits::MAX_NODES
+                ),
+            );
+            return false;
+        }
+        true
+    }
+
+    fn push_value(&mut self, node: Node, anchor: usize, size: usize) {
+        if anchor > 0 {
+            self.anchors.insert(anchor, (node.clone(), size));
+        }
+        let file_error = match self.stack.last_mut() {
+            None => {
+                self.docs.push(node);
+                None
+            }
+            Some(Frame::Seq(items, ..)) => {
+                items.push(node);
+                None
+            }
+            Some(Frame::Map(m)) => match m.pending.take() {
                 None => {
                     // This node is a key.
                     let name = match &node.kind {
                         Kind::Scalar(s, _) => s.clone(),
                         Kind::Null => "null".to_string(),
                         _ => {
-                            if self.error.is_none() {
-                                self.error = Some(Problem::at(
-                                    node.span,
-                                    "",
-                                    "mapping keys must be plain strings, not lists or mappings",
-                                ));
-                            }
-                            String::new()
+                            return self.fail(
+                                node.span,
+                                "mapping keys must be plain strings, not lists or mappings",
+                            );
                         }
                     };
-                    if let Some(i) = merged.iter().position(|m| *m == name) {
-                        // An explicit key overrides one brought in by `<<`.
-                        merged.remove(i);
-                        entries.retain(|(k, _)| k.name != name);
+                    let mut err = None;
+                    if m.merged.remove(&name) {
+                        // An explicit key overrides one brought in by `<<`: it replaces
+                        // that entry when its value comes.
                     } else if name != "<<" {
-                        if let Some((first, _)) = entries.iter().find(|(k, _)| k.name == name) {
-                            if self.error.is_none() {
-                                let mut path = parent_path.clone();
-                                path.push(name.clone());
-                                self.error = Some(Problem::at(
-                                    node.span,
-                                    &super::diag::join_path(&path),
-                                    format!(
-                                        "duplicate key `{name}` (first defined at line {})",
-                                        first.line()
-                                    ),
-                                ));
-                            }
+                        if let Some(&i) = m.index.get(&name) {
+                            err = Some((
+                                node.span,
+                                name.clone(),
+                                format!(
+                                    "duplicate key `{name}` (first defined at line {})",
+                                    m.entries[i].0.span.line
+                                ),
+                            ));
                         }
                     }
-                    *pending = Some(Key {
+                    m.pending = Some(Key {
                         name,
                         span: node.span,
                     });
+                    err
                 }
                 Some(key) => {
                     if key.name == "<<" {
-                        merged.extend(merge_keys(entries, node));
+                        merge_keys(m, node);
+                    } else if let Some(&i) = m.index.get(&key.name) {
+                        m.entries[i] = (key, node);
                     } else {
-                        entries.push((key, node));
+                        m.index.insert(key.name.clone(), m.entries.len());
+                        m.entries.push((key, node));
                     }
+                    None
                 }
             },
+        };
+        if let Some((sp, _name, msg)) = file_error {
+            // The path names the duplicate key itself (it is pending now).
+            self.fail(sp, msg);
         }
-    }
-}
-
-impl Key {
-    fn line(&self) -> usize {
-        self.span.line
     }
 }
 
 /// YAML merge keys (`<<: *defaults`): keys of the merged mapping(s) that the mapping does
 /// not set itself are added.
-fn merge_keys(entries: &mut Vec<(Key, Node)>, node: Node) -> Vec<String> {
-    let mut added = Vec::new();
+fn merge_keys(m: &mut MapFrame, node: Node) {
     let sources = match node.kind {
-        Kind::Map(m) => vec![m],
+        Kind::Map(entries) => vec![entries],
         Kind::Seq(items) => items
             .into_iter()
             .filter_map(|n| match n.kind {
-                Kind::Map(m) => Some(m),
+                Kind::Map(entries) => Some(entries),
                 _ => None,
             })
             .collect(),
@@ -270,13 +343,13 @@ fn merge_keys(entries: &mut Vec<(Key, Node)>, node: Node) -> Vec<String> {
     };
     for src in sources {
         for (k, v) in src {
-            if !entries.iter().any(|(e, _)| e.name == k.name) {
-                added.push(k.name.clone());
-                entries.push((k, v));
+            if !m.index.contains_key(&k.name) {
+                m.merged.insert(k.name.clone());
+                m.index.insert(k.name.clone(), m.entries.len());
+                m.entries.push((k, v));
             }
         }
     }
-    added
 }
 
 impl MarkedEventReceiver for Builder {
@@ -284,6 +357,19 @@ impl MarkedEventReceiver for Builder {
         let sp = span(self.file, &mark);
         match ev {
             Event::Scalar(value, style, anchor, tag) => {
+                if value.len() > limits::MAX_SCALAR_BYTES {
+                    return self.fail(
+                        sp,
+                        format!(
+                            "this value is {} bytes long; the limit is {} (put large content in a file)",
+                            value.len(),
+                            limits::MAX_SCALAR_BYTES
+                        ),
+                    );
+                }
+                if !self.count(1, sp, "") {
+                    return;
+                }
                 let plain =
                     style == TScalarStyle::Plain && tag.as_ref().is_none_or(|t| t.suffix != "str");
                 let kind = if plain && matches!(value.as_str(), "" | "~" | "null" | "Null" | "NULL")
@@ -292,48 +378,87 @@ impl MarkedEventReceiver for Builder {
                 } else {
                     Kind::Scalar(value, plain)
                 };
-                self.push_value(Node { kind, span: sp }, anchor);
+                self.push_value(Node { kind, span: sp }, anchor, 1);
             }
-            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq(Vec::new(), sp, anchor)),
-            Event::MappingStart(anchor, _) => {
-                self.stack
-                    .push(Frame::Map(Vec::new(), sp, anchor, None, Vec::new()))
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                if self.stack.len() >= limits::MAX_DEPTH {
+                    return self.fail(
+                        sp,
+                        format!(
+                            "lists and mappings are nested more than {} deep",
+                            limits::MAX_DEPTH
+                        ),
+                    );
+                }
+                if !self.count(1, sp, "") {
+                    return;
+                }
+                let start = self.nodes;
+                if matches!(ev, Event::SequenceStart(..)) {
+                    self.stack.push(Frame::Seq(Vec::new(), sp, anchor, start));
+                } else {
+                    self.stack.push(Frame::Map(MapFrame {
+                        entries: Vec::new(),
+                        index: HashMap::new(),
+                        merged: HashSet::new(),
+                        pending: None,
+                        span: sp,
+                        anchor,
+                        start,
+                    }));
+                }
             }
             Event::SequenceEnd => {
-                if let Some(Frame::Seq(items, s, anchor)) = self.stack.pop() {
+                if let Some(Frame::Seq(items, s, anchor, start)) = self.stack.pop() {
+                    let size = self.nodes - start + 1;
                     self.push_value(
                         Node {
                             kind: Kind::Seq(items),
                             span: s,
                         },
                         anchor,
+                        size,
                     );
                 }
             }
             Event::MappingEnd => {
-                if let Some(Frame::Map(entries, s, anchor, _, _)) = self.stack.pop() {
+                if let Some(Frame::Map(m)) = self.stack.pop() {
                     // A block mapping is where its first key is.
-                    let s = entries.first().map_or(s, |(k, _)| k.span.min(s));
+                    let s = m
+                        .entries
+                        .first()
+                        .map_or(m.span, |(k, _)| k.span.min(m.span));
+                    let size = self.nodes - m.start + 1;
                     self.push_value(
                         Node {
-                            kind: Kind::Map(entries),
+                            kind: Kind::Map(m.entries),
                             span: s,
                         },
-                        anchor,
+                        m.anchor,
+                        size,
                     );
                 }
             }
-            Event::Alias(id) => match self.anchors.get(&id).cloned() {
-                Some(mut node) => {
+            Event::Alias(id) => {
+                self.aliases += 1;
+                if self.aliases > limits::MAX_ALIASES {
+                    return self.fail(
+                        sp,
+                        format!("more than {} aliases (`*name`)", limits::MAX_ALIASES),
+                    );
+                }
+                let Some(size) = self.anchors.get(&id).map(|(_, size)| *size) else {
+                    return self.fail(sp, "alias to an unknown anchor");
+                };
+                // Counted before the copy is made: an alias bomb stops here.
+                if !self.count(size, sp, " once aliases are expanded") {
+                    return;
+                }
+                if let Some(mut node) = self.anchors.get(&id).map(|(n, _)| n.clone()) {
                     relocate(&mut node, sp);
-                    self.push_value(node, 0);
+                    self.push_value(node, 0, size);
                 }
-                None => {
-                    if self.error.is_none() {
-                        self.error = Some(Problem::at(sp, "", "alias to an unknown anchor"));
-                    }
-                }
-            },
+            }
             Event::StreamStart
             | Event::StreamEnd
             | Event::DocumentStart
