@@ -339,6 +339,10 @@ fn shell_commands(script: &str) -> Vec<String> {
         .collect()
 }
 
+/// Separates the keys of a key path: a character no accepted name may hold (keys may hold
+/// dots).
+const SEP: &str = "\u{1f}";
+
 /// Every key path of a YAML document (`services.web.image`, `a.[]`), with the keys that
 /// `mask` says are names made from user values replaced by `*`.
 fn yaml_key_paths(doc: &Yaml, mask: &dyn Fn(&str) -> bool) -> Vec<String> {
@@ -351,14 +355,14 @@ fn yaml_key_paths(doc: &Yaml, mask: &dyn Fn(&str) -> bool) -> Vec<String> {
                         Yaml::String(s) => s.clone(),
                         other => format!("{other:?}"),
                     };
-                    let p = format!("{prefix}.{key}");
+                    let p = format!("{prefix}{SEP}{key}");
                     out.push(p.clone());
                     walk(v, &p, mask, out);
                 }
             }
             Yaml::Array(a) => {
                 for v in a {
-                    walk(v, &format!("{prefix}.[]"), mask, out);
+                    walk(v, &format!("{prefix}{SEP}[]"), mask, out);
                 }
             }
             _ => {}
@@ -1242,9 +1246,10 @@ struct Shape {
     haproxy: Vec<String>,
     stack: Vec<String>,
     prometheus: Vec<String>,
-    script: Vec<String>,
-    cloud_init: Vec<String>,
-    ssh_options: Vec<Vec<String>>,
+    /// None where the command refused the value (exit 2).
+    script: Option<Vec<String>>,
+    cloud_init: Option<Vec<String>>,
+    ssh_options: Option<Vec<Vec<String>>>,
 }
 
 struct PropSandbox {
@@ -1282,6 +1287,7 @@ impl PropSandbox {
         yaml: &str,
         vars: &[(String, String)],
         hosts: bool,
+        secret_on_purpose: bool,
     ) -> Result<Option<Shape>, Vec<String>> {
         let sb = &self.sb;
         let envs = sb.project.join("environments");
@@ -1307,13 +1313,20 @@ impl PropSandbox {
             )
         };
         let render = twip(&["render", env, "-o", "out"]);
+        // A value that interpolates the secret on purpose (`${TWIP_HOSTILE_SECRET}` in an
+        // environment value, say) puts it into stack.yml by design; output and errors must
+        // still never show it.
+        let on_purpose = secret_on_purpose;
         let mut written = Vec::new();
         for f in ["stack.yml", "haproxy.cfg", "prometheus.yml"] {
             if let Ok(t) = std::fs::read_to_string(out.join(f)) {
                 written.push((f.to_string(), t));
             }
         }
-        problems.extend(universal_problems(&render, &written));
+        problems.extend(universal_problems(
+            &render,
+            if on_purpose { &[] } else { &written },
+        ));
         let result = match render.code {
             Some(2) => None,
             Some(0) => {
@@ -1335,7 +1348,7 @@ impl PropSandbox {
                             strip_hash(k) != k
                         })
                         .into_iter()
-                        .map(|p| p.split('.').map(strip_hash).collect::<Vec<_>>().join("."))
+                        .map(|p| p.split(SEP).map(strip_hash).collect::<Vec<_>>().join(SEP))
                         .collect(),
                         Ok(d) => {
                             problems.push(format!("{what}: {} YAML documents", d.len()));
@@ -1351,34 +1364,49 @@ impl PropSandbox {
                 let prometheus = keys(&file("prometheus.yml"), "prometheus.yml", &mut problems);
                 let print = twip(&["bootstrap", env, "--print"]);
                 problems.extend(universal_problems(&print, &[]));
-                if print.code != Some(0) {
-                    problems.push(format!(
-                        "render accepted it, bootstrap --print exited {:?}: {}",
-                        print.code,
-                        tail(&print.err())
-                    ));
-                }
-                if let Err(e) = sh_check(&print.out()) {
-                    problems.push(format!("sh -n refuses the bootstrap script: {e}"));
-                }
-                let (mut cloud_init, mut ssh_options) = (Vec::new(), Vec::new());
+                // bootstrap may refuse (exit 2) what only it uses; otherwise its script must
+                // be sound.
+                let script = match print.code {
+                    Some(0) => {
+                        if let Err(e) = sh_check(&print.out()) {
+                            problems.push(format!("sh -n refuses the bootstrap script: {e}"));
+                        }
+                        Some(shell_commands(&print.out()))
+                    }
+                    Some(2) => None,
+                    other => {
+                        problems.push(format!(
+                            "render accepted it, bootstrap --print exited {other:?}: {}",
+                            tail(&print.err())
+                        ));
+                        None
+                    }
+                };
+                let (mut cloud_init, mut ssh_options) = (None, None);
                 if hosts {
                     let ci = twip(&["bootstrap", env, "--cloud-init"]);
                     problems.extend(universal_problems(&ci, &[]));
-                    cloud_init = keys(&ci.out(), "cloud-init user-data", &mut problems);
-                    // Over "SSH": the fake ssh logs the argv twip would run.
+                    if ci.code == Some(0) {
+                        cloud_init = Some(keys(&ci.out(), "cloud-init user-data", &mut problems));
+                    }
+                    // Over "SSH": the fake ssh logs the argv twip would run (a refusal, exit
+                    // 2, runs nothing).
                     let boot = twip(&["bootstrap", env, "--timeout", "1s"]);
                     problems.extend(universal_problems(&boot, &[]));
-                    ssh_options = logged_argvs(&sb.log)
-                        .iter()
-                        .map(|a| options_of(a))
-                        .collect();
+                    if boot.code != Some(2) {
+                        ssh_options = Some(
+                            logged_argvs(&sb.log)
+                                .iter()
+                                .map(|a| options_of(a))
+                                .collect(),
+                        );
+                    }
                 }
                 Some(Shape {
                     haproxy: haproxy_directives(&file("haproxy.cfg")),
                     stack,
                     prometheus,
-                    script: shell_commands(&print.out()),
+                    script,
                     cloud_init,
                     ssh_options,
                 })
@@ -1412,7 +1440,7 @@ fn masked(shape: &Shape, names: &[&str]) -> Shape {
         let mut out: Vec<String> = v
             .iter()
             .map(|p| {
-                p.split('.')
+                p.split(SEP)
                     .map(|seg| {
                         if names.iter().any(|n| !n.is_empty() && seg.contains(n)) {
                             "*".to_string()
@@ -1421,7 +1449,7 @@ fn masked(shape: &Shape, names: &[&str]) -> Shape {
                         }
                     })
                     .collect::<Vec<_>>()
-                    .join(".")
+                    .join(SEP)
             })
             .collect();
         out.sort();
@@ -1432,7 +1460,7 @@ fn masked(shape: &Shape, names: &[&str]) -> Shape {
         stack: m(&shape.stack),
         prometheus: m(&shape.prometheus),
         script: shape.script.clone(),
-        cloud_init: m(&shape.cloud_init),
+        cloud_init: shape.cloud_init.as_ref().map(m),
         ssh_options: shape.ssh_options.clone(),
     }
 }
@@ -1513,12 +1541,14 @@ fn hostile_strings_in_every_string_field() {
     );
     let ps = PropSandbox::new();
     let baseline = ps
-        .try_manifest("full", &emit(&doc), &[], true)
+        .try_manifest("full", &emit(&doc), &[], true, false)
         .unwrap_or_else(|p| panic!("the benign full manifest: {p:?}"))
         .expect("the benign full manifest renders");
-    assert!(baseline.haproxy.len() > 30 && baseline.script.len() > 20);
+    assert!(baseline.haproxy.len() > 30);
+    assert!(baseline.script.as_ref().is_some_and(|s| s.len() > 20));
+    assert!(baseline.cloud_init.as_ref().is_some_and(|s| s.len() > 2));
     assert!(
-        !baseline.ssh_options.is_empty(),
+        baseline.ssh_options.as_ref().is_some_and(|s| !s.is_empty()),
         "bootstrap ran no ssh through the fake"
     );
     let refused = std::cell::Cell::new(0);
@@ -1600,7 +1630,8 @@ fn hostile_strings_in_every_string_field() {
                         Some(Seg::Key(k)) if ["nodes", "engine", "description", "project", "stack", "extends"].contains(&k.as_str())
                     ),
                 };
-                match ps.try_manifest(&env, &text, &vars, hosts) {
+                let on_purpose = value.contains(SECRET_ENV.0);
+                match ps.try_manifest(&env, &text, &vars, hosts, on_purpose) {
                     Err(p) => Err(TestCaseError::fail(p.join("\n"))),
                     Ok(None) => {
                         refused.set(refused.get() + 1);
@@ -1614,9 +1645,13 @@ fn hostile_strings_in_every_string_field() {
                         prop_assert_eq!(&got.haproxy, &want.haproxy, "HAProxy directives");
                         prop_assert_eq!(&got.stack, &want.stack, "stack.yml key paths");
                         prop_assert_eq!(&got.prometheus, &want.prometheus, "prometheus.yml");
-                        prop_assert_eq!(&got.script, &want.script, "bootstrap commands");
-                        if hosts {
+                        if got.script.is_some() {
+                            prop_assert_eq!(&got.script, &want.script, "bootstrap commands");
+                        }
+                        if hosts && got.cloud_init.is_some() {
                             prop_assert_eq!(&got.cloud_init, &want.cloud_init, "user-data keys");
+                        }
+                        if hosts && got.ssh_options.is_some() {
                             prop_assert_eq!(&got.ssh_options, &want.ssh_options, "ssh options");
                         }
                         Ok(())
