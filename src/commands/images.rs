@@ -50,7 +50,7 @@ impl fmt::Display for Delivery {
 
 fn short_id(id: &str) -> &str {
     let hex = id.strip_prefix("sha256:").unwrap_or(id);
-    &hex[..hex.len().min(12)]
+    hex.char_indices().nth(12).map_or(hex, |(i, _)| &hex[..i])
 }
 
 fn human_bytes(n: u64) -> String {

@@ -723,8 +723,10 @@ async fn wait_services_whole(
     }
 }
 
+/// The first 12 characters of an id (the engine's are hex; whatever it sends, this cannot
+/// cut a character in two).
 pub fn short(id: &str) -> &str {
-    &id[..id.len().min(12)]
+    id.char_indices().nth(12).map_or(id, |(i, _)| &id[..i])
 }
 
 pub fn show_labels(labels: &BTreeMap<String, String>) -> String {
@@ -738,6 +740,14 @@ pub fn show_labels(labels: &BTreeMap<String, String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_ids_never_cut_a_character() {
+        assert_eq!(short("0123456789abcdef"), "0123456789ab");
+        assert_eq!(short("abc"), "abc");
+        assert_eq!(short("ééééééééééééé"), "éééééééééééé");
+        assert_eq!(short("aaaaaaaaaaa\u{1f600}x"), "aaaaaaaaaaa\u{1f600}");
+    }
 
     #[test]
     fn secrets_never_show() {
