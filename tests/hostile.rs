@@ -1696,3 +1696,130 @@ fn doc_has(y: &Yaml, s: &str) -> bool {
         _ => false,
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Property test: the argv builders, through the library's public API
+// ---------------------------------------------------------------------------------------
+
+/// The option names of an argv before `--`: `--tag=X` counts as `--tag` (its value is
+/// attached and cannot be read as another option), `-o` as `-o`; anything else that starts
+/// with `-` is an option too, and would differ from the benign argv's.
+fn option_names(argv: &[&str]) -> Vec<String> {
+    argv.iter()
+        .skip(1)
+        .take_while(|a| **a != "--")
+        .filter(|a| a.starts_with('-'))
+        .map(|a| match a.split_once('=') {
+            Some((name, _)) if a.starts_with("--") => name.to_string(),
+            _ => a.to_string(),
+        })
+        .collect()
+}
+
+/// Builds one argv with `value` in one slot (`slot` picks which). Ok(None) is a refusal
+/// (exit 2); the benign value "benign-0" gives the baseline.
+fn build_argv(slot: usize, value: &str) -> Result<Option<Vec<String>>, String> {
+    use twip::exec::buildx::{build, BuildSpec};
+    use twip::exec::ssh::SshHost;
+    use twip::exec::{docker, Cmd};
+    let v = value.to_string();
+    let host = |user: &str, host: &str| SshHost {
+        user: user.to_string(),
+        host: host.to_string(),
+        port: Some(2222),
+        identity_file: Some(PathBuf::from("/keys/id")),
+        strict_host_key_checking: true,
+    };
+    let spec = |f: &dyn Fn(&mut BuildSpec)| {
+        let mut s = BuildSpec::new("/ctx");
+        s.platforms = vec!["linux/amd64".into()];
+        s.tags = vec!["registry.example.com/app:1".into()];
+        s.build_args.insert("ARG".into(), "x".into());
+        s.target = Some("stage".into());
+        s.dockerfile = Some(PathBuf::from("/ctx/Dockerfile"));
+        f(&mut s);
+        build(&s)
+    };
+    let r: anyhow::Result<Cmd> = match slot {
+        0 => host(&v, "10.0.0.1").script("ssh"),
+        1 => host("deploy", &v).script("ssh"),
+        2 => host(&v, "10.0.0.1").forward_socket("ssh", Path::new("/tmp/s"), "/run/docker.sock"),
+        3 => host("deploy", &v).forward_socket("ssh", Path::new("/tmp/s"), "/run/docker.sock"),
+        4 => docker::push(&v),
+        5 => docker::tag("app:1", &v),
+        6 => docker::tag(&v, "app:1"),
+        7 => docker::image_id(&v),
+        8 => spec(&|s| s.tags = vec![v.clone()]),
+        9 => spec(&|s| s.platforms = vec![v.clone()]),
+        10 => spec(&|s| s.target = Some(v.clone())),
+        11 => spec(&|s| {
+            s.build_args.insert(v.clone(), "x".into());
+        }),
+        12 => spec(&|s| {
+            s.build_args.insert("ARG".into(), v.clone());
+        }),
+        13 => spec(&|s| s.dockerfile = Some(PathBuf::from(v.clone()))),
+        14 => spec(&|s| s.context = PathBuf::from(v.clone())),
+        15 => twip::exec::buildx::imagetools_inspect(&v),
+        _ => unreachable!(),
+    };
+    match r {
+        Ok(c) => Ok(Some(c.argv().iter().map(|s| s.to_string()).collect())),
+        Err(e) if twip::exit::code_for(&e) == 2 => {
+            let msg = format!("{e:#}");
+            if msg.to_ascii_lowercase().contains(SECRET_MARK) {
+                return Err(format!("the refusal shows the value: {msg}"));
+            }
+            Ok(None)
+        }
+        Err(e) => Err(format!(
+            "refused with exit {}: {e:#}",
+            twip::exit::code_for(&e)
+        )),
+    }
+}
+
+#[test]
+fn no_argv_builder_turns_a_value_into_an_option() {
+    use proptest::test_runner::{Config, TestCaseError, TestRunner};
+    const SLOTS: usize = 16;
+    let mut failures = Vec::new();
+    for slot in 0..SLOTS {
+        let base = build_argv(slot, "benign-0")
+            .unwrap_or_else(|e| panic!("slot {slot}: {e}"))
+            .unwrap_or_else(|| panic!("slot {slot}: the benign value is refused"));
+        let base_refs: Vec<&str> = base.iter().map(String::as_str).collect();
+        let want = option_names(&base_refs);
+        let mut runner = TestRunner::new(Config {
+            cases: 64,
+            failure_persistence: None,
+            ..Config::default()
+        });
+        let r = runner.run(&hostile_value(), |(append, value)| {
+            let value = if append {
+                format!("benign-0{value}")
+            } else {
+                value
+            };
+            match build_argv(slot, &value) {
+                Err(e) => Err(TestCaseError::fail(e)),
+                Ok(None) => Ok(()),
+                Ok(Some(argv)) => {
+                    let refs: Vec<&str> = argv.iter().map(String::as_str).collect();
+                    prop_assert_eq!(option_names(&refs), want.clone(), "argv {:?}", argv);
+                    prop_assert_eq!(argv.len(), base.len(), "argv {:?}", argv);
+                    Ok(())
+                }
+            }
+        });
+        if let Err(e) = r {
+            failures.push(format!("argv slot {slot}: {e}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    // Negative control: a builder that put the value first would be caught.
+    assert_ne!(
+        option_names(&["ssh", "-oProxyCommand=x", "--", "host"]),
+        option_names(&["ssh", "--", "-oProxyCommand=x"])
+    );
+}
