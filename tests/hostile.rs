@@ -276,7 +276,7 @@ fn universal_problems(run: &Run, extra_texts: &[(String, String)]) -> Vec<String
         }
         if let Some(c) = t
             .chars()
-            .find(|c| matches!(*c, '\u{1b}' | '\u{7}' | '\u{9b}' | '\u{8}' | '\u{0}'))
+            .find(|c| matches!(*c, '\u{1b}' | '\u{7}' | '\u{9b}' | '\u{8}' | '\u{0}' | '\r'))
         {
             p.push(format!(
                 "`{cmdline}`: {what} holds the raw control character U+{:04X}",
@@ -725,7 +725,7 @@ fn sanitise(sb: &Sandbox, text: &str) -> String {
     let mut lines: Vec<String> = Vec::new();
     let all: Vec<&str> = t.lines().collect();
     for l in all.iter().take(40) {
-        let mut l = mask_hex(l);
+        let mut l = mask_times(&mask_hex(l));
         if l.chars().count() > 240 {
             let n = l.chars().count();
             l = format!(
@@ -740,6 +740,51 @@ fn sanitise(sb: &Sandbox, text: &str) -> String {
         lines.push(format!("… [{} more lines]", all.len() - 40));
     }
     lines.join("\n")
+}
+
+/// Durations measured by a run (`7.2 ms`) become `[T]`; in a table (`│`), runs of spaces and
+/// rules shrink to one, since column widths follow the durations.
+fn mask_times(l: &str) -> String {
+    let mut out = String::new();
+    let chars: Vec<char> = l.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let start = i;
+        while i < chars.len() && chars[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i > start && i + 1 < chars.len() && chars[i] == '.' && chars[i + 1].is_ascii_digit() {
+            let mut j = i + 1;
+            while j < chars.len() && chars[j].is_ascii_digit() {
+                j += 1;
+            }
+            let rest: String = chars[j..].iter().collect();
+            if let Some(unit) = ["ms", "µs", "s"]
+                .iter()
+                .find(|u| rest.starts_with(&format!(" {u}")))
+            {
+                out.push_str("[T]");
+                i = j + 1 + unit.chars().count();
+                continue;
+            }
+        }
+        out.extend(&chars[start..i]);
+        if i < chars.len() {
+            out.push(chars[i]);
+            i += 1;
+        }
+    }
+    if !out.contains('│') && !out.contains('─') && !out.contains('═') {
+        return out;
+    }
+    let mut squeezed = String::new();
+    for c in out.chars() {
+        if matches!(c, ' ' | '─' | '═') && squeezed.ends_with(c) {
+            continue;
+        }
+        squeezed.push(c);
+    }
+    squeezed
 }
 
 /// Runs of 10 or more hex digits (content hashes, HMACs, temporary names) become [HEX].
@@ -1058,6 +1103,12 @@ fn the_checks_see_what_they_look_for() {
         vec!["echo".to_string(), "ls".to_string()]
     );
     assert_eq!(mask_hex("twip_web_0123456789abcdef x"), "twip_web_[HEX] x");
+    assert_eq!(
+        universal_problems(&mk(Some(2), "", "a\rspoofed"), &[]).len(),
+        1
+    );
+    assert_eq!(mask_times("took 12.5 ms, 3 s"), "took [T], 3 s");
+    assert_eq!(mask_times("│ a    7.2 ms │"), "│ a [T] │");
     assert_eq!(strip_hash("x_cfg_0123abcd"), "x_cfg_HASH");
 }
 
