@@ -105,13 +105,14 @@ pub fn main_with_args(args: Vec<OsString>) -> i32 {
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() {
-                exit::INVALID_INPUT
-            } else {
-                exit::SUCCESS
-            };
-            let _ = e.print();
-            return code;
+            if !e.use_stderr() {
+                // --help, --version: clap's own text, on stdout.
+                let _ = e.print();
+                return exit::SUCCESS;
+            }
+            // A usage error quotes what was typed: made safe for a terminal (without colour).
+            eprint!("{}", ui::clean(&e.render().to_string()));
+            return exit::INVALID_INPUT;
         }
     };
     let ui = Ui::new(&cli.global);

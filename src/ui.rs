@@ -179,6 +179,11 @@ fn ends_authority(c: char) -> bool {
     c.is_whitespace() || "/?#\"'`<>()[]{}|\\,;".contains(c)
 }
 
+/// `USER`, `USER_NAME`: capitals and `_` only (no digit, so no access key id).
+fn is_placeholder(userinfo: &str) -> bool {
+    !userinfo.is_empty() && userinfo.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+}
+
 fn redact_url_userinfo(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
@@ -188,6 +193,8 @@ fn redact_url_userinfo(s: &str) -> String {
         let end = tail.find(ends_authority).unwrap_or(tail.len());
         let authority = &tail[..end];
         match authority.rfind('@') {
+            // A placeholder of the docs and hints (`ssh://USER@HOST`) is no credential.
+            Some(at) if is_placeholder(&authority[..at]) => out.push_str(authority),
             Some(at) => {
                 out.push_str(REDACTED);
                 out.push_str(&authority[at..]);
@@ -280,6 +287,10 @@ mod tests {
             "push to https://***@registry.example.com:5000/v2/x failed"
         );
         assert_eq!(redact("https://token@h"), "https://***@h");
+        assert_eq!(redact("https://AKIA0EXAMPLE@h"), "https://***@h");
+        assert_eq!(redact("https://USER:PASS@h"), "https://***@h");
+        // The placeholder of a hint stays.
+        assert_eq!(redact("use ssh://USER@HOST"), "use ssh://USER@HOST");
         // The last `@` of the authority ends the user information.
         assert_eq!(redact("ssh://a@b:c@host:22/x"), "ssh://***@host:22/x");
         assert_eq!(

@@ -427,3 +427,62 @@ fn the_readme_exit_code_table_is_the_one_in_the_code() {
     assert!(want.len() >= 7);
     assert_eq!(rows, want);
 }
+
+#[test]
+fn errors_show_terminal_controls_escaped_and_no_url_credentials() {
+    let out = twip()
+        .arg("--project-dir")
+        .arg(repo())
+        .args([
+            "render",
+            "pwn\u{1b}]0;title\u{7}\u{1b}[2J\u{202e}",
+            "-o",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("pwn\\x1b]0;title\\x07\\x1b[2J\\u{202e}"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains('\u{1b}') && !stderr.contains('\u{7}'),
+        "{stderr}"
+    );
+
+    // A usage error quotes what was typed.
+    let out = twip()
+        .args(["pw\u{1b}[2Jn\u{9b}31m\u{202e}"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("unrecognized subcommand"), "{stderr}");
+    assert!(
+        !stderr.contains('\u{1b}') && !stderr.contains('\u{9b}') && !stderr.contains('\u{202e}'),
+        "{stderr}"
+    );
+
+    for verbose in [false, true] {
+        let mut cmd = twip();
+        cmd.arg("--project-dir").arg(repo());
+        if verbose {
+            cmd.arg("-v");
+        }
+        let out = cmd
+            .args([
+                "--host",
+                "tcp://ci:s3cr3t@192.0.2.1:2376",
+                "status",
+                "training",
+            ])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("tcp://***@192.0.2.1:2376"), "{stderr}");
+        assert!(!stderr.contains("s3cr3t"), "{stderr}");
+    }
+}

@@ -398,3 +398,104 @@ fn write_bombs() {
         std::fs::write(dir.join(format!("{name}.yaml")), text).unwrap();
     }
 }
+
+/// A secret-looking variable reaches a value that fails validation, the text of a `:?`
+/// message, and a de error: its value appears in no output (human, `--json`, `-v`).
+#[test]
+fn errors_never_show_interpolated_values() {
+    const SECRET: &str = "s3cr3t-P4ssw0rd-do-not-print";
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir(tmp.path().join("environments")).unwrap();
+    // Each stage stops the load, so each gets its own file: interpolation, types, rules.
+    let files = [
+        ("leak-interp", "services:\n  web:\n    image: \"nginx:1\"\n    hostname: \"${NOPE:?no NOPE, the token is ${REG_PASSWORD}}\"\n"),
+        ("leak-type", "services:\n  web:\n    image: \"nginx:1\"\n    replicas: \"${REG_PASSWORD}\"\n"),
+        ("leak-rules", "services:\n  web:\n    image: \"https://user:${REG_PASSWORD}@r.example.com/x:1\"\nregistry:\n  url: \"https://u:${REG_PASSWORD}@r.example.com\"\n"),
+    ];
+    let mut seen = 0;
+    for (name, text) in files {
+        std::fs::write(tmp.path().join(format!("environments/{name}.yaml")), text).unwrap();
+        for args in [
+            vec!["validate", name],
+            vec!["validate", "--json", name],
+            vec!["-v", "validate", name],
+            vec!["-v", "render", name, "-o", "-"],
+        ] {
+            let out = twip()
+                .arg("--project-dir")
+                .arg(tmp.path())
+                .args(&args)
+                .env("REG_PASSWORD", SECRET)
+                .output()
+                .unwrap();
+            let all = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {all}");
+            assert!(
+                all.contains("REG_PASSWORD"),
+                "{args:?}: the name is shown: {all}"
+            );
+            assert!(!all.contains(SECRET), "{args:?} printed the secret: {all}");
+            assert!(
+                !all.contains("P4ssw0rd"),
+                "{args:?} printed part of it: {all}"
+            );
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 12);
+}
+
+/// A dangling link in environments/ is a problem of that environment only.
+#[test]
+fn a_dangling_environment_does_not_stop_the_others() {
+    let tmp = tempfile::tempdir().unwrap();
+    let envs = tmp.path().join("environments");
+    std::fs::create_dir(&envs).unwrap();
+    std::fs::write(
+        envs.join("good.yaml"),
+        "services:\n  web:\n    image: \"nginx:1.25\"\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(tmp.path().join("missing.yaml"), envs.join("gone.yaml")).unwrap();
+    let out = twip()
+        .arg("--project-dir")
+        .arg(tmp.path())
+        .arg("validate")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("good"), "{stderr}");
+    assert!(
+        stderr.contains("environments/gone.yaml:1:1: cannot read the file"),
+        "{stderr}"
+    );
+}
+
+/// A UTF-8 byte order mark does not make a manifest invalid.
+#[test]
+fn a_byte_order_mark_is_ignored() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir(tmp.path().join("environments")).unwrap();
+    std::fs::write(
+        tmp.path().join("environments/bom.yaml"),
+        "\u{feff}services:\n  web:\n    image: \"nginx:1.25\"\n",
+    )
+    .unwrap();
+    let out = twip()
+        .arg("--project-dir")
+        .arg(tmp.path())
+        .args(["validate", "bom"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -136,7 +136,7 @@ pub async fn converge_to(
         return Ok(crate::exit::SUCCESS);
     }
     if !ui.quiet {
-        eprint!("{plan}");
+        eprint!("{}", crate::ui::clean(&plan.to_string()));
     }
     let touched = plan.touched_services();
     let old_tasks = engine::wait::existing_tasks(&t.docker, &touched).await;

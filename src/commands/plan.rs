@@ -10,7 +10,7 @@ pub async fn run(g: &GlobalArgs, args: &PlanArgs, ui: &Ui) -> anyhow::Result<i32
     if args.json {
         println!("{}", serde_json::to_string_pretty(&plan)?);
     } else {
-        print!("{plan}");
+        print!("{}", crate::ui::clean(&plan.to_string()));
     }
     Ok(crate::exit::SUCCESS)
 }

@@ -100,7 +100,7 @@ pub async fn run(g: &GlobalArgs, args: &ServiceTargetArgs, ui: &Ui) -> anyhow::R
         ));
         return Ok(exit::SUCCESS);
     }
-    eprint!("{plan}");
+    eprint!("{}", crate::ui::clean(&plan.to_string()));
     let desired = Desired {
         env: t.env.name.clone(),
         stack: stack.clone(),

@@ -282,7 +282,8 @@ pub fn print_nodes(list: &[NodeStatus]) {
             n.address.clone(),
         ]);
     }
-    println!("{nodes}");
+    // Names, addresses and errors come from the engine: made safe for a terminal.
+    println!("{}", crate::ui::clean(&nodes.to_string()));
 }
 
 pub fn print(st: &Status) {
@@ -310,12 +311,12 @@ pub fn print(st: &Status) {
     if st.services.is_empty() {
         println!("no services");
     } else {
-        println!("{svcs}");
+        println!("{}", crate::ui::clean(&svcs.to_string()));
     }
     if !st.failing_tasks.is_empty() {
         println!("failing tasks:");
         for t in &st.failing_tasks {
-            println!(
+            let line = format!(
                 "  {}.{} on {}: {} ({})",
                 t.service,
                 t.slot.map_or("-".into(), |s| s.to_string()),
@@ -323,6 +324,7 @@ pub fn print(st: &Status) {
                 t.state,
                 t.error
             );
+            println!("{}", crate::ui::clean(&line));
         }
     }
 }

@@ -70,7 +70,7 @@ pub fn run(g: &GlobalArgs, args: &ValidateArgs, ui: &Ui) -> anyhow::Result<i32> 
                 ui.ok(&format!("{} ({})", r.name, r.file));
             } else {
                 for p in &r.problems {
-                    eprintln!("{p}");
+                    eprintln!("{}", crate::ui::clean(&p.to_string()));
                 }
                 let n = r.problems.len();
                 ui.error(&format!(

@@ -219,7 +219,10 @@ async fn run(
                     Ok(resp) => {
                         if let Some(w) = resp.warnings.filter(|w| !w.is_empty()) {
                             for w in w {
-                                eprintln!("warning: {}: {w}", a.name);
+                                eprintln!(
+                                    "warning: {}",
+                                    crate::ui::clean(&format!("{}: {w}", a.name))
+                                );
                             }
                         }
                         return Ok(());

@@ -6,6 +6,7 @@ pub mod de;
 pub mod diag;
 pub mod interp;
 pub mod model;
+pub mod names;
 pub mod validate;
 pub mod yaml;
 
@@ -56,7 +57,13 @@ impl Loader {
         ["yaml", "yml"]
             .iter()
             .map(|ext| self.env_dir().join(format!("{name}.{ext}")))
-            .find(|p| p.is_file())
+            // A dangling or unreadable link is still this environment's file: loading it
+            // reports the problem for this environment only.
+            .find(|p| {
+                p.is_file()
+                    || p.symlink_metadata()
+                        .is_ok_and(|m| m.file_type().is_symlink())
+            })
     }
 
     /// Loads and validates an environment from a file. `Err(Diagnostics)` lists every problem.
@@ -64,6 +71,19 @@ impl Loader {
         let mut sources = Sources::default();
         let mut problems = Vec::new();
         let mut chain = Vec::new();
+        if let Err(rule) = names::environment_name(name) {
+            let file = sources.add(self.display(path));
+            let top = Span {
+                file,
+                line: 1,
+                col: 1,
+            };
+            return Err(sources.resolve(vec![Problem::at(
+                top,
+                "",
+                format!("the file name is not a valid environment name: {rule}"),
+            )]));
+        }
         let root = match self.load_tree(path, &mut chain, &mut sources) {
             Ok(root) => root,
             Err(p) => return Err(sources.resolve(p)),
@@ -175,6 +195,18 @@ impl Loader {
                 format!("no environment `{base_name}` to extend{hint}"),
             )]
         })?;
+        if let Err(e) = validate::stays_in_project(
+            &self.project_dir,
+            &self.project_dir,
+            &base_path.to_string_lossy(),
+            &[],
+        ) {
+            return Err(vec![Problem::at(
+                ext.span,
+                "extends",
+                format!("the file to extend {e} (extends never leaves the project)"),
+            )]);
+        }
         if chain.iter().any(|p| same_file(p, &base_path)) {
             return Err(vec![Problem::at(
                 ext.span,

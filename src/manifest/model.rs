@@ -412,6 +412,12 @@ pub struct Manifest {
     /// Prometheus scraping the proxy and the services.
     #[serde(default)]
     pub monitoring: Option<Monitoring>,
+    /// Directories outside the project that files named here (configs, secrets, env files,
+    /// build contexts, Dockerfiles) may come from. Every such path is resolved, symlinks
+    /// included, and refused when it leaves the project directory, unless it lies in one of
+    /// these (absolute) directories. `/proc`, `/sys` and `/dev` are never allowed.
+    #[serde(default)]
+    pub allow_paths_outside_project: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use super::diag::{join_path, suggest, Problem};
 use super::model::*;
+use super::names;
 use super::yaml::Node;
 
 /// Platforms buildx and swarm know.
@@ -59,10 +60,7 @@ pub fn is_full_reference(image: &str) -> bool {
 }
 
 fn valid_name(s: &str) -> bool {
-    let mut chars = s.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
-        && s.len() <= 63
+    names::object_name(s).is_ok()
 }
 
 /// Runs every rule. `project_dir` is where relative paths (build contexts, files) start.
@@ -76,6 +74,10 @@ pub fn check(m: &Manifest, root: &Node, project_dir: &Path, out: &mut Vec<Proble
     check_monitoring(m, &mut c);
     check_nodes(m, &mut c);
     check_files(m, project_dir, &mut c);
+    check_grammars(m, &mut c);
+    check_numbers(m, &mut c);
+    check_paths(m, project_dir, &mut c);
+    check_characters(root, c.out);
 }
 
 fn check_top(m: &Manifest, c: &mut Checker) {
@@ -88,11 +90,7 @@ fn check_top(m: &Manifest, c: &mut Checker) {
         }
     }
     if let Some(project) = &m.project {
-        if project.is_empty()
-            || !project
-                .chars()
-                .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || "-_.".contains(ch))
-        {
+        if names::project_name(project).is_err() {
             c.err(&["project"], format!("`{project}` is not a valid project name: use lowercase letters, digits, `-`, `_`, `.` (it prefixes image names)"));
         }
     }
@@ -116,11 +114,12 @@ fn check_top(m: &Manifest, c: &mut Checker) {
                     reg.url.split("://").nth(1).unwrap_or("")
                 ),
             );
-        } else if reg.url.is_empty() || reg.url.contains(' ') {
-            c.err(
-                &["registry", "url"],
-                format!("`{}` is not a registry address (host[:port])", reg.url),
-            );
+        } else if let Err(e) = names::registry_address(&reg.url) {
+            if names::check_line(&reg.url).is_ok() {
+                c.err(&["registry", "url"], format!("`{}` {e}", reg.url));
+            } else {
+                c.err(&["registry", "url"], e);
+            }
         }
     }
     if m.services.is_empty() {
@@ -138,7 +137,25 @@ fn check_endpoint(host: &str, tls: bool, allow_plain: bool, path: &[&str], c: &m
         return;
     };
     match scheme {
-        "unix" | "ssh" => {}
+        "unix" => {}
+        "ssh" => {
+            let authority = rest.split('/').next().unwrap_or("");
+            let (user, hostport) = match authority.rsplit_once('@') {
+                Some((u, h)) => (Some(u), h),
+                None => (None, authority),
+            };
+            if let Some(u) = user {
+                if names::ssh_user(u).is_err() {
+                    c.err(path, "the user in ssh://USER@HOST is not a valid user name (letters, digits, `_`, `.`, `-`, not starting with `-`)");
+                }
+            }
+            if names::host_port(hostport).is_err() {
+                c.err(
+                    path,
+                    "the host in ssh://USER@HOST[:PORT] is not a host name or IP address",
+                );
+            }
+        }
         "tcp" => {
             let hostpart = rest.rsplit_once(':').map_or(rest, |(h, _)| h);
             let hostpart = hostpart.trim_start_matches('[').trim_end_matches(']');
@@ -210,12 +227,7 @@ fn check_images(m: &Manifest, project_dir: &Path, c: &mut Checker) {
             }
         }
         for (i, t) in img.tags.iter().enumerate() {
-            let ok = !t.0.is_empty()
-                && t.0.len() <= 128
-                && t.0
-                    .chars()
-                    .all(|ch| ch.is_ascii_alphanumeric() || "_.-".contains(ch))
-                && !t.0.starts_with(['.', '-']);
+            let ok = names::image_tag(&t.0).is_ok();
             if !ok {
                 let idx = i.to_string();
                 c.err(
@@ -790,6 +802,625 @@ fn check_files(m: &Manifest, project_dir: &Path, c: &mut Checker) {
                     );
                 }
             }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Grammars of names and values (see `names`), characters, numbers, paths
+// ---------------------------------------------------------------------------------------
+
+impl Checker<'_> {
+    /// Reports `what` at `path` when `check` refuses `value`: `` `VALUE` is not a valid
+    /// WHAT: RULE ``. Values that came from variables are shown as written when the problem
+    /// is printed (see `Sources::resolve`).
+    fn grammar(
+        &mut self,
+        path: &[&str],
+        value: &str,
+        what: &str,
+        check: fn(&str) -> Result<(), String>,
+    ) {
+        if let Err(rule) = check(value) {
+            // A value with refused characters is reported by the character check; do not
+            // quote it here.
+            if names::check_line(value).is_ok() {
+                self.err(path, format!("`{value}` is not a valid {what}: {rule}"));
+            }
+        }
+    }
+}
+
+fn check_grammars(m: &Manifest, c: &mut Checker) {
+    use names::*;
+    for name in m.volumes.keys() {
+        c.grammar(&["volumes", name], name, "volume name", object_name);
+    }
+    for name in m.configs.keys() {
+        c.grammar(&["configs", name], name, "config name", object_name);
+    }
+    for name in m.secrets.keys() {
+        c.grammar(&["secrets", name], name, "secret name", object_name);
+        if let Some(var) = &m.secrets[name].environment {
+            c.grammar(
+                &["secrets", name, "environment"],
+                var,
+                "variable name",
+                env_var_name,
+            );
+        }
+    }
+    if let Some(reg) = &m.registry {
+        if let Some(ns) = &reg.namespace {
+            c.grammar(&["registry", "namespace"], ns, "namespace", repository);
+        }
+    }
+    for (name, img) in &m.images {
+        if let Some(r) = &img.reference {
+            if !r.is_empty() {
+                c.grammar(
+                    &["images", name, "ref"],
+                    r,
+                    "image reference",
+                    image_reference,
+                );
+            }
+        }
+        if let Some(r) = &img.repository {
+            c.grammar(&["images", name, "repository"], r, "repository", repository);
+        }
+        if let Some(b) = &img.build {
+            c.grammar(
+                &["images", name, "build", "context"],
+                &b.context,
+                "path",
+                file_path,
+            );
+            if let Some(df) = &b.dockerfile {
+                c.grammar(
+                    &["images", name, "build", "dockerfile"],
+                    df,
+                    "path",
+                    file_path,
+                );
+            }
+            if let Some(t) = &b.target {
+                c.grammar(
+                    &["images", name, "build", "target"],
+                    t,
+                    "build stage",
+                    object_name,
+                );
+            }
+            for k in b.args.keys() {
+                c.grammar(
+                    &["images", name, "build", "args", k],
+                    k,
+                    "build argument name",
+                    env_var_name,
+                );
+            }
+        }
+    }
+    for (name, s) in &m.services {
+        if is_full_reference(&s.image) {
+            c.grammar(
+                &["services", name, "image"],
+                &s.image,
+                "image reference",
+                image_reference,
+            );
+        }
+        for k in s.environment.0.keys() {
+            c.grammar(
+                &["services", name, "environment", k],
+                k,
+                "variable name",
+                env_var_name,
+            );
+        }
+        for k in s.labels.keys() {
+            c.grammar(&["services", name, "labels", k], k, "label key", label_key);
+        }
+        if let Some(files) = &s.env_file {
+            for f in files.to_vec() {
+                c.grammar(&["services", name, "env_file"], &f, "path", file_path);
+            }
+        }
+        for (i, r) in s.secrets.iter().chain(s.configs.iter()).enumerate() {
+            if let Some(mode) = r.mode {
+                if mode > 0o777 {
+                    let (key, idx) = if i < s.secrets.len() {
+                        ("secrets", i)
+                    } else {
+                        ("configs", i - s.secrets.len())
+                    };
+                    let idx = idx.to_string();
+                    c.err(
+                        &["services", name, key, &idx, "mode"],
+                        format!("{mode} is not a file mode (0 to 511, i.e. 0o777)"),
+                    );
+                }
+            }
+        }
+    }
+    for (name, v) in &m.volumes {
+        if let Some(v) = v {
+            for k in v.labels.keys() {
+                c.grammar(&["volumes", name, "labels", k], k, "label key", label_key);
+            }
+        }
+    }
+    for (i, n) in m.nodes.iter().enumerate() {
+        let idx = i.to_string();
+        c.grammar(&["nodes", &idx, "name"], &n.name, "node name", node_name);
+        if !n.address.is_empty() && !n.address.contains(['/', ' ']) {
+            c.grammar(
+                &["nodes", &idx, "address"],
+                &n.address,
+                "host address",
+                host_name,
+            );
+        }
+        if let Some(u) = n.ssh.as_ref().and_then(|s| s.user.as_ref()) {
+            c.grammar(&["nodes", &idx, "ssh", "user"], u, "user name", ssh_user);
+        }
+        if let Some(f) = n.ssh.as_ref().and_then(|s| s.identity_file.as_ref()) {
+            c.grammar(
+                &["nodes", &idx, "ssh", "identity_file"],
+                f,
+                "path",
+                file_path,
+            );
+        }
+        for k in n.labels.keys() {
+            c.grammar(&["nodes", &idx, "labels", k], k, "label key", label_key);
+        }
+    }
+    if let Some(p) = &m.proxy {
+        if let Some(img) = &p.image {
+            if is_full_reference(img) {
+                c.grammar(&["proxy", "image"], img, "image reference", image_reference);
+            }
+        }
+        for (i, r) in p.routes.iter().enumerate() {
+            let idx = i.to_string();
+            if let Some(path) = &r.path {
+                if path.starts_with('/') {
+                    c.grammar(
+                        &["proxy", "routes", &idx, "path"],
+                        path,
+                        "route path",
+                        request_path,
+                    );
+                }
+            }
+            if let Some(h) = &r.host {
+                if !h.is_empty() && !h.contains(['/', ' ', ':']) {
+                    c.grammar(&["proxy", "routes", &idx, "host"], h, "host", host_port);
+                }
+            }
+            for (key, v) in [("health", &r.health), ("probe", &r.probe)] {
+                if let Some(v) = v {
+                    if v.starts_with('/') {
+                        c.grammar(
+                            &["proxy", "routes", &idx, key],
+                            v,
+                            "request path",
+                            request_target,
+                        );
+                    }
+                }
+            }
+        }
+        if let Some(h) = p.health.as_ref().and_then(|h| h.path.as_ref()) {
+            if h.starts_with('/') {
+                c.grammar(
+                    &["proxy", "health", "path"],
+                    h,
+                    "request path",
+                    request_target,
+                );
+            }
+        }
+        if let Some(u) = p.stats.as_ref().and_then(|s| s.uri.as_ref()) {
+            if u.starts_with('/') {
+                c.grammar(&["proxy", "stats", "uri"], u, "stats uri", request_path);
+            }
+        }
+    }
+    if let Some(mon) = &m.monitoring {
+        if is_full_reference(&mon.image) {
+            c.grammar(
+                &["monitoring", "image"],
+                &mon.image,
+                "image reference",
+                image_reference,
+            );
+        }
+        for (i, t) in mon.targets.iter().enumerate() {
+            if let Some(p) = &t.path {
+                let idx = i.to_string();
+                c.grammar(
+                    &["monitoring", "targets", &idx, "path"],
+                    p,
+                    "metrics path",
+                    request_path,
+                );
+            }
+        }
+    }
+}
+
+/// Paths whose values are free text (multi-line, any printable character): config
+/// content, descriptions, environment values, commands, healthcheck tests, build
+/// arguments. Everything else (keys included) is a name or a single-line value.
+fn is_free_text(path: &[String]) -> bool {
+    let p: Vec<&str> = path.iter().map(String::as_str).collect();
+    matches!(
+        p.as_slice(),
+        ["description"]
+            | ["configs", _, "content"]
+            | ["services", _, "environment", _]
+            | ["services", _, "command" | "entrypoint", ..]
+            | ["services", _, "healthcheck", "test", ..]
+            | ["images", _, "build", "args", _]
+    )
+}
+
+/// Every key and every scalar of the (interpolated) tree: no control, bidi or zero-width
+/// characters in names and single-line values; no control characters but tab and line
+/// breaks in free text. Walks with an explicit stack (the depth is bounded by the parser).
+fn check_characters(root: &Node, out: &mut Vec<Problem>) {
+    use super::yaml::Kind;
+    let mut todo: Vec<(&Node, Vec<String>)> = vec![(root, Vec::new())];
+    while let Some((node, path)) = todo.pop() {
+        match &node.kind {
+            Kind::Scalar(s, _) => {
+                let r = if is_free_text(&path) {
+                    names::check_text(s)
+                } else {
+                    names::check_line(s)
+                };
+                if let Err(e) = r {
+                    out.push(Problem::at(
+                        node.span,
+                        &join_path(&path),
+                        format!("the value {e}"),
+                    ));
+                }
+            }
+            Kind::Seq(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let mut p = path.clone();
+                    p.push(i.to_string());
+                    todo.push((item, p));
+                }
+            }
+            Kind::Map(entries) => {
+                for (k, v) in entries {
+                    let mut p = path.clone();
+                    p.push(k.name.clone());
+                    if let Err(e) = names::check_line(&k.name) {
+                        out.push(Problem::at(k.span, &join_path(&p), format!("the key {e}")));
+                    }
+                    todo.push((v, p));
+                }
+            }
+            Kind::Null => {}
+        }
+    }
+}
+
+/// Largest count anywhere (replicas, retries, parallelism, ...): beyond it a value is a typo,
+/// and every count must fit the engine's signed 64-bit fields.
+pub const MAX_COUNT: u64 = 100_000;
+/// Longest duration: HAProxy takes at most 2^31-1 ms (about 24 days).
+pub const MAX_DURATION: std::time::Duration = std::time::Duration::from_millis((1 << 31) - 1);
+/// Largest memory amount (64 TiB).
+pub const MAX_MEMORY: u64 = 64 << 40;
+
+fn check_numbers(m: &Manifest, c: &mut Checker) {
+    fn count(c: &mut Checker, path: &[&str], v: Option<u64>, min: u64, max: u64) {
+        if let Some(v) = v {
+            if v < min || v > max {
+                c.err(path, format!("{v} is out of range: use {min} to {max}"));
+            }
+        }
+    }
+    fn dur(c: &mut Checker, path: &[&str], d: Option<&Duration>, min_ms: u64) {
+        if let Some(d) = d {
+            let min = std::time::Duration::from_millis(min_ms);
+            if d.0 < min || d.0 > MAX_DURATION {
+                c.err(
+                    path,
+                    format!(
+                        "`{}` is out of range: use {} to 24 days (whole milliseconds)",
+                        humantime::format_duration(d.0),
+                        if min_ms == 0 {
+                            "0s".to_string()
+                        } else {
+                            format!("{min_ms}ms")
+                        }
+                    ),
+                );
+            } else if d.0.subsec_nanos() % 1_000_000 != 0 {
+                c.err(
+                    path,
+                    format!("`{:?}` has a part below a millisecond, which would be lost; use whole milliseconds", d.0),
+                );
+            }
+        }
+    }
+    for (name, s) in &m.services {
+        let n = name.as_str();
+        count(c, &["services", n, "replicas"], s.replicas, 0, MAX_COUNT);
+        if let Some(h) = &s.healthcheck {
+            let p = |k: &'static str| ["services", n, "healthcheck", k];
+            dur(c, &p("interval"), h.interval.as_ref(), 1);
+            dur(c, &p("timeout"), h.timeout.as_ref(), 1);
+            dur(c, &p("start_period"), h.start_period.as_ref(), 0);
+            count(c, &p("retries"), h.retries, 0, 1000);
+        }
+        if let Some(pl) = &s.placement {
+            count(
+                c,
+                &["services", n, "placement", "max_replicas_per_node"],
+                pl.max_replicas_per_node,
+                1,
+                MAX_COUNT,
+            );
+        }
+        for (key, u) in [("update", &s.update), ("rollback", &s.rollback)] {
+            if let Some(u) = u {
+                count(
+                    c,
+                    &["services", n, key, "parallelism"],
+                    u.parallelism,
+                    0,
+                    MAX_COUNT,
+                );
+                dur(c, &["services", n, key, "delay"], u.delay.as_ref(), 0);
+                dur(c, &["services", n, key, "monitor"], u.monitor.as_ref(), 0);
+            }
+        }
+        if let Some(r) = &s.restart {
+            count(
+                c,
+                &["services", n, "restart", "max_attempts"],
+                r.max_attempts,
+                0,
+                MAX_COUNT,
+            );
+            dur(c, &["services", n, "restart", "delay"], r.delay.as_ref(), 0);
+            dur(
+                c,
+                &["services", n, "restart", "window"],
+                r.window.as_ref(),
+                0,
+            );
+        }
+        dur(
+            c,
+            &["services", n, "stop_grace_period"],
+            s.stop_grace_period.as_ref(),
+            0,
+        );
+        if let Some(res) = &s.resources {
+            for (k, spec) in [("limits", &res.limits), ("reservations", &res.reservations)] {
+                if let Some(mem) = spec.as_ref().and_then(|x| x.memory) {
+                    if mem.0 > MAX_MEMORY {
+                        c.err(
+                            &["services", n, "resources", k, "memory"],
+                            format!(
+                                "{} bytes is more than the largest amount twip takes (64T)",
+                                mem.0
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        if let Some(a) = &s.autoscale {
+            count(
+                c,
+                &["services", n, "autoscale", "max"],
+                Some(a.max),
+                1,
+                MAX_COUNT,
+            );
+            count(
+                c,
+                &["services", n, "autoscale", "max_step"],
+                a.max_step,
+                1,
+                MAX_COUNT,
+            );
+            if !a.target.is_finite() || a.target > 1e9 {
+                c.err(
+                    &["services", n, "autoscale", "target"],
+                    "the target is out of range: use more than 0, up to 1e9",
+                );
+            }
+            dur(
+                c,
+                &["services", n, "autoscale", "scale_down_window"],
+                a.scale_down_window.as_ref(),
+                0,
+            );
+        }
+    }
+    if let Some(p) = &m.proxy {
+        count(c, &["proxy", "replicas"], p.replicas, 0, MAX_COUNT);
+        if let Some(pl) = &p.placement {
+            count(
+                c,
+                &["proxy", "placement", "max_replicas_per_node"],
+                pl.max_replicas_per_node,
+                1,
+                MAX_COUNT,
+            );
+        }
+        if let Some(t) = &p.timeouts {
+            dur(c, &["proxy", "timeouts", "connect"], t.connect.as_ref(), 1);
+            dur(c, &["proxy", "timeouts", "client"], t.client.as_ref(), 1);
+            dur(c, &["proxy", "timeouts", "server"], t.server.as_ref(), 1);
+        }
+        if let Some(h) = &p.health {
+            dur(c, &["proxy", "health", "interval"], h.interval.as_ref(), 1);
+            count(c, &["proxy", "health", "fall"], h.fall, 1, 1000);
+            count(c, &["proxy", "health", "rise"], h.rise, 1, 1000);
+        }
+        if let Some(st) = &p.stats {
+            dur(c, &["proxy", "stats", "refresh"], st.refresh.as_ref(), 1000);
+        }
+        for (i, r) in p.routes.iter().enumerate() {
+            if r.port == Some(0) {
+                let idx = i.to_string();
+                c.err(
+                    &["proxy", "routes", &idx, "port"],
+                    "0 is not a port: use 1 to 65535",
+                );
+            }
+        }
+        if p.port == Some(0) {
+            c.err(&["proxy", "port"], "0 is not a port: use 1 to 65535");
+        }
+    }
+    if let Some(mon) = &m.monitoring {
+        dur(
+            c,
+            &["monitoring", "scrape_interval"],
+            mon.scrape_interval.as_ref(),
+            1000,
+        );
+        if mon.port == Some(0) {
+            c.err(&["monitoring", "port"], "0 is not a port: use 1 to 65535");
+        }
+        for (i, t) in mon.targets.iter().enumerate() {
+            if t.port == 0 {
+                let idx = i.to_string();
+                c.err(
+                    &["monitoring", "targets", &idx, "port"],
+                    "0 is not a port: use 1 to 65535",
+                );
+            }
+        }
+    }
+}
+
+/// Directories never read, whatever `allow_paths_outside_project` says.
+const NEVER: &[&str] = &["/proc", "/sys", "/dev"];
+
+/// Resolves `rel` (relative to `base`, symlinks included) and says whether it stays in the
+/// project directory or in one of the allowed directories. A path that does not exist is
+/// left to the checks that look for it.
+pub fn stays_in_project(
+    project_dir: &Path,
+    base: &Path,
+    rel: &str,
+    allowed: &[String],
+) -> Result<(), String> {
+    let Ok(target) = base.join(rel).canonicalize() else {
+        return Ok(());
+    };
+    let never = NEVER.iter().any(|n| target.starts_with(n));
+    if never {
+        return Err("resolves into /proc, /sys or /dev, which twip never reads".to_string());
+    }
+    let project = project_dir
+        .canonicalize()
+        .unwrap_or_else(|_| project_dir.to_path_buf());
+    if target.starts_with(&project) {
+        return Ok(());
+    }
+    for a in allowed {
+        if let Ok(dir) = Path::new(a).canonicalize() {
+            if Path::new(a).is_absolute() && target.starts_with(&dir) {
+                return Ok(());
+            }
+        }
+    }
+    Err("leaves the project directory (symlinks are followed); move it into the project, or list its directory in allow_paths_outside_project".to_string())
+}
+
+fn check_paths(m: &Manifest, project_dir: &Path, c: &mut Checker) {
+    let allowed = &m.allow_paths_outside_project;
+    for (i, a) in allowed.iter().enumerate() {
+        if !Path::new(a).is_absolute() {
+            let idx = i.to_string();
+            c.err(
+                &["allow_paths_outside_project", &idx],
+                "write an absolute directory (paths inside the project need no entry)",
+            );
+        }
+    }
+    let one = |c: &mut Checker, path: &[&str], base: &Path, rel: &str| {
+        if let Err(e) = stays_in_project(project_dir, base, rel, allowed) {
+            c.err(path, format!("the path {e}"));
+        }
+    };
+    for (name, s) in &m.secrets {
+        if let Some(f) = &s.file {
+            one(c, &["secrets", name, "file"], project_dir, f);
+        }
+    }
+    for (name, s) in &m.configs {
+        if let Some(f) = &s.file {
+            one(c, &["configs", name, "file"], project_dir, f);
+        }
+    }
+    for (name, s) in &m.services {
+        if let Some(files) = &s.env_file {
+            for (i, f) in files.to_vec().iter().enumerate() {
+                let idx = i.to_string();
+                let path: Vec<&str> = match files {
+                    StringOrList::String(_) => vec!["services", name, "env_file"],
+                    StringOrList::List(_) => vec!["services", name, "env_file", &idx],
+                };
+                one(c, &path, project_dir, f);
+            }
+        }
+    }
+    // Build contexts (sent to the builder, not to the swarm) may also come from the git
+    // repository the project is in: a monorepo's shared image directories.
+    let repo = project_dir.canonicalize().ok().and_then(|p| {
+        p.ancestors()
+            .find(|a| a.join(".git").exists())
+            .map(|a| a.to_string_lossy().to_string())
+    });
+    let mut build_allowed = allowed.clone();
+    build_allowed.extend(repo);
+    let one = |c: &mut Checker, path: &[&str], base: &Path, rel: &str| {
+        if let Err(e) = stays_in_project(project_dir, base, rel, &build_allowed) {
+            c.err(path, format!("the path {e}"));
+        }
+    };
+    for (name, img) in &m.images {
+        if let Some(b) = &img.build {
+            one(
+                c,
+                &["images", name, "build", "context"],
+                project_dir,
+                &b.context,
+            );
+            let ctx = project_dir.join(&b.context);
+            let df = b.dockerfile.as_deref().unwrap_or("Dockerfile");
+            one(
+                c,
+                &[
+                    "images",
+                    name,
+                    "build",
+                    if b.dockerfile.is_some() {
+                        "dockerfile"
+                    } else {
+                        "context"
+                    },
+                ],
+                &ctx,
+                df,
+            );
         }
     }
 }
