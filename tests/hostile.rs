@@ -787,6 +787,14 @@ fn mask_times(l: &str) -> String {
     squeezed
 }
 
+/// A content hash, an HMAC or a temporary name: 10 or more hex digits with a digit and a
+/// letter (numbers in messages stay as they are).
+fn is_hash(run: &str) -> bool {
+    run.len() >= 10
+        && run.chars().any(|c| c.is_ascii_digit())
+        && run.chars().any(|c| c.is_ascii_alphabetic())
+}
+
 /// Runs of 10 or more hex digits (content hashes, HMACs, temporary names) become [HEX].
 fn mask_hex(l: &str) -> String {
     let mut out = String::new();
@@ -796,7 +804,7 @@ fn mask_hex(l: &str) -> String {
             run.push(c);
             continue;
         }
-        if run.len() >= 10 && run.chars().any(|c| c.is_ascii_digit()) {
+        if is_hash(&run) {
             out.push_str("[HEX]");
         } else {
             out.push_str(&run);
@@ -804,7 +812,7 @@ fn mask_hex(l: &str) -> String {
         run.clear();
         out.push(c);
     }
-    if run.len() >= 10 && run.chars().any(|c| c.is_ascii_digit()) {
+    if is_hash(&run) {
         out.push_str("[HEX]");
     } else {
         out.push_str(&run);
@@ -1103,6 +1111,10 @@ fn the_checks_see_what_they_look_for() {
         vec!["echo".to_string(), "ls".to_string()]
     );
     assert_eq!(mask_hex("twip_web_0123456789abcdef x"), "twip_web_[HEX] x");
+    assert_eq!(
+        mask_hex("18446744073709551615 is out"),
+        "18446744073709551615 is out"
+    );
     assert_eq!(
         universal_problems(&mk(Some(2), "", "a\rspoofed"), &[]).len(),
         1
