@@ -203,9 +203,10 @@ fn a_projects_template_overrides_the_builtin() {
         .args(["render", "x", "-o", "-"])
         .output()
         .unwrap();
+    // The override's values are escaped for its language (a stack file: YAML scalars) too.
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        "# custom\nweb=nginx:1.25\n"
+        "# custom\n\"web\"=\"nginx:1.25\"\n"
     );
     // A template that uses an undefined variable is an error, not an empty string.
     std::fs::write(
@@ -225,4 +226,37 @@ fn a_projects_template_overrides_the_builtin() {
         err.contains("stack.yml.j2") && err.contains("undefined"),
         "{err}"
     );
+}
+
+#[test]
+fn rendered_files_stay_in_the_output_folder_and_are_written_whole() {
+    use twip::render::{write_output, Output, Rendered};
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("out");
+    let file = |name: &str| Rendered {
+        name: name.into(),
+        content: "x\n".into(),
+    };
+    // A name that leaves the folder: refused before anything is written.
+    let bad = Output {
+        files: vec![file("stack.yml"), file("config.x/../../f")],
+    };
+    let err = write_output(&out_dir, &bad).unwrap_err().to_string();
+    assert!(err.contains("file name"), "{err}");
+    assert!(!out_dir.exists());
+    assert!(!tmp.path().join("f").exists());
+    // Good names: written, and no temporary folder is left beside the output.
+    let good = Output {
+        files: vec![file("stack.yml"), file("config.app")],
+    };
+    let written = write_output(&out_dir, &good).unwrap();
+    assert_eq!(written.len(), 2);
+    assert_eq!(
+        std::fs::read_to_string(out_dir.join("config.app")).unwrap(),
+        "x\n"
+    );
+    // Again into the existing folder: replaced in place.
+    write_output(&out_dir, &good).unwrap();
+    let leftovers: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+    assert_eq!(leftovers.len(), 1, "{leftovers:?}");
 }

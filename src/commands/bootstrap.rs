@@ -110,7 +110,8 @@ pub fn script(
         tls_port => TLS_PORT,
         log_max_size => "10m",
         log_max_file => "3",
-        daemon_json => daemon_json(tls),
+        // JSON twip writes from constants, inside a quoted here-document: printed as is.
+        daemon_json => Value::from_safe_string(daemon_json(tls)),
         ports => ports,
         join => join,
     };
@@ -120,8 +121,25 @@ pub fn script(
         .map_err(|e| anyhow::anyhow!("rendering {}: {e:#}", render::BOOTSTRAP_TEMPLATE))
 }
 
-/// cloud-init user-data that writes the script and runs it once at first boot.
-pub fn cloud_init(env: &str, script: &str) -> String {
+/// cloud-init user-data that writes the script and runs it once at first boot. The script goes
+/// into a YAML literal block, so it must hold no character that cloud-init's YAML 1.1 reader
+/// takes for a line break other than LF (CR, NEL, LS, PS) and no other control character but
+/// tab: every line then stays inside the block (shell words in the script refuse them, so
+/// this only fails for a project's own template that prints such a character itself). The
+/// environment's name reaches a comment only, neutralised.
+pub fn cloud_init(env: &str, script: &str) -> anyhow::Result<String> {
+    if let Some((n, c)) = script.split('\n').enumerate().find_map(|(n, l)| {
+        l.chars()
+            .find(|&c| (c.is_control() && c != '\t') || matches!(c, '\u{2028}' | '\u{2029}'))
+            .map(|c| (n, c))
+    }) {
+        return Err(invalid(format!(
+            "the bootstrap script's line {} holds the control character U+{:04X}, which cloud-init's YAML cannot carry inside a literal block",
+            n + 1,
+            c as u32
+        )));
+    }
+    let env = render::escape::comment(env);
     let mut out = String::from("#cloud-config\n");
     out.push_str(&format!(
         "# twip bootstrap for environment {env} (twip bootstrap {env} --cloud-init)\n"
@@ -137,7 +155,7 @@ pub fn cloud_init(env: &str, script: &str) -> String {
         }
     }
     out.push_str("runcmd:\n  - [sh, /usr/local/sbin/twip-bootstrap]\n");
-    out
+    Ok(out)
 }
 
 /// The nodes named on the command line (by name or address), or all of them.
@@ -209,7 +227,7 @@ pub async fn run(g: &GlobalArgs, args: &BootstrapArgs, ui: &Ui) -> anyhow::Resul
             ui.warn("the output holds a swarm join token: keep it private");
         }
         if args.cloud_init {
-            print!("{}", cloud_init(&env.name, &text));
+            print!("{}", cloud_init(&env.name, &text)?);
         } else {
             print!("{text}");
         }
@@ -330,7 +348,7 @@ mod tests {
 
     #[test]
     fn cloud_init_wraps_the_script() {
-        let c = cloud_init("scaled", "#!/bin/sh\n\necho hi\n");
+        let c = cloud_init("scaled", "#!/bin/sh\n\necho hi\n").unwrap();
         assert!(c.starts_with("#cloud-config\n"));
         assert!(c.contains("    content: |\n      #!/bin/sh\n\n      echo hi\n"));
         assert!(c.ends_with("runcmd:\n  - [sh, /usr/local/sbin/twip-bootstrap]\n"));

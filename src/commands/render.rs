@@ -4,8 +4,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context as _;
-
 use crate::cli::{GlobalArgs, RenderArgs};
 use crate::exit;
 use crate::project::Project;
@@ -34,6 +32,7 @@ pub fn run(g: &GlobalArgs, args: &RenderArgs, ui: &Ui) -> anyhow::Result<i32> {
     if args.check {
         let mut stale = Vec::new();
         for f in &output.files {
+            crate::render::escape::file_name(&f.name).map_err(|e| exit::invalid(e.to_string()))?;
             let path = out_dir.join(&f.name);
             match std::fs::read_to_string(&path) {
                 Ok(on_disk) if on_disk == f.content => {}
@@ -54,12 +53,7 @@ pub fn run(g: &GlobalArgs, args: &RenderArgs, ui: &Ui) -> anyhow::Result<i32> {
         ));
         return Ok(exit::FAILURE);
     }
-    std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
-    for f in &output.files {
-        let path = out_dir.join(&f.name);
-        let tmp = out_dir.join(format!(".{}.tmp", f.name));
-        std::fs::write(&tmp, &f.content).with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+    for path in render::write_output(&out_dir, &output)? {
         println!("{}", path.display());
     }
     ui.ok(&format!(

@@ -43,9 +43,9 @@ pub async fn get(url: &str, timeout: Duration) -> anyhow::Result<Reply> {
     } else {
         format!("{hostport}:80")
     };
+    let req = request(hostport, path)?;
     let fut = async {
         let mut s = tokio::net::TcpStream::connect(&addr).await?;
-        let req = format!("GET {path} HTTP/1.1\r\nHost: {hostport}\r\nUser-Agent: twip-test\r\nConnection: close\r\n\r\n");
         s.write_all(req.as_bytes()).await?;
         let mut buf = Vec::new();
         s.read_to_end(&mut buf).await?;
@@ -56,6 +56,25 @@ pub async fn get(url: &str, timeout: Duration) -> anyhow::Result<Reply> {
         .map_err(|_| anyhow::anyhow!("no answer from {addr} within {}s", timeout.as_secs()))?
         .map_err(|e| anyhow::anyhow!("{addr}: {e}"))?;
     parse(&buf).ok_or_else(|| anyhow::anyhow!("{addr} answered something that is not HTTP"))
+}
+
+/// The bytes of a GET for `target` on `host`: the target must be an origin-form request
+/// target and the host a host[:port] of URL characters, else exit 2 (nothing is sent).
+pub fn request(host: &str, target: &str) -> anyhow::Result<String> {
+    crate::render::escape::request_target(target).map_err(|e| exit::invalid(e.to_string()))?;
+    if host.is_empty()
+        || !host.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']' | b'_')
+        })
+    {
+        return Err(exit::invalid(format!(
+            "`{}` is not a host[:port]",
+            crate::render::escape::comment(host)
+        )));
+    }
+    Ok(format!(
+        "GET {target} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: twip-test\r\nConnection: close\r\n\r\n"
+    ))
 }
 
 pub fn parse(buf: &[u8]) -> Option<Reply> {
@@ -126,14 +145,20 @@ pub async fn run(g: &GlobalArgs, args: &TestArgs, ui: &Ui) -> anyhow::Result<i32
             .map(|p| {
                 p.routes
                     .iter()
-                    .map(|r| {
-                        r.probe
-                            .clone()
-                            .or_else(|| r.path.clone())
-                            .unwrap_or_else(|| "/".into())
+                    .enumerate()
+                    .map(|(i, r)| {
+                        let (key, p) = match (&r.probe, &r.path) {
+                            (Some(p), _) => ("probe", p.clone()),
+                            (None, Some(p)) => ("path", p.clone()),
+                            (None, None) => ("path", "/".into()),
+                        };
+                        crate::render::escape::request_target(&p)
+                            .map_err(|e| exit::invalid(format!("proxy.routes[{i}].{key}: {e}")))?;
+                        Ok(p)
                     })
-                    .collect()
+                    .collect::<anyhow::Result<Vec<_>>>()
             })
+            .transpose()?
             .unwrap_or_default();
         p.dedup();
         p
@@ -141,13 +166,16 @@ pub async fn run(g: &GlobalArgs, args: &TestArgs, ui: &Ui) -> anyhow::Result<i32
         args.paths
             .iter()
             .map(|p| {
-                if p.starts_with('/') {
+                let p = if p.starts_with('/') {
                     p.clone()
                 } else {
                     format!("/{p}")
-                }
+                };
+                crate::render::escape::request_target(&p)
+                    .map_err(|e| exit::invalid(format!("PATH argument: {e}")))?;
+                Ok(p)
             })
-            .collect()
+            .collect::<anyhow::Result<Vec<_>>>()?
     };
     let mut table = Table::new();
     table.load_preset(UTF8_BORDERS_ONLY);
@@ -214,6 +242,21 @@ pub async fn run(g: &GlobalArgs, args: &TestArgs, ui: &Ui) -> anyhow::Result<i32
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requests_refuse_targets_that_would_split_them() {
+        let r = request("127.0.0.1:80", "/api?x=1").unwrap();
+        assert!(r.starts_with("GET /api?x=1 HTTP/1.1\r\nHost: 127.0.0.1:80\r\n"));
+        for bad in ["/a\r\nX-Evil: 1", "/a b", "/a\nb", "api", "/a#b"] {
+            let e = request("127.0.0.1:80", bad).unwrap_err();
+            assert_eq!(
+                crate::exit::code_for(&e),
+                crate::exit::INVALID_INPUT,
+                "{bad:?}"
+            );
+        }
+        assert!(request("evil\r\nX: 1", "/").is_err());
+    }
 
     #[test]
     fn parses_replies_and_chunks() {

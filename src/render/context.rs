@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::manifest::model::*;
 use crate::manifest::validate::{is_full_reference, MONITORING_SERVICE, PROXY_SERVICE};
 use crate::manifest::Environment;
+use crate::render::Raw;
 
 /// Labels twip puts on everything it makes (besides `com.docker.stack.namespace`).
 pub const LABEL_ENV: &str = "io.twip.environment";
@@ -19,6 +20,20 @@ pub const LABEL_MANAGED: &str = "io.twip.managed";
 pub const PROXY_LISTEN_PORT: u16 = 80;
 pub const PROXY_CONFIG_PATH: &str = "/usr/local/etc/haproxy/haproxy.cfg";
 pub const PROMETHEUS_CONFIG_PATH: &str = "/etc/prometheus/prometheus.yml";
+
+/// Serializes a field twip computes from numbers or from its own constants (a duration, a
+/// size, `replicated`) as a "safe" template value: printed as is, without quotes. Only for
+/// such fields, never for text from a manifest (that is escaped when printed).
+fn computed<S: serde::Serializer, T: AsRef<str>>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    minijinja::Value::from_safe_string(v.as_ref().to_string()).serialize(s)
+}
+
+fn computed_opt<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => computed(v, s),
+        None => s.serialize_none(),
+    }
+}
 
 #[derive(Debug, Serialize)]
 pub struct StackCtx {
@@ -37,6 +52,7 @@ pub struct StackCtx {
 pub struct ServiceCtx {
     pub name: String,
     pub image: String,
+    #[serde(serialize_with = "computed")]
     pub mode: &'static str,
     pub replicas: Option<u64>,
     pub command: Option<Vec<String>>,
@@ -58,7 +74,9 @@ pub struct ServiceCtx {
     pub labels: BTreeMap<String, String>,
     pub secrets: Vec<RefCtx>,
     pub configs: Vec<RefCtx>,
+    #[serde(serialize_with = "computed")]
     pub stop_grace_period: String,
+    #[serde(serialize_with = "computed")]
     pub endpoint_mode: &'static str,
     pub hostname: Option<String>,
     pub user: Option<String>,
@@ -69,12 +87,15 @@ pub struct ServiceCtx {
 pub struct PortCtx {
     pub target: u16,
     pub published: Option<u16>,
+    #[serde(serialize_with = "computed")]
     pub protocol: &'static str,
+    #[serde(serialize_with = "computed")]
     pub mode: &'static str,
 }
 
 #[derive(Debug, Serialize)]
 pub struct MountCtx {
+    #[serde(serialize_with = "computed")]
     pub kind: &'static str,
     pub source: Option<String>,
     pub target: String,
@@ -85,33 +106,44 @@ pub struct MountCtx {
 pub struct HealthCtx {
     pub disable: bool,
     pub test: Vec<String>,
+    #[serde(serialize_with = "computed_opt")]
     pub interval: Option<String>,
+    #[serde(serialize_with = "computed_opt")]
     pub timeout: Option<String>,
     pub retries: Option<u64>,
+    #[serde(serialize_with = "computed_opt")]
     pub start_period: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct ResCtx {
     pub cpus: Option<String>,
+    #[serde(serialize_with = "computed_opt")]
     pub memory: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct UpdateCtx {
     pub parallelism: u64,
+    #[serde(serialize_with = "computed")]
     pub delay: String,
+    #[serde(serialize_with = "computed")]
     pub order: &'static str,
+    #[serde(serialize_with = "computed")]
     pub failure_action: &'static str,
+    #[serde(serialize_with = "computed")]
     pub monitor: String,
-    pub max_failure_ratio: String,
+    pub max_failure_ratio: Raw,
 }
 
 #[derive(Debug, Serialize)]
 pub struct RestartCtx {
+    #[serde(serialize_with = "computed")]
     pub condition: &'static str,
+    #[serde(serialize_with = "computed")]
     pub delay: String,
     pub max_attempts: Option<u64>,
+    #[serde(serialize_with = "computed_opt")]
     pub window: Option<String>,
 }
 
@@ -119,7 +151,7 @@ pub struct RestartCtx {
 pub struct RefCtx {
     pub source: String,
     pub target: Option<String>,
-    pub mode: Option<String>,
+    pub mode: Option<Raw>,
 }
 
 #[derive(Debug, Serialize)]
@@ -153,10 +185,14 @@ pub struct ProxyCtx {
     pub stack: String,
     pub listen_port: u16,
     pub keepalive: bool,
+    #[serde(serialize_with = "computed")]
     pub timeout_connect: String,
+    #[serde(serialize_with = "computed")]
     pub timeout_client: String,
+    #[serde(serialize_with = "computed")]
     pub timeout_server: String,
     pub stats: Option<StatsCtx>,
+    #[serde(serialize_with = "computed")]
     pub health_interval: String,
     pub health_fall: u64,
     pub health_rise: u64,
@@ -168,6 +204,7 @@ pub struct ProxyCtx {
 pub struct StatsCtx {
     pub port: u16,
     pub uri: String,
+    #[serde(serialize_with = "computed")]
     pub refresh: String,
 }
 
@@ -194,6 +231,7 @@ pub struct BackendCtx {
 pub struct MonitoringCtx {
     pub stack: String,
     pub env: String,
+    #[serde(serialize_with = "computed")]
     pub scrape_interval: String,
     /// `tasks.STACK_proxy` and the stats port, where HAProxy serves /metrics.
     pub proxy_dns: Option<String>,
@@ -308,7 +346,7 @@ fn update_ctx(u: Option<&UpdateConfig>, host_ports: bool, rollback: bool) -> Upd
         order: order_str(u.order.unwrap_or(default_order)),
         failure_action: action_str(u.failure_action.unwrap_or(default_action)),
         monitor: dur(u.monitor, 10),
-        max_failure_ratio: format!("{}", u.max_failure_ratio.unwrap_or(0.0)),
+        max_failure_ratio: Raw::float(u.max_failure_ratio.unwrap_or(0.0)),
     }
 }
 
@@ -459,7 +497,7 @@ fn refs(r: &[FileRef]) -> Vec<RefCtx> {
         .map(|f| RefCtx {
             source: f.source.clone(),
             target: f.target.clone(),
-            mode: f.mode.map(|m| format!("0{m:o}")),
+            mode: f.mode.map(Raw::octal_mode),
         })
         .collect()
 }

@@ -4,12 +4,16 @@
 //! Output is deterministic byte for byte: the same manifest and templates give the same files.
 
 pub mod context;
+pub mod escape;
 
 use std::path::{Component, Path, PathBuf};
 
 use anyhow::Context as _;
 use minijinja::syntax::SyntaxConfig;
-use minijinja::{Environment as Jinja, UndefinedBehavior, Value};
+use minijinja::value::ValueKind;
+use minijinja::{
+    AutoEscape, Environment as Jinja, Output as JinjaOutput, State, UndefinedBehavior, Value,
+};
 use sha2::{Digest, Sha256};
 
 use crate::manifest::Environment;
@@ -89,21 +93,167 @@ fn template_error(name: &str, e: minijinja::Error) -> anyhow::Error {
     })
 }
 
-/// YAML double-quoted scalar; `$` doubled so `docker stack deploy` does not interpolate it.
-fn yq(v: Value) -> String {
-    let s = if let Some(s) = v.as_str() {
-        s.to_string()
+/// The escaping of a template's output language, from its name. Every template twip loads is
+/// one of [`BUILTIN`] (a project's override has the same name), so each one gets an escaping;
+/// any other name (tests) gets plain YAML.
+pub fn escaping_for(name: &str) -> AutoEscape {
+    let name = name.strip_suffix(".j2").unwrap_or(name);
+    if name == STACK_FILE || name.ends_with(".compose.yml") {
+        AutoEscape::Custom(ESC_COMPOSE)
+    } else if name.ends_with(".cfg") {
+        AutoEscape::Custom(ESC_HAPROXY)
+    } else if name.ends_with(".sh") {
+        AutoEscape::Custom(ESC_SHELL)
     } else {
-        v.to_string()
-    };
-    let quoted = serde_json::to_string(&s).unwrap_or_else(|_| "\"\"".into());
-    quoted.replace('$', "$$")
+        AutoEscape::Custom(ESC_YAML)
+    }
 }
 
-/// A flow list of YAML double-quoted scalars.
-fn yqlist(v: Value) -> Result<String, minijinja::Error> {
-    let items: Vec<String> = v.try_iter()?.map(yq).collect();
-    Ok(format!("[{}]", items.join(", ")))
+/// Names of the escapings (minijinja's custom auto-escape modes).
+pub const ESC_HAPROXY: &str = "haproxy";
+pub const ESC_COMPOSE: &str = "compose";
+pub const ESC_YAML: &str = "yaml";
+pub const ESC_SHELL: &str = "shell";
+
+fn invalid_value(e: escape::EscapeError) -> minijinja::Error {
+    minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string())
+}
+
+/// `value` as text in the escaping `mode`. Numbers and booleans are printed as they are (no
+/// value of those types can change a file's structure); everything else is escaped.
+pub fn escape_value(mode: &str, value: &Value) -> Result<String, minijinja::Error> {
+    if value.is_safe() {
+        return Ok(value.as_str().unwrap_or_default().to_string());
+    }
+    match value.kind() {
+        ValueKind::Number => return Ok(value.to_string()),
+        ValueKind::Bool => return Ok(if value.is_true() { "true" } else { "false" }.into()),
+        ValueKind::None | ValueKind::Undefined => {
+            return Err(minijinja::Error::new(
+                minijinja::ErrorKind::InvalidOperation,
+                "a missing value (none) cannot be printed; guard it with [% if %]",
+            ))
+        }
+        _ => {}
+    }
+    let text = match value.as_str() {
+        Some(s) => std::borrow::Cow::Borrowed(s),
+        None => std::borrow::Cow::Owned(value.to_string()),
+    };
+    Ok(match mode {
+        ESC_HAPROXY => escape::haproxy_arg(&text)
+            .map_err(invalid_value)?
+            .into_owned(),
+        ESC_SHELL => escape::shell_word(&text)
+            .map_err(invalid_value)?
+            .into_owned(),
+        ESC_COMPOSE => escape::compose_scalar(&text),
+        _ => escape::yaml_scalar(&text),
+    })
+}
+
+/// The formatter of every `[[ value ]]`: the escaping of the template's language.
+fn formatter(out: &mut JinjaOutput, state: &State, value: &Value) -> Result<(), minijinja::Error> {
+    match state.auto_escape() {
+        AutoEscape::Custom(mode) => {
+            let text = escape_value(mode, value)?;
+            out.write_str(&text).map_err(minijinja::Error::from)
+        }
+        // `[% autoescape false %]` in a template: its author's explicit choice.
+        _ => minijinja::escape_formatter(out, state, value),
+    }
+}
+
+/// `yq`: a YAML double-quoted scalar with `$` doubled (stack files, Prometheus external labels:
+/// both interpolate `$`). Already escaped, so printed as is.
+fn yq(v: Value) -> Value {
+    let s = match v.as_str() {
+        Some(s) => s.to_string(),
+        None => v.to_string(),
+    };
+    Value::from_safe_string(escape::compose_scalar(&s))
+}
+
+/// `yqlist`: a flow list of [`yq`] scalars.
+fn yqlist(v: Value) -> Result<Value, minijinja::Error> {
+    let items: Vec<String> = v
+        .try_iter()?
+        .map(|x| yq(x).as_str().unwrap_or_default().to_string())
+        .collect();
+    Ok(Value::from_safe_string(format!("[{}]", items.join(", "))))
+}
+
+/// `comment`: text for a comment line (see [`escape::comment`]).
+fn comment_filter(v: Value) -> Value {
+    let s = match v.as_str() {
+        Some(s) => s.to_string(),
+        None => v.to_string(),
+    };
+    Value::from_safe_string(escape::comment(&s).into_owned())
+}
+
+/// `words`: each item escaped for the template's language, joined with spaces (several shell
+/// words or HAProxy arguments).
+fn words(state: &State, v: Value) -> Result<Value, minijinja::Error> {
+    let mode = match state.auto_escape() {
+        AutoEscape::Custom(m) => m,
+        _ => ESC_YAML,
+    };
+    let items = v
+        .try_iter()?
+        .map(|x| escape_value(mode, &x))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Value::from_safe_string(items.join(" ")))
+}
+
+/// Text computed by twip from numbers or constants (an octal file mode, a ratio) that a
+/// template prints as is, without quotes: serialized into the template context as a "safe"
+/// value. Only constructed from numbers, so it cannot carry manifest text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Raw(String);
+
+impl Raw {
+    /// One of twip's own words (`replicated`, `host`, `start-first`).
+    pub fn constant(s: &'static str) -> Raw {
+        Raw(s.to_string())
+    }
+
+    /// A file mode as YAML reads it (`0400`).
+    pub fn octal_mode(mode: u32) -> Raw {
+        Raw(format!("0{mode:o}"))
+    }
+
+    /// A float as Rust prints it (`0`, `0.25`).
+    pub fn float(f: f64) -> Raw {
+        if f.is_finite() {
+            Raw(format!("{f}"))
+        } else {
+            Raw("0".into())
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<&str> for Raw {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl std::ops::Deref for Raw {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl serde::Serialize for Raw {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        Value::from_safe_string(self.0.clone()).serialize(s)
+    }
 }
 
 pub fn content_hash(bytes: &[u8]) -> String {
@@ -112,7 +262,9 @@ pub fn content_hash(bytes: &[u8]) -> String {
 }
 
 /// The template environment: custom delimiters (`[[ ]]`, `[% %]`, `[# #]`) so that Swarm's
-/// `{{.Task.Slot}}` survives, strict undefined, trimmed blocks.
+/// `{{.Task.Slot}}` survives, strict undefined, trimmed blocks, and every printed value escaped
+/// for the template's language ([`escaping_for`], [`escape_value`]): the same for a project's
+/// own `templates/` override.
 pub fn jinja(project_templates: Option<&Path>) -> anyhow::Result<Jinja<'static>> {
     let mut env = Jinja::new();
     let syntax = SyntaxConfig::builder()
@@ -126,8 +278,12 @@ pub fn jinja(project_templates: Option<&Path>) -> anyhow::Result<Jinja<'static>>
     env.set_trim_blocks(true);
     env.set_lstrip_blocks(true);
     env.set_keep_trailing_newline(true);
+    env.set_auto_escape_callback(escaping_for);
+    env.set_formatter(formatter);
     env.add_filter("yq", yq);
     env.add_filter("yqlist", yqlist);
+    env.add_filter("comment", comment_filter);
+    env.add_filter("words", words);
     for (name, builtin) in BUILTIN {
         let text = match project_templates.map(|d| d.join(name)) {
             Some(p) if p.is_file() => std::fs::read_to_string(&p)
@@ -214,6 +370,9 @@ pub fn render(env: &Environment, project_dir: &Path, out_dir: &Path) -> anyhow::
             }
             (None, Some(content)) => {
                 let name = format!("config.{key}");
+                escape::file_name(&name).map_err(|e| {
+                    crate::exit::invalid(format!("configs.{}: {e}", escape::comment(key)))
+                })?;
                 files.push(Rendered {
                     name: name.clone(),
                     content: content.clone(),
@@ -277,6 +436,48 @@ pub fn render(env: &Environment, project_dir: &Path, out_dir: &Path) -> anyhow::
     Ok(Output { files })
 }
 
+/// Writes `output` into `out_dir` and returns the paths written. Every file name must be one
+/// plain path component ([`escape::file_name`]), checked again here, so nothing is written
+/// outside `out_dir`. All files are first written into a temporary folder beside `out_dir`
+/// (same file system); only when every write succeeded are they renamed into place (a new
+/// `out_dir` is renamed as a whole), so an error leaves nothing half-written.
+pub fn write_output(out_dir: &Path, output: &Output) -> anyhow::Result<Vec<PathBuf>> {
+    for f in &output.files {
+        escape::file_name(&f.name).map_err(|e| crate::exit::invalid(e.to_string()))?;
+    }
+    let parent = match out_dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
+    let base = out_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "out".into());
+    let tmp = parent.join(format!(".{base}.twip-render-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let written = (|| -> anyhow::Result<Vec<PathBuf>> {
+        for f in &output.files {
+            let p = tmp.join(&f.name);
+            std::fs::write(&p, &f.content).with_context(|| format!("writing {}", p.display()))?;
+        }
+        if !out_dir.exists() {
+            std::fs::rename(&tmp, out_dir)
+                .with_context(|| format!("moving the rendered files to {}", out_dir.display()))?;
+        } else {
+            for f in &output.files {
+                let to = out_dir.join(&f.name);
+                std::fs::rename(tmp.join(&f.name), &to)
+                    .with_context(|| format!("writing {}", to.display()))?;
+            }
+        }
+        Ok(output.files.iter().map(|f| out_dir.join(&f.name)).collect())
+    })();
+    let _ = std::fs::remove_dir_all(&tmp);
+    written
+}
+
 /// `to` as a path relative to the directory `from` (both made absolute first), with `/`.
 pub fn relative_to(from: &Path, to: &Path) -> String {
     let abs = |p: &Path| -> PathBuf {
@@ -327,12 +528,10 @@ mod tests {
 
     #[test]
     fn yq_quotes_and_doubles_dollars() {
-        assert_eq!(yq(Value::from("a$b")), "\"a$$b\"");
-        assert_eq!(yq(Value::from("say \"hi\"")), "\"say \\\"hi\\\"\"");
-        assert_eq!(
-            yq(Value::from("web-{{.Task.Slot}}")),
-            "\"web-{{.Task.Slot}}\""
-        );
+        let y = |s: &str| yq(Value::from(s)).as_str().unwrap().to_string();
+        assert_eq!(y("a$b"), "\"a$$b\"");
+        assert_eq!(y("say \"hi\""), "\"say \\\"hi\\\"\"");
+        assert_eq!(y("web-{{.Task.Slot}}"), "\"web-{{.Task.Slot}}\"");
     }
 
     #[test]
