@@ -260,3 +260,111 @@ fn rendered_files_stay_in_the_output_folder_and_are_written_whole() {
     let leftovers: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
     assert_eq!(leftovers.len(), 1, "{leftovers:?}");
 }
+
+/// Non-comment lines of a HAProxy config, each cut to its first word.
+fn directives(cfg: &str) -> Vec<String> {
+    cfg.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| l.split_whitespace().next().unwrap_or("").to_string())
+        .collect()
+}
+
+fn haproxy_check(cfg: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("haproxy.cfg");
+    std::fs::write(&path, cfg).unwrap();
+    let res = Command::new(which("haproxy"))
+        .arg("-c")
+        .arg("-f")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        res.status.success(),
+        "haproxy -c refused:\n{}{}\n{cfg}",
+        String::from_utf8_lossy(&res.stdout),
+        String::from_utf8_lossy(&res.stderr)
+    );
+}
+
+#[test]
+fn hostile_route_values_change_no_haproxy_directive() {
+    // Straight into the manifest model, past validation (which refuses most of these).
+    let benign = load(&repo(), "production");
+    let base = render(&benign, &repo(), Path::new("/tmp")).unwrap();
+    let base_cfg = base.get("haproxy.cfg").unwrap().to_string();
+    haproxy_check(&base_cfg);
+    let hostile = [
+        "/api /x /",
+        "/a#b",
+        "/a\"b\\c",
+        "/$HOME/${PATH}",
+        "/it's `id` $(id)",
+        "-f",
+        "/a\u{202e}b\u{200b}",
+    ];
+    for h in hostile {
+        let mut env = load(&repo(), "production");
+        let proxy = env.manifest.proxy.as_mut().unwrap();
+        let prefixed =
+            |r: &twip::manifest::model::Route| r.path.as_deref().is_some_and(|p| p != "/");
+        assert!(proxy.routes.iter().filter(|r| prefixed(r)).count() >= 2);
+        for r in proxy.routes.iter_mut().filter(|r| prefixed(r)) {
+            r.path = Some(h.to_string());
+        }
+        let out = render(&env, &repo(), Path::new("/tmp")).unwrap();
+        let cfg = out.get("haproxy.cfg").unwrap();
+        haproxy_check(cfg);
+        assert_eq!(directives(cfg), directives(&base_cfg), "{h:?}\n{cfg}");
+        assert_eq!(cfg.lines().count(), base_cfg.lines().count(), "{h:?}");
+    }
+    // A control character cannot be written at all: the render fails, naming the problem.
+    for h in [
+        "/a\nserver evil 203.0.113.66:80",
+        "/a\r\nstats admin if TRUE",
+        "/a\0",
+    ] {
+        let mut env = load(&repo(), "production");
+        for r in env.manifest.proxy.as_mut().unwrap().routes.iter_mut() {
+            r.path = Some(h.to_string());
+        }
+        let err = format!(
+            "{:#}",
+            render(&env, &repo(), Path::new("/tmp")).unwrap_err()
+        );
+        assert!(
+            err.contains("haproxy.cfg.j2") && err.contains("cannot hold"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn hostile_keys_and_values_keep_the_stack_files_structure() {
+    let benign = load(&repo(), "production");
+    let base = render(&benign, &repo(), Path::new("/tmp")).unwrap();
+    let keys = |text: &str| -> Vec<String> {
+        let doc = &yaml_rust2::YamlLoader::load_from_str(text).unwrap()[0];
+        let svcs = doc["services"].as_hash().unwrap();
+        svcs.values()
+            .flat_map(|s| s.as_hash().unwrap().keys())
+            .map(|k| format!("{k:?}"))
+            .collect()
+    };
+    let base_keys = keys(base.get("stack.yml").unwrap());
+    assert!(base_keys.len() >= 10, "{base_keys:?}");
+    for h in ["a\nb: c", "x\": y", "#c", "a\u{2028}b", "$(id)"] {
+        let mut env = load(&repo(), "production");
+        for s in env.manifest.services.values_mut() {
+            s.hostname = Some(h.to_string());
+        }
+        let text = render(&env, &repo(), Path::new("/tmp")).unwrap();
+        let text = text.get("stack.yml").unwrap();
+        let mut want = base_keys.clone();
+        let mut got = keys(text);
+        got.retain(|k| !k.contains("hostname"));
+        want.retain(|k| !k.contains("hostname"));
+        assert_eq!(got, want, "{h:?}");
+    }
+}
