@@ -368,3 +368,36 @@ fn hostile_keys_and_values_keep_the_stack_files_structure() {
         assert_eq!(got, want, "{h:?}");
     }
 }
+
+#[test]
+fn a_hostile_environment_name_adds_no_line_to_the_bootstrap_script_or_user_data() {
+    use twip::commands::bootstrap::{cloud_init, script};
+    let benign = script(&load(&repo(), "scaled"), &repo(), None).unwrap();
+    let mut env = load(&repo(), "scaled");
+    env.name = "x\nreboot\r\nbootcmd: [id]\u{2028}runcmd: $(id) `id` 'q'".into();
+    let text = script(&env, &repo(), None).unwrap();
+    assert_eq!(text.lines().count(), benign.lines().count());
+    assert!(!text.lines().any(|l| l.trim() == "reboot"), "{text}");
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("bootstrap.sh");
+    std::fs::write(&path, &text).unwrap();
+    let res = Command::new(which("sh"))
+        .arg("-n")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    let ud = cloud_init(&env.name, &text).unwrap();
+    let doc = &yaml_rust2::YamlLoader::load_from_str(&ud).unwrap()[0];
+    let keys: Vec<_> = doc
+        .as_hash()
+        .unwrap()
+        .keys()
+        .filter_map(|k| k.as_str())
+        .collect();
+    assert_eq!(keys, ["write_files", "runcmd"]);
+}

@@ -75,11 +75,8 @@ pub fn endpoint_for(
 pub fn desired(t: &Target) -> anyhow::Result<Desired> {
     let out_dir = t.project.dir.join("build").join(&t.env.name);
     let output = render::render(&t.env, &t.project.dir, &out_dir)?;
-    if std::fs::create_dir_all(&out_dir).is_ok() {
-        for f in &output.files {
-            let _ = std::fs::write(out_dir.join(&f.name), &f.content);
-        }
-    }
+    // Best effort, as before; through the one writer that stays in the folder and is atomic.
+    let _ = render::write_output(&out_dir, &output);
     plan::desired::desired(&t.env, &t.project.dir, &output)
 }
 

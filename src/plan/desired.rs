@@ -203,7 +203,9 @@ pub fn desired(
             &base,
         ));
     }
+    // Secrets: named by a keyed hash (render::names), never a plain hash of the value.
     let mut secrets = Vec::new();
+    let mut name_key: Option<render::names::NameKey> = None;
     for (key, s) in &m.secrets {
         if s.external {
             secrets.push(DesiredObject {
@@ -228,9 +230,13 @@ pub fn desired(
         } else {
             continue;
         };
+        if name_key.is_none() {
+            name_key = Some(render::names::NameKey::for_project(project_dir)?);
+        }
+        let k = name_key.as_ref().expect("set above");
         secrets.push(object(
             key,
-            format!("{stack}_{key}_{}", render::content_hash(&data)),
+            render::names::secret_name(&stack, key, &data, k),
             data,
             &base,
         ));

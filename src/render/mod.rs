@@ -5,6 +5,7 @@
 
 pub mod context;
 pub mod escape;
+pub mod names;
 
 use std::path::{Component, Path, PathBuf};
 
@@ -388,6 +389,16 @@ pub fn render(env: &Environment, project_dir: &Path, out_dir: &Path) -> anyhow::
             external: false,
         });
     }
+    let mut key_cache: Option<names::NameKey> = None;
+    fn name_key<'a>(
+        c: &'a mut Option<names::NameKey>,
+        project_dir: &Path,
+    ) -> anyhow::Result<&'a names::NameKey> {
+        if c.is_none() {
+            *c = Some(names::NameKey::for_project(project_dir)?);
+        }
+        Ok(c.as_ref().expect("set above"))
+    }
     for (key, s) in &m.secrets {
         if s.external {
             secrets.push(FileObjCtx {
@@ -404,7 +415,12 @@ pub fn render(env: &Environment, project_dir: &Path, out_dir: &Path) -> anyhow::
                 .with_context(|| format!("reading secret file {}", path.display()))?;
             secrets.push(FileObjCtx {
                 key: key.clone(),
-                name: format!("{stack}_{key}_{}", content_hash(&bytes)),
+                name: names::secret_name(
+                    stack,
+                    key,
+                    &bytes,
+                    name_key(&mut key_cache, project_dir)?,
+                ),
                 file: Some(relative_to(out_dir, &path)),
                 external: false,
             });
@@ -417,7 +433,12 @@ pub fn render(env: &Environment, project_dir: &Path, out_dir: &Path) -> anyhow::
             })?;
             secrets.push(FileObjCtx {
                 key: key.clone(),
-                name: format!("{stack}_{key}_{}", content_hash(value.as_bytes())),
+                name: names::secret_name(
+                    stack,
+                    key,
+                    value.as_bytes(),
+                    name_key(&mut key_cache, project_dir)?,
+                ),
                 file: None,
                 external: true,
             });
