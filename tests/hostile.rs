@@ -179,7 +179,12 @@ fn twip_cmd(cwd: &Path, fake_bin: &Path, env: &[(String, String)]) -> Command {
         .env("NO_COLOR", "1")
         .env("RUST_BACKTRACE", "full")
         .env("RUST_LIB_BACKTRACE", "1")
-        .env(SECRET_ENV.0, SECRET_ENV.1);
+        .env(SECRET_ENV.0, SECRET_ENV.1)
+        // The operator's key for secret names (else twip makes .twip/name-key in the project).
+        .env(
+            "TWIP_NAME_KEY",
+            "hostile-test-name-key-0123456789abcdef-0123456789",
+        );
     for (k, v) in env {
         cmd.env(k, v);
     }
