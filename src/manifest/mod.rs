@@ -16,6 +16,9 @@ pub use diag::{Diagnostic, Diagnostics, Problem, Sources};
 pub use model::Manifest;
 use yaml::{Kind, Node, Span};
 
+/// How many files one `extends` chain may hold (a longer chain is refused: each level merges
+/// the whole tree again, so a chain of hundreds of tiny files would take seconds).
+pub const MAX_EXTENDS: usize = 16;
 /// A loaded, valid environment.
 #[derive(Debug, Clone)]
 pub struct Environment {
@@ -205,6 +208,13 @@ impl Loader {
                 ext.span,
                 "extends",
                 format!("the file to extend {e} (extends never leaves the project)"),
+            )]);
+        }
+        if chain.len() >= MAX_EXTENDS {
+            return Err(vec![Problem::at(
+                ext.span,
+                "extends",
+                format!("`extends` chains hold at most {MAX_EXTENDS} files; merge some of them"),
             )]);
         }
         if chain.iter().any(|p| same_file(p, &base_path)) {

@@ -287,8 +287,22 @@ pub fn jinja(project_templates: Option<&Path>) -> anyhow::Result<Jinja<'static>>
     env.add_filter("words", words);
     for (name, builtin) in BUILTIN {
         let text = match project_templates.map(|d| d.join(name)) {
-            Some(p) if p.is_file() => std::fs::read_to_string(&p)
-                .with_context(|| format!("reading template {}", p.display()))?,
+            Some(p) if p.is_file() => {
+                // A project's template never leaves the project (symlinks are followed), like
+                // `extends`: its text becomes a config on every node.
+                let dir = project_templates.unwrap_or(Path::new("."));
+                let project = dir.parent().unwrap_or(dir);
+                let inside = crate::manifest::validate::stays_in_project(project, dir, name, &[]);
+                if inside.is_err() {
+                    return Err(crate::exit::invalid(format!(
+                        "template {} resolves outside the project (symlinks are followed); \
+                         templates never leave it: copy the file into templates/",
+                        p.display()
+                    )));
+                }
+                std::fs::read_to_string(&p)
+                    .with_context(|| format!("reading template {}", p.display()))?
+            }
             _ => builtin.to_string(),
         };
         env.add_template_owned(name.to_string(), text)
