@@ -9,7 +9,6 @@ use std::sync::Arc;
 use bollard::models::Service;
 use bollard::query_parameters::{
     ListConfigsOptionsBuilder, ListNetworksOptionsBuilder, ListSecretsOptionsBuilder,
-    ListTasksOptionsBuilder,
 };
 use bollard::Docker;
 use serde_json::Value;
@@ -98,20 +97,23 @@ pub async fn observe(docker: &Docker, stack: &str) -> Result<Observed, EngineErr
     Ok(obs)
 }
 
-/// Tasks of one service (all states).
+/// Tasks of one service (all states), each spec with its healthcheck (see below).
 pub async fn tasks(
     docker: &Docker,
     service: &str,
 ) -> Result<Vec<bollard::models::Task>, EngineError> {
+    let op = "list tasks of service";
     let f = HashMap::from([("service".to_string(), vec![service.to_string()])]);
-    docker
-        .list_tasks(Some(ListTasksOptionsBuilder::default().filters(&f).build()))
+    let filters = serde_json::to_string(&f).unwrap_or_default();
+    let body = get(docker, format!("/tasks?filters={}", query_escape(&filters)))
         .await
-        .engine("list tasks of service", service)
+        .engine(op, service)?;
+    tasks_from_json(&body).map_err(|e| decode_error(op, service, &e))
 }
 
-// Reading services. bollard's model names a container spec's healthcheck `HealthCheck`, but the
-// engine sends `Healthcheck`, so a `Service` bollard decodes never has one (writes work: the
+// Reading services and tasks. bollard's model names a container spec's healthcheck
+// `HealthCheck`, but the engine sends `Healthcheck`, so a `Service` (or `Task`) bollard decodes
+// never has one (writes work: the
 // engine matches keys without regard to case). Services are therefore read here as JSON, the
 // key is put right, and only then decoded into bollard's types.
 
@@ -145,7 +147,17 @@ pub async fn inspect_service(docker: &Docker, service: &str) -> Result<Service, 
 pub fn services_from_json(text: &str) -> Result<Vec<Service>, serde_json::Error> {
     let mut v: Value = serde_json::from_str(text)?;
     if let Value::Array(list) = &mut v {
-        list.iter_mut().for_each(healthcheck_key);
+        list.iter_mut()
+            .for_each(|s| healthcheck_key(s, SERVICE_SPECS));
+    }
+    serde_json::from_value(v)
+}
+
+/// Decodes the engine's answer to `GET /tasks`.
+pub fn tasks_from_json(text: &str) -> Result<Vec<bollard::models::Task>, serde_json::Error> {
+    let mut v: Value = serde_json::from_str(text)?;
+    if let Value::Array(list) = &mut v {
+        list.iter_mut().for_each(|t| healthcheck_key(t, TASK_SPECS));
     }
     serde_json::from_value(v)
 }
@@ -153,16 +165,22 @@ pub fn services_from_json(text: &str) -> Result<Vec<Service>, serde_json::Error>
 /// Decodes the engine's answer to `GET /services/{id}`.
 pub fn service_from_json(text: &str) -> Result<Service, serde_json::Error> {
     let mut v: Value = serde_json::from_str(text)?;
-    healthcheck_key(&mut v);
+    healthcheck_key(&mut v, SERVICE_SPECS);
     serde_json::from_value(v)
 }
 
-/// Renames `Healthcheck` to bollard's `HealthCheck` in a service's spec and previous spec.
-fn healthcheck_key(service: &mut Value) {
-    for spec in ["Spec", "PreviousSpec"] {
-        let Some(Value::Object(cs)) =
-            service.pointer_mut(&format!("/{spec}/TaskTemplate/ContainerSpec"))
-        else {
+/// Where a service's container specs are (its spec and previous spec).
+const SERVICE_SPECS: &[&str] = &[
+    "/Spec/TaskTemplate/ContainerSpec",
+    "/PreviousSpec/TaskTemplate/ContainerSpec",
+];
+/// Where a task's container spec is.
+const TASK_SPECS: &[&str] = &["/Spec/ContainerSpec"];
+
+/// Renames `Healthcheck` to bollard's `HealthCheck` in the container specs at POINTERS.
+fn healthcheck_key(object: &mut Value, pointers: &[&str]) {
+    for p in pointers {
+        let Some(Value::Object(cs)) = object.pointer_mut(p) else {
             continue;
         };
         if !cs.contains_key("HealthCheck") {
@@ -280,6 +298,25 @@ mod tests {
         assert!(healthcheck(&s).is_some());
         let plain: Service = serde_json::from_str(&one).unwrap();
         assert!(healthcheck(&plain).is_none());
+    }
+
+    #[test]
+    fn a_task_read_from_the_engine_has_its_healthcheck() {
+        // A task as `GET /tasks` returns it (trimmed): its spec is a task template.
+        let text = r#"[{"ID":"t1","Spec":{"ContainerSpec":{"Image":"x",
+            "Healthcheck":{"Test":["CMD","true"],"Interval":2000000000}}}}]"#;
+        let tasks = tasks_from_json(text).unwrap();
+        assert_eq!(tasks.len(), 1);
+        let h = tasks[0]
+            .spec
+            .as_ref()
+            .and_then(|s| s.container_spec.as_ref())
+            .and_then(|c| c.health_check.as_ref())
+            .expect("the task's healthcheck");
+        assert_eq!(h.interval, Some(2_000_000_000));
+        let plain: Vec<bollard::models::Task> = serde_json::from_str(text).unwrap();
+        let cs = plain[0].spec.as_ref().unwrap().container_spec.as_ref();
+        assert!(cs.unwrap().health_check.is_none());
     }
 
     #[test]
