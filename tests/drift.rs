@@ -44,11 +44,16 @@ impl Stack {
     }
 
     fn twip(&self, args: &[&str]) -> std::process::Output {
+        self.twip_at(self.port, args)
+    }
+
+    /// `twip` with the app published on PORT.
+    fn twip_at(&self, port: u16, args: &[&str]) -> std::process::Output {
         twip()
             .arg("--project-dir")
             .arg(self.dir.path())
             .args(args)
-            .env("TWIP_DRIFT_PORT", self.port.to_string())
+            .env("TWIP_DRIFT_PORT", port.to_string())
             .timeout(std::time::Duration::from_secs(600))
             .output()
             .unwrap()
@@ -323,4 +328,120 @@ fn changes_made_outside_twip_are_planned_and_undone_by_up() {
         let plan = s.plan();
         assert_eq!(plan["actions"], json!([]), "{kind}: after up: {plan:#}");
     }
+}
+
+/// The app service's healthcheck as the engine holds it (`null` when it has none).
+fn engine_healthcheck(app: &str) -> Value {
+    let out = docker(&[
+        "service",
+        "inspect",
+        "--format",
+        "{{json .Spec.TaskTemplate.ContainerSpec.Healthcheck}}",
+        app,
+    ])
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The specs twip recorded as release SEQ of STACK (what `twip rollback` returns to).
+fn recorded_release(stack: &str, seq: u64) -> Value {
+    use base64::Engine as _;
+    let name = format!("{stack}_twip-release-{seq:06}");
+    let out = docker(&[
+        "config",
+        "inspect",
+        "--format",
+        "{{json .Spec.Data}}",
+        &name,
+    ])
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "{name}: {}", common::stderr(&out));
+    let data: String = serde_json::from_slice(&out.stdout).unwrap();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+#[test]
+fn the_healthcheck_is_read_back_recorded_compared_and_kept_by_rollback() {
+    require_swarm();
+    let s = Stack::new();
+    let app = s.app();
+    s.up();
+    let deployed = engine_healthcheck(&app);
+    assert_eq!(deployed["Test"], json!(["CMD", "true"]), "{deployed:#}");
+    assert_eq!(
+        deployed["Interval"],
+        json!(2_000_000_000u64),
+        "{deployed:#}"
+    );
+
+    // What twip observed and recorded as release 1 carries the healthcheck.
+    let r1 = recorded_release(&s.name, 1);
+    let recorded = &r1["services"][&app]["TaskTemplate"]["ContainerSpec"]["HealthCheck"];
+    assert_eq!(recorded["Test"], json!(["CMD", "true"]), "{r1:#}");
+    assert_eq!(recorded["Interval"], json!(2_000_000_000u64), "{r1:#}");
+    // Compared with the manifest's, the engine's healthcheck is the same: nothing to do.
+    let plan = s.plan();
+    assert_eq!(plan["actions"], json!([]), "{plan:#}");
+
+    // A healthcheck changed outside twip is drift, field by field.
+    service_update(&app, &["--health-interval", "7s"]);
+    assert_eq!(
+        engine_healthcheck(&app)["Interval"],
+        json!(7_000_000_000u64)
+    );
+    let plan = s.plan();
+    let actions = plan["actions"].as_array().unwrap();
+    assert_eq!(actions.len(), 1, "{plan:#}");
+    assert_eq!(
+        (&actions[0]["op"], &actions[0]["name"]),
+        (&json!("update"), &json!(app)),
+        "{plan:#}"
+    );
+    assert_eq!(
+        actions[0]["changes"],
+        json!([change(
+            "healthcheck",
+            Some("interval"),
+            Some("7s"),
+            Some("2s")
+        )]),
+        "{plan:#}"
+    );
+    s.up();
+    assert_eq!(
+        engine_healthcheck(&app)["Interval"],
+        json!(2_000_000_000u64)
+    );
+
+    // A second release (the app on another port), then back to the first: the service keeps
+    // its healthcheck (restored from the recorded spec) and gets its first port back.
+    let other = loop {
+        let p = free_port();
+        if p != s.port {
+            break p;
+        }
+    };
+    let out = s.twip_at(other, &["up", "driftfixture", "--timeout", "300s"]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let r2 = recorded_release(&s.name, 2);
+    assert!(
+        !r2["services"][&app]["TaskTemplate"]["ContainerSpec"]["HealthCheck"].is_null(),
+        "{r2:#}"
+    );
+    let published = |spec: &Value| spec["EndpointSpec"]["Ports"][0]["PublishedPort"].clone();
+    assert_eq!(published(&s.spec()), json!(other));
+    let out = s.twip_at(other, &["rollback", "driftfixture"]);
+    let err = common::stderr(&out);
+    assert!(out.status.success(), "twip rollback failed:\n{err}");
+    assert!(err.contains("back at release 1"), "{err}");
+    let spec = s.spec();
+    assert_eq!(published(&spec), json!(s.port), "{spec:#}");
+    let kept = engine_healthcheck(&app);
+    assert_eq!(kept, deployed, "rollback changed the healthcheck");
 }

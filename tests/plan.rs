@@ -458,7 +458,7 @@ fn fixture_desired() -> Desired {
 
 fn engine_services(file: &str) -> Vec<ObservedService> {
     let text = std::fs::read_to_string(fixture_dir().join(file)).unwrap();
-    let list: Vec<bollard::models::Service> = serde_json::from_str(&text).unwrap();
+    let list = twip::engine::observe::services_from_json(&text).unwrap();
     list.into_iter()
         .map(|s| {
             let spec = s.spec.expect("a spec");
@@ -913,23 +913,19 @@ fn changes_that_keep_the_spec_hash_label_are_seen() {
 }
 
 #[test]
-fn a_drifted_healthcheck_is_seen_when_the_engine_returns_one() {
-    // bollard reads a service's healthcheck under another name than the engine writes it, so
-    // an engine's spec comes without one (the fixture shows it) and nothing is compared; a
-    // spec that has one is compared like every other field.
+fn a_drifted_or_removed_healthcheck_is_seen() {
+    // The engine's spec carries its healthcheck (bollard names the key otherwise than the
+    // engine; the engine module puts it right), so it is compared like every other field.
     let d = fixture_desired();
     let engine = engine_observed(&d, None);
-    assert!(container(&mut engine.services[0].spec.clone())
+    assert_eq!(engine.services[0].name, "driftfixture_app");
+    let h = container(&mut engine.services[0].spec.clone())
         .health_check
-        .is_none());
-    let mut o = deployed(&d);
-    o.secrets = engine.secrets.clone();
-    let app = o
-        .services
-        .iter_mut()
-        .find(|s| s.name == "driftfixture_app")
-        .unwrap();
-    container(&mut app.spec)
+        .clone()
+        .expect("the engine's healthcheck");
+    assert_eq!(h.retries, Some(3));
+    let mut o = engine_observed(&d, None);
+    container(app_mut(&mut o))
         .health_check
         .as_mut()
         .unwrap()
@@ -938,6 +934,15 @@ fn a_drifted_healthcheck_is_seen_when_the_engine_returns_one() {
     assert_eq!(
         drift_of(&plan),
         vec![change("healthcheck", Some("retries"), Some("9"), Some("3"))]
+    );
+    // Removed on the engine (`docker service update --no-healthcheck`): seen too.
+    let mut o = engine_observed(&d, None);
+    container(app_mut(&mut o)).health_check = None;
+    let plan = reconcile(&d, &o, &Options::default());
+    let drift = drift_of(&plan);
+    assert!(
+        drift.contains(&change("healthcheck", Some("retries"), None, Some("3"))),
+        "{drift:?}"
     );
 }
 

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use base64::Engine as _;
 use bollard::models::{ConfigSpec, NetworkCreateRequest, SecretSpec, ServiceSpec};
-use bollard::query_parameters::{InspectServiceOptions, UpdateServiceOptionsBuilder};
+use bollard::query_parameters::UpdateServiceOptionsBuilder;
 use bollard::Docker;
 use futures_util::future::join_all;
 
@@ -230,10 +230,7 @@ async fn run(
                     Err(e) if e.kind == ErrorKind::OutOfSequence && attempt < 2 => {
                         // Someone changed it since we read it: read again and keep its
                         // force-update counter.
-                        let fresh = docker
-                            .inspect_service(&a.name, None::<InspectServiceOptions>)
-                            .await
-                            .engine("inspect service", &a.name)?;
+                        let fresh = super::observe::inspect_service(docker, &a.name).await?;
                         version = fresh.version.and_then(|v| v.index).unwrap_or(version);
                         let force = fresh
                             .spec

@@ -8,12 +8,11 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
 use bollard::models::TaskState;
-use bollard::query_parameters::{InspectServiceOptions, LogsOptionsBuilder};
+use bollard::query_parameters::LogsOptionsBuilder;
 use bollard::Docker;
 use futures_util::StreamExt;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
-use super::error::EngineResult;
 use super::observe;
 use crate::exit;
 use crate::ui::Ui;
@@ -83,10 +82,7 @@ pub async fn existing_tasks(docker: &Docker, services: &[String]) -> Before {
         if let Ok(tasks) = observe::tasks(docker, s).await {
             before.tasks.extend(tasks.into_iter().filter_map(|t| t.id));
         }
-        if let Ok(svc) = docker
-            .inspect_service(s, None::<InspectServiceOptions>)
-            .await
-        {
+        if let Ok(svc) = observe::inspect_service(docker, s).await {
             before
                 .update_started
                 .insert(s.clone(), svc.update_status.and_then(|u| u.started_at));
@@ -96,10 +92,7 @@ pub async fn existing_tasks(docker: &Docker, services: &[String]) -> Before {
 }
 
 pub async fn look(docker: &Docker, service: &str, before: &Before) -> anyhow::Result<ServiceState> {
-    let svc = docker
-        .inspect_service(service, None::<InspectServiceOptions>)
-        .await
-        .engine("inspect service", service)?;
+    let svc = observe::inspect_service(docker, service).await?;
     let tasks = observe::tasks(docker, service).await?;
     let replicated = svc
         .spec

@@ -104,10 +104,7 @@ pub fn diff(
     networks: &BTreeMap<String, String>,
 ) -> Vec<Change> {
     let old = view(engine, networks);
-    let mut new = view(wanted, networks);
-    if !reads_healthcheck(engine) {
-        new.retain(|k, _| k.1 != "healthcheck");
-    }
+    let new = view(wanted, networks);
     let mut keys: Vec<&(u8, &'static str, String)> = old.keys().chain(new.keys()).collect();
     keys.sort();
     keys.dedup();
@@ -120,17 +117,6 @@ pub fn diff(
             new: new.get(k).cloned(),
         })
         .collect()
-}
-
-/// Whether the engine's healthcheck was read. bollard's model names the field `HealthCheck`
-/// while the engine sends `Healthcheck`, so a spec read from the engine never has one: then
-/// there is nothing to compare, rather than a drift on every service with a healthcheck.
-fn reads_healthcheck(engine: &ServiceSpec) -> bool {
-    engine
-        .task_template
-        .as_ref()
-        .and_then(|t| t.container_spec.as_ref())
-        .is_some_and(|c| c.health_check.is_some())
 }
 
 /// A short cause for an update from its changes: `image a → b, env, mount changed`.
