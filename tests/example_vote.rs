@@ -39,9 +39,8 @@ impl VoteProject {
         let root = tempfile::tempdir().unwrap();
         let dir = root.path().join("examples/vote");
         std::fs::create_dir_all(dir.join("environments")).unwrap();
-        std::os::unix::fs::symlink(repo().join("images"), root.path().join("images")).unwrap();
-        std::os::unix::fs::symlink(repo().join("examples/vote/images"), dir.join("images"))
-            .unwrap();
+        copy_dir(&repo().join("images"), &root.path().join("images"));
+        copy_dir(&repo().join("examples/vote/images"), &dir.join("images"));
         let stack = test_stack(&format!("vote_{env}"));
         for e in ["single", "cluster"] {
             let text = std::fs::read_to_string(
@@ -51,7 +50,10 @@ impl VoteProject {
             let text = text.replace("\nproject: vote\n", &format!("\nproject: {}\n", project()));
             std::fs::write(
                 dir.join(format!("environments/{e}.yaml")),
-                format!("{text}\nstack: {stack}\n"),
+                format!(
+                    "{text}\nstack: {stack}\nallow_paths_outside_project: [\"{}\"]\n",
+                    root.path().join("images").display()
+                ),
             )
             .unwrap();
         }

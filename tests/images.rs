@@ -144,7 +144,7 @@ impl Project {
             .prefix("twiptest-images-")
             .tempdir()
             .unwrap();
-        std::os::unix::fs::symlink(repo().join("images"), dir.path().join("images")).unwrap();
+        common::copy_dir(&repo().join("images"), &dir.path().join("images"));
         std::fs::create_dir(dir.path().join("environments")).unwrap();
         for e in std::fs::read_dir(repo().join("environments")).unwrap() {
             let e = e.unwrap();

@@ -161,12 +161,28 @@ pub fn ssh_user(s: &str) -> Result<(), String> {
     }
 }
 
-/// A registry address: `HOST[:PORT]`, without a scheme or a path.
+/// A registry address: `HOST[:PORT][/PATH]`, without a scheme.
 pub fn registry_address(s: &str) -> Result<(), String> {
     if s.contains("://") {
         return Err("write the registry as host[:port], without a scheme".into());
     }
-    host_port(s).map_err(|e| format!("not a registry address (host[:port]): {e}"))
+    // `HOST[:PORT]`, optionally followed by path components (`ghcr.io/team`,
+    // `127.0.0.1:5000/ci-run`): images are then named `URL/NAMESPACE/NAME:TAG`.
+    let (host, path) = match s.split_once('/') {
+        Some((h, p)) => (h, Some(p)),
+        None => (s, None),
+    };
+    host_port(host).map_err(|e| format!("not a registry address (host[:port][/path]): {e}"))?;
+    if let Some(p) = path {
+        if !p.split('/').all(path_component) {
+            return Err(
+                "not a registry address (host[:port][/path]): each part of the path is \
+                        lowercase letters and digits, separated by `.`, `_` or `-`"
+                    .into(),
+            );
+        }
+    }
+    Ok(())
 }
 
 /// One path component of a repository: lowercase letters and digits, separated by `.`, `_`,
@@ -526,13 +542,27 @@ mod tests {
     fn registry_addresses() {
         table(
             registry_address,
-            &["localhost:5000", "registry.example.com", "10.0.0.2:5001"],
+            &[
+                "localhost:5000",
+                "registry.example.com",
+                "10.0.0.2:5001",
+                "ghcr.io/team",
+                "127.0.0.1:5001/twiptest-27604437902",
+            ],
             HOSTILE,
         );
         table(
             registry_address,
-            &["r.io"],
-            &["https://r.io", "r.io/x", "r.io:"],
+            &["r.io", "r.io/x", "r.io/a/b-c"],
+            &[
+                "https://r.io",
+                "r.io:",
+                "r.io/",
+                "r.io/X",
+                "r.io//x",
+                "r.io/-x",
+                "r.io/x y",
+            ],
         );
     }
 

@@ -7,7 +7,7 @@ use super::*;
 /// A copy of examples/NAME whose environments have stacks of this run
 /// (`twiptest<run id>_NAME_ENV`) and a `project:` of this run (`twiptest<run id>NAME`, so
 /// images are `twiptest<run id>NAME/...`, not the example's own `NAME/...`). It sits two
-/// levels down in a temporary directory that links the repository's `images/`, so the
+/// levels down in a temporary directory that holds a copy of the repository's `images/`, so the
 /// examples' `../../images/proxy` build context resolves as it does in the repository.
 pub struct Example {
     pub project: TestProject,
@@ -48,11 +48,11 @@ impl Example {
             "no {base} image: scripts/engine-up.sh makes it (the examples build offline from it)"
         );
         let outer = tempfile::tempdir().unwrap();
-        std::os::unix::fs::symlink(repo().join("images"), outer.path().join("images")).unwrap();
+        super::copy_dir(&repo().join("images"), &outer.path().join("images"));
         std::fs::create_dir(outer.path().join("examples")).unwrap();
         let dir = tempfile::tempdir_in(outer.path().join("examples")).unwrap();
         let src = repo().join("examples").join(name);
-        std::os::unix::fs::symlink(src.join("images"), dir.path().join("images")).unwrap();
+        super::copy_dir(&src.join("images"), &dir.path().join("images"));
         std::fs::create_dir(dir.path().join("environments")).unwrap();
         let mut stacks = Vec::new();
         let image_project = format!("twiptest{}{name}", run_id());
@@ -76,6 +76,12 @@ impl Example {
                     }
                 })
                 .collect();
+            // The examples build from `../../images/...`, shared by the repository's examples:
+            // in the repository that is the project's git tree; here it is declared.
+            let text = format!(
+                "{text}allow_paths_outside_project: [\"{}\"]\n",
+                outer.path().join("images").display()
+            );
             std::fs::write(
                 dir.path()
                     .join("environments")

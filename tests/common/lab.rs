@@ -168,7 +168,7 @@ pub struct LabProject {
 impl LabProject {
     pub fn new() -> LabProject {
         let dir = tempfile::tempdir().unwrap();
-        std::os::unix::fs::symlink(repo().join("images"), dir.path().join("images")).unwrap();
+        super::copy_dir(&repo().join("images"), &dir.path().join("images"));
         std::fs::create_dir(dir.path().join("environments")).unwrap();
         for e in ["training", "production", "scaled"] {
             std::fs::copy(

@@ -16,6 +16,22 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Copies the directory `src` into `dst` (made), files and folders. Test projects copy the
+/// repository's `images/` instead of linking it: a build context may not leave the project
+/// (symlinks are followed), and a test project is not in the repository's git tree.
+pub fn copy_dir(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for entry in std::fs::read_dir(src).unwrap() {
+        let entry = entry.unwrap();
+        let to = dst.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &to);
+        } else {
+            std::fs::copy(entry.path(), &to).unwrap();
+        }
+    }
+}
+
 /// A loader for `dir` that sees no process variables (so results do not depend on the shell).
 pub fn loader(dir: &Path) -> Loader {
     Loader {
@@ -152,7 +168,7 @@ pub struct TestProject {
 impl TestProject {
     pub fn new(envs: &[&str], tag: &str) -> TestProject {
         let dir = tempfile::tempdir().unwrap();
-        std::os::unix::fs::symlink(repo().join("images"), dir.path().join("images")).unwrap();
+        copy_dir(&repo().join("images"), &dir.path().join("images"));
         std::fs::create_dir(dir.path().join("environments")).unwrap();
         let mut stacks = Vec::new();
         for e in envs {
