@@ -414,7 +414,7 @@ fn bootstrap_prints_a_script_and_cloud_init_without_a_token() {
     assert!(script.contains("apt_install docker.io"), "{script}");
     assert!(script.contains("\"max-size\": \"10m\""), "{script}");
     assert!(
-        script.contains("PORTS=\"2377/tcp 7946/tcp 7946/udp 4789/udp\""),
+        script.contains("PORTS='2377/tcp 7946/tcp 7946/udp 4789/udp'"),
         "{script}"
     );
     assert!(
@@ -462,7 +462,7 @@ fn bootstrap_prints_a_script_and_cloud_init_without_a_token() {
     );
     assert!(s.contains("\"tcp://0.0.0.0:2376\""), "{s}");
     assert!(
-        s.contains("PORTS=\"2377/tcp 7946/tcp 7946/udp 4789/udp 2376/tcp\""),
+        s.contains("PORTS='2377/tcp 7946/tcp 7946/udp 4789/udp 2376/tcp'"),
         "{s}"
     );
     assert!(s.contains("/etc/docker/tls/server-cert.pem"), "{s}");
