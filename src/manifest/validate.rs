@@ -63,6 +63,16 @@ fn valid_name(s: &str) -> bool {
     names::object_name(s).is_ok()
 }
 
+/// The key a problem with an image's Dockerfile is reported at: `dockerfile` when the manifest
+/// names one, else `context` (the default `Dockerfile` is looked for there).
+fn dockerfile_key(b: &Build) -> &'static str {
+    if b.dockerfile.is_some() {
+        "dockerfile"
+    } else {
+        "context"
+    }
+}
+
 /// Runs every rule. `project_dir` is where relative paths (build contexts, files) start.
 pub fn check(m: &Manifest, root: &Node, project_dir: &Path, out: &mut Vec<Problem>) {
     let mut c = Checker { root, out };
@@ -211,16 +221,7 @@ fn check_images(m: &Manifest, project_dir: &Path, c: &mut Checker) {
                 let df = b.dockerfile.as_deref().unwrap_or("Dockerfile");
                 if !ctx.join(df).is_file() {
                     c.err(
-                        &[
-                            "images",
-                            name,
-                            "build",
-                            if b.dockerfile.is_some() {
-                                "dockerfile"
-                            } else {
-                                "context"
-                            },
-                        ],
+                        &["images", name, "build", dockerfile_key(b)],
                         format!("no Dockerfile `{df}` in `{}`", b.context),
                     );
                 }
@@ -1406,21 +1407,7 @@ fn check_paths(m: &Manifest, project_dir: &Path, c: &mut Checker) {
             );
             let ctx = project_dir.join(&b.context);
             let df = b.dockerfile.as_deref().unwrap_or("Dockerfile");
-            one(
-                c,
-                &[
-                    "images",
-                    name,
-                    "build",
-                    if b.dockerfile.is_some() {
-                        "dockerfile"
-                    } else {
-                        "context"
-                    },
-                ],
-                &ctx,
-                df,
-            );
+            one(c, &["images", name, "build", dockerfile_key(b)], &ctx, df);
         }
     }
 }
