@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
-use bollard::models::*;
+use crate::engine::model::*;
 use sha2::{Digest, Sha256};
 
 use crate::manifest::Environment;

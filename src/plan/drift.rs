@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use bollard::models::*;
+use crate::engine::model::*;
 use serde::Serialize;
 
 use super::desired::{LABEL_MANIFEST_REPLICAS, LABEL_SPEC_HASH};

@@ -9,7 +9,7 @@ pub mod drift;
 use std::collections::BTreeMap;
 use std::fmt;
 
-use bollard::models::ServiceSpec;
+use crate::engine::model::ServiceSpec;
 use serde::Serialize;
 
 pub use desired::{Desired, DesiredService};
