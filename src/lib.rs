@@ -14,10 +14,12 @@ pub mod engine;
 pub mod exec;
 pub mod exit;
 pub mod lab;
+pub mod labels;
 pub mod manifest;
 pub mod plan;
 pub mod project;
 pub mod render;
+pub mod suggest;
 pub mod ui;
 
 use std::ffi::OsString;

@@ -18,7 +18,6 @@ use crate::exec::buildx::{self, BuildSpec, BuilderInfo, Output};
 use crate::exec::preflight::{self, CliEnv};
 use crate::exec::{docker as docker_cmd, git, run, RunError, RunOpts};
 use crate::exit::invalid;
-use crate::manifest::diag::suggest;
 use crate::manifest::validate::{MONITORING_SERVICE, PLATFORMS, PROXY_SERVICE};
 use crate::manifest::Environment;
 use crate::project::Project;
@@ -128,18 +127,7 @@ pub fn deployed_build_images(env: &Environment) -> Vec<String> {
     names
 }
 
-/// The closest of `known` to a mistyped `name`: [`suggest`]'s, else one at most two edits
-/// away (`wbe` → `web`).
-pub fn closest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
-    suggest(name, known.iter().copied()).or_else(|| {
-        known
-            .iter()
-            .map(|k| (strsim::osa_distance(name, k), *k))
-            .filter(|(d, k)| *d <= 2 && *d < k.len().max(name.len()))
-            .min()
-            .map(|(_, k)| k)
-    })
-}
+pub use crate::suggest::closest;
 
 /// Checks a platform string against the ones buildx and swarm know.
 pub fn check_platform(p: &str) -> anyhow::Result<()> {

@@ -217,8 +217,7 @@ pub async fn pin_digests(t: &Target, desired: &mut Desired, ui: &Ui) -> anyhow::
     Ok(())
 }
 
-/// The container label that names the local image a service was deployed from.
-pub const IMAGE_ID_LABEL: &str = "io.twip.image-id";
+pub use crate::labels::IMAGE_ID as IMAGE_ID_LABEL;
 
 /// Records what runs now as the stack's newest release (for `twip rollback`). A failure to
 /// record is a warning: the deploy itself succeeded.

@@ -28,13 +28,8 @@ pub async fn run(g: &GlobalArgs, args: &ScaleArgs, ui: &Ui) -> anyhow::Result<i3
         };
         if !known {
             let names: Vec<&str> = env.manifest.services.keys().map(String::as_str).collect();
-            let hint = crate::manifest::diag::suggest(svc, names.iter().copied())
-                .map(|s| format!(" (did you mean `{s}`?)"))
-                .unwrap_or_default();
-            return Err(exit::invalid(format!(
-                "{}: no service `{svc}`{hint}; services: {}",
-                env.name,
-                names.join(", ")
+            return Err(exit::invalid(crate::suggest::no_service(
+                &env.name, svc, &names,
             )));
         }
         if mode == Some(Mode::Global) {

@@ -19,13 +19,10 @@ pub async fn run(g: &GlobalArgs, args: &UpdateArgs, ui: &Ui) -> anyhow::Result<i
     if let Some(svc) = &args.service {
         if !known(svc) {
             let names: Vec<&str> = m.services.keys().map(String::as_str).collect();
-            let hint = crate::manifest::diag::suggest(svc, names.iter().copied())
-                .map(|s| format!(" (did you mean `{s}`?)"))
-                .unwrap_or_default();
-            return Err(exit::invalid(format!(
-                "{}: no service `{svc}`{hint}; services: {}",
-                t.env.name,
-                names.join(", ")
+            return Err(exit::invalid(crate::suggest::no_service(
+                &t.env.name,
+                svc,
+                &names,
             )));
         }
     }

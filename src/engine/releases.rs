@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::error::{EngineError, EngineResult};
 use crate::plan::desired::LABEL_NAMESPACE;
 
-pub const LABEL_RELEASE: &str = "io.twip.release";
+pub use crate::labels::RELEASE as LABEL_RELEASE;
 pub const KEEP: usize = 10;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

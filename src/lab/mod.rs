@@ -18,12 +18,7 @@ use crate::engine::Endpoint;
 use crate::exit::invalid;
 use crate::manifest::model::{NodeSpec, Role};
 
-/// Label on everything a lab made: its name.
-pub const LABEL_LAB: &str = "io.twip.lab";
-/// Label on a lab's node containers: `manager` or `worker`.
-pub const LABEL_ROLE: &str = "io.twip.lab.role";
-/// Label on a lab's node containers: the position in the lab (0, 1, ...), managers first.
-pub const LABEL_INDEX: &str = "io.twip.lab.index";
+pub use crate::labels::{LAB as LABEL_LAB, LAB_INDEX as LABEL_INDEX, LAB_ROLE as LABEL_ROLE};
 
 /// The offline node image (scripts/make-lab-node.sh builds it).
 pub const OFFLINE_IMAGE: &str = "twip/lab-node:bookworm";

@@ -249,17 +249,7 @@ pub fn neutralise(text: &str) -> String {
     out
 }
 
-/// `did you mean` for a misspelt name among the known ones.
-pub fn suggest<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let mut best: Option<(&str, f64)> = None;
-    for k in known {
-        let score = strsim::jaro_winkler(name, k);
-        if score > 0.8 && best.is_none_or(|(_, s)| score > s) {
-            best = Some((k, score));
-        }
-    }
-    best.map(|(k, _)| k)
-}
+pub use crate::suggest::suggest;
 
 /// Joins a key path for messages: `services.web.ports[0]`.
 pub fn join_path(path: &[String]) -> String {
@@ -282,13 +272,6 @@ pub fn join_path(path: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn suggestions_find_close_names() {
-        assert_eq!(suggest("imag", ["image", "replicas"]), Some("image"));
-        assert_eq!(suggest("replica", ["image", "replicas"]), Some("replicas"));
-        assert_eq!(suggest("zzz", ["image", "replicas"]), None);
-    }
 
     #[test]
     fn paths_join_with_indices() {

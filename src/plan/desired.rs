@@ -12,15 +12,10 @@ use crate::manifest::Environment;
 use crate::render::context::{self, ServiceCtx, LABEL_ENV, LABEL_MANAGED, LABEL_PROJECT};
 use crate::render::{self, Output, MONITORING_FILE, PROXY_FILE};
 
-/// Label docker's own stack commands use; twip sets it on everything so `docker stack ls/ps/rm`
-/// recognise what twip made.
-pub const LABEL_NAMESPACE: &str = "com.docker.stack.namespace";
-pub const LABEL_STACK_IMAGE: &str = "com.docker.stack.image";
-/// Hash of the service spec as the manifest wants it (replicas excluded).
-pub const LABEL_SPEC_HASH: &str = "io.twip.spec-hash";
-/// The replica count the manifest asked for, so that `up` keeps a count set by `scale` or the
-/// autoscaler until the manifest's count changes.
-pub const LABEL_MANIFEST_REPLICAS: &str = "io.twip.manifest-replicas";
+pub use crate::labels::{
+    MANIFEST_REPLICAS as LABEL_MANIFEST_REPLICAS, NAMESPACE as LABEL_NAMESPACE,
+    SPEC_HASH as LABEL_SPEC_HASH, STACK_IMAGE as LABEL_STACK_IMAGE,
+};
 
 #[derive(Debug, Clone)]
 pub struct Desired {

@@ -10,11 +10,9 @@ use crate::manifest::validate::{is_full_reference, MONITORING_SERVICE, PROXY_SER
 use crate::manifest::Environment;
 use crate::render::Raw;
 
-/// Labels twip puts on everything it makes (besides `com.docker.stack.namespace`).
-pub const LABEL_ENV: &str = "io.twip.environment";
-pub const LABEL_PROJECT: &str = "io.twip.project";
-pub const LABEL_SERVICE: &str = "io.twip.service";
-pub const LABEL_MANAGED: &str = "io.twip.managed";
+pub use crate::labels::{
+    ENV as LABEL_ENV, MANAGED as LABEL_MANAGED, PROJECT as LABEL_PROJECT, SERVICE as LABEL_SERVICE,
+};
 
 /// Where the proxy container listens (published on `proxy.port`).
 pub const PROXY_LISTEN_PORT: u16 = 80;

@@ -1,0 +1,36 @@
+//! Every label twip reads or writes on engine objects, in one place. Labels are twip's memory
+//! in the swarm: what it made, for which project and environment, what the manifest asked for
+//! and which release runs. A new label goes here, with what it means.
+
+/// Label docker's own stack commands use; twip sets it on everything so `docker stack ls/ps/rm`
+/// recognise what twip made.
+pub const NAMESPACE: &str = "com.docker.stack.namespace";
+/// The image a service was declared with, as docker's stack commands record it.
+pub const STACK_IMAGE: &str = "com.docker.stack.image";
+
+/// The environment an object belongs to.
+pub const ENV: &str = "io.twip.environment";
+/// The project an object belongs to.
+pub const PROJECT: &str = "io.twip.project";
+/// The manifest's name of a service.
+pub const SERVICE: &str = "io.twip.service";
+/// On everything twip made (`true`).
+pub const MANAGED: &str = "io.twip.managed";
+
+/// Hash of the service spec as the manifest wants it (replicas excluded).
+pub const SPEC_HASH: &str = "io.twip.spec-hash";
+/// The replica count the manifest asked for, so that `up` keeps a count set by `scale` or the
+/// autoscaler until the manifest's count changes.
+pub const MANIFEST_REPLICAS: &str = "io.twip.manifest-replicas";
+/// The container label that names the local image a service was deployed from (no registry).
+pub const IMAGE_ID: &str = "io.twip.image-id";
+
+/// On the configs that hold a stack's releases: the release's sequence number.
+pub const RELEASE: &str = "io.twip.release";
+
+/// Label on everything a lab made: its name.
+pub const LAB: &str = "io.twip.lab";
+/// Label on a lab's node containers: `manager` or `worker`.
+pub const LAB_ROLE: &str = "io.twip.lab.role";
+/// Label on a lab's node containers: the position in the lab (0, 1, ...), managers first.
+pub const LAB_INDEX: &str = "io.twip.lab.index";
