@@ -12,8 +12,9 @@ use serde::Serialize;
 
 use super::BenchArgs;
 use crate::cli::GlobalArgs;
-use crate::commands::deploy;
+use crate::context::{self, Target};
 use crate::exit::{self, invalid};
+use crate::lifecycle;
 use crate::plan::Options;
 use crate::ui::Ui;
 
@@ -39,7 +40,7 @@ pub async fn run(args: &BenchArgs, g: &GlobalArgs, ui: &Ui) -> anyhow::Result<i3
     if args.replicas.contains(&0) {
         return Err(invalid("--replicas counts must be at least 1"));
     }
-    let t = deploy::open_on(g, &args.target, args.lab.as_deref()).await?;
+    let t = context::open_on(g, &args.target, args.lab.as_deref()).await?;
     let m = &t.env.manifest;
     let Some(s) = m.services.get(&svc) else {
         let names: Vec<&str> = m.services.keys().map(String::as_str).collect();
@@ -115,19 +116,19 @@ pub async fn run(args: &BenchArgs, g: &GlobalArgs, ui: &Ui) -> anyhow::Result<i3
     Ok(exit::SUCCESS)
 }
 
-async fn scale(t: &deploy::Target, svc: &str, n: u64, ui: &Ui) -> anyhow::Result<()> {
+async fn scale(t: &Target, svc: &str, n: u64, ui: &Ui) -> anyhow::Result<()> {
     let opts = Options {
         scale: [(svc.to_string(), n)].into(),
         ..Options::default()
     };
-    deploy::converge(t, &opts, false, Duration::from_secs(300), ui).await?;
+    lifecycle::converge(t, &opts, false, Duration::from_secs(300), ui).await?;
     Ok(())
 }
 
 async fn one_run(
     args: &BenchArgs,
     g: &GlobalArgs,
-    t: &deploy::Target,
+    t: &Target,
     full: &str,
     n: u64,
     duration: Duration,

@@ -250,7 +250,7 @@ fn resolve_url(args: &BenchArgs, global: &crate::cli::GlobalArgs) -> anyhow::Res
             ))
         })?;
         let lab = args.lab.as_deref().map(crate::lab::Lab::load).transpose()?;
-        let url = crate::commands::deploy::entrypoint_on(&env, lab.as_ref())
+        let url = crate::context::entrypoint_on(&env, lab.as_ref())
             .unwrap_or_else(|| "http://127.0.0.1/".into());
         http::Target::parse(&url)
             .map_err(|e| invalid(format!("environment `{}`: proxy.url {e}", args.target)))?

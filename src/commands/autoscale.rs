@@ -35,7 +35,7 @@ struct Watched {
 }
 
 pub async fn run(g: &GlobalArgs, args: &AutoscaleArgs, ui: &Ui) -> anyhow::Result<i32> {
-    let t = super::deploy::open_on(g, &args.env, args.lab.as_deref()).await?;
+    let t = crate::context::open_on(g, &args.env, args.lab.as_deref()).await?;
     let stack = t.env.stack().to_string();
     let mut watched: Vec<Watched> = t
         .env
@@ -117,7 +117,9 @@ pub async fn run(g: &GlobalArgs, args: &AutoscaleArgs, ui: &Ui) -> anyhow::Resul
                     ..Options::default()
                 };
                 let timeout = (args.interval * 8).max(Duration::from_secs(120));
-                if let Err(e) = super::deploy::converge(&t, &opts, false, timeout, &quiet).await {
+                if let Err(e) =
+                    crate::lifecycle::converge::converge(&t, &opts, false, timeout, &quiet).await
+                {
                     ui.warn(&format!(
                         "{}: scaling to {} did not converge: {e:#}",
                         w.short, d.desired
@@ -294,7 +296,7 @@ pub async fn cpu_cores(docker: &Docker, full: &str) -> anyhow::Result<f64> {
 /// The stats pages to read: with host-mode ports, one per node that runs a proxy task (each
 /// HAProxy counts only what it forwarded); with ingress ports, the entry point's.
 async fn stats_urls(
-    t: &super::deploy::Target,
+    t: &crate::context::Target,
     port: u16,
     uri: &str,
     host_mode: bool,

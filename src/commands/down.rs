@@ -13,7 +13,7 @@ use crate::engine::observe::{namespace_filter, observe};
 use crate::ui::Ui;
 
 pub async fn run(g: &GlobalArgs, args: &DownArgs, ui: &Ui) -> anyhow::Result<i32> {
-    let t = super::deploy::open_on(g, &args.env, args.lab.as_deref()).await?;
+    let t = crate::context::open_on(g, &args.env, args.lab.as_deref()).await?;
     let stack = t.env.stack().to_string();
     let docker = &t.docker;
     let obs = observe(docker, &stack).await?;

@@ -751,7 +751,7 @@ fn print_table(nodes: &[LabNode]) {
 /// that lacks them (lab nodes cannot reach the host's registries).
 pub async fn prepare(
     g: &GlobalArgs,
-    t: &super::deploy::Target,
+    t: &crate::context::Target,
     lab: &Lab,
     ui: &Ui,
 ) -> anyhow::Result<()> {

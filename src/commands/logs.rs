@@ -11,7 +11,7 @@ use crate::exit;
 use crate::ui::Ui;
 
 pub async fn run(g: &GlobalArgs, args: &LogsArgs, _ui: &Ui) -> anyhow::Result<i32> {
-    let t = super::deploy::open_on(g, &args.env, args.lab.as_deref()).await?;
+    let t = crate::context::open_on(g, &args.env, args.lab.as_deref()).await?;
     let known = t.env.manifest.services.contains_key(&args.service)
         || (args.service == crate::manifest::validate::PROXY_SERVICE
             && t.env.manifest.proxy.is_some())

@@ -5,7 +5,6 @@ pub mod bootstrap;
 pub mod build;
 pub mod clean;
 pub mod completions;
-pub mod deploy;
 pub mod docs;
 pub mod down;
 pub mod images;

@@ -10,7 +10,7 @@ use crate::plan::{Action, Desired, Op, Plan, Resource};
 use crate::ui::Ui;
 
 pub async fn run(g: &GlobalArgs, args: &ServiceTargetArgs, ui: &Ui) -> anyhow::Result<i32> {
-    let t = super::deploy::open_on(g, &args.env, args.lab.as_deref()).await?;
+    let t = crate::context::open_on(g, &args.env, args.lab.as_deref()).await?;
     let stack = t.env.stack().to_string();
     let history = releases::list(&t.docker, &stack).await?;
     if history.len() < 2 {
@@ -121,7 +121,7 @@ pub async fn run(g: &GlobalArgs, args: &ServiceTargetArgs, ui: &Ui) -> anyhow::R
         ui,
     )
     .await?;
-    super::deploy::record_release(&t, ui).await;
+    crate::lifecycle::converge::record_release(&t, ui).await;
     ui.ok(&format!(
         "{} is back at release {}",
         t.env.name, previous.seq

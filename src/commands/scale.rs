@@ -49,10 +49,10 @@ pub async fn run(g: &GlobalArgs, args: &ScaleArgs, ui: &Ui) -> anyhow::Result<i3
         }
         scale.insert(svc.clone(), *n);
     }
-    let t = super::deploy::open_on(g, &args.env, args.lab.as_deref()).await?;
+    let t = crate::context::open_on(g, &args.env, args.lab.as_deref()).await?;
     let opts = Options {
         scale,
         ..Options::default()
     };
-    super::deploy::converge(&t, &opts, false, args.timeout, ui).await
+    crate::lifecycle::converge::converge(&t, &opts, false, args.timeout, ui).await
 }

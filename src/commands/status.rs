@@ -334,7 +334,7 @@ pub async fn run(g: &GlobalArgs, args: &StatusArgs, ui: &Ui) -> anyhow::Result<i
         Some(name) => {
             let project = crate::project::Project::discover(g.project_dir.as_deref())?;
             let env = project.load(name)?;
-            let (endpoint, _) = super::deploy::endpoint_for(g, &env, args.lab.as_deref())?;
+            let (endpoint, _) = crate::context::endpoint_for(g, &env, args.lab.as_deref())?;
             (endpoint, Some(env.stack().to_string()))
         }
         None => match &args.lab {

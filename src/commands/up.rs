@@ -5,9 +5,10 @@ use crate::plan::Options;
 use crate::ui::Ui;
 
 pub async fn run(g: &GlobalArgs, args: &UpArgs, ui: &Ui) -> anyhow::Result<i32> {
-    let t = super::deploy::open_on(g, &args.env, args.lab.as_deref()).await?;
+    let t = crate::context::open_on(g, &args.env, args.lab.as_deref()).await?;
     if let Some(lab) = &t.lab {
         super::lab::prepare(g, &t, lab, ui).await?;
     }
-    super::deploy::converge(&t, &Options::default(), args.detach, args.timeout, ui).await
+    crate::lifecycle::converge::converge(&t, &Options::default(), args.detach, args.timeout, ui)
+        .await
 }

@@ -10,7 +10,7 @@ use crate::plan::Options;
 use crate::ui::Ui;
 
 pub async fn run(g: &GlobalArgs, args: &UpdateArgs, ui: &Ui) -> anyhow::Result<i32> {
-    let t = super::deploy::open_on(g, &args.env, args.lab.as_deref()).await?;
+    let t = crate::context::open_on(g, &args.env, args.lab.as_deref()).await?;
     let m = &t.env.manifest;
     let known = |s: &str| {
         m.services.contains_key(s)
@@ -40,7 +40,7 @@ pub async fn run(g: &GlobalArgs, args: &UpdateArgs, ui: &Ui) -> anyhow::Result<i
             super::lab::deliver(lab, std::slice::from_ref(image), ui).await?;
         }
     }
-    let mut desired = super::deploy::desired(&t)?;
+    let mut desired = crate::lifecycle::converge::desired(&t)?;
     let mut opts = Options::default();
     match (&args.service, &args.image) {
         (Some(svc), Some(image)) => {
@@ -64,5 +64,5 @@ pub async fn run(g: &GlobalArgs, args: &UpdateArgs, ui: &Ui) -> anyhow::Result<i
             }
         }
     }
-    super::deploy::converge_to(&t, &opts, desired, false, args.timeout, ui).await
+    crate::lifecycle::converge::converge_to(&t, &opts, desired, false, args.timeout, ui).await
 }
