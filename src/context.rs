@@ -1,10 +1,8 @@
 //! The target of a command: an environment, loaded and valid, and a connection to the engine
 //! of its swarm manager (or of a lab's). Every command that talks to a swarm starts here.
 
-use bollard::Docker;
-
 use crate::cli::GlobalArgs;
-use crate::engine::{self, Endpoint};
+use crate::engine::{self, Docker, Endpoint};
 use crate::lab::Lab;
 use crate::manifest::Environment;
 use crate::project::Project;

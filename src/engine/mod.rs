@@ -12,7 +12,9 @@ pub mod wait;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use bollard::Docker;
+/// The connection to one engine. Outside `engine/` it is an opaque handle: it is passed to this
+/// module's functions, never called directly.
+pub use bollard::Docker;
 
 pub use error::{EngineError, ErrorKind};
 
