@@ -115,7 +115,7 @@ pub fn main_with_args(args: Vec<OsString>) -> i32 {
             return exit::INVALID_INPUT;
         }
     };
-    let ui = Ui::new(&cli.global);
+    let ui = Ui::from(&cli.global);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_stack_size(WORKER_STACK_BYTES)

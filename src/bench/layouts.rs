@@ -10,8 +10,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::BenchArgs;
-use crate::cli::GlobalArgs;
+use crate::cli::{BenchArgs, GlobalArgs};
 use crate::commands::deploy;
 use crate::exit::{self, invalid};
 use crate::plan::Options;
