@@ -13,6 +13,7 @@ pub mod commands;
 pub mod engine;
 pub mod exec;
 pub mod exit;
+pub mod http;
 pub mod lab;
 pub mod manifest;
 pub mod plan;

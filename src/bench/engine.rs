@@ -17,8 +17,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{oneshot, watch};
 
-use super::http::{self, Chunked, Framing};
 use super::stats::{ErrorKind, Stats};
+use crate::http::{self, Chunked, Framing};
 
 /// How late a tokio timer may fire by itself.
 const TIMER_GRANULARITY: Duration = Duration::from_millis(1);

@@ -1,12 +1,12 @@
 //! `twip bench`: an HTTP/1.1 load generator with an ab/hey-style report (docs/bench.md).
 //!
-//! - [`http`]: URL, request bytes, response head and chunked parsing (pure);
+//! - the HTTP/1.1 pieces (URL, request bytes, response head and chunked parsing) are in
+//!   [`crate::http`];
 //! - [`engine`]: threads, connections, the client loop (the only I/O);
 //! - [`stats`]: histograms, timeline, summary (pure);
 //! - [`report`] and [`plot`]: the text report, the JSON object, the SVG (pure).
 
 pub mod engine;
-pub mod http;
 pub mod layouts;
 pub mod plot;
 pub mod report;
@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use crate::cli::BenchArgs;
 use crate::exit::invalid;
+use crate::http;
 use crate::ui::Ui;
 
 /// Requests when neither `-n` nor `-z` is given (like hey).
@@ -34,14 +35,14 @@ pub fn idempotent(method: &str) -> bool {
 }
 
 /// The URL a TARGET stands for: itself, or an environment's proxy entrypoint.
-fn resolve_url(args: &BenchArgs, global: &crate::cli::GlobalArgs) -> anyhow::Result<http::Target> {
+fn resolve_url(args: &BenchArgs, global: &crate::cli::GlobalArgs) -> anyhow::Result<http::Url> {
     let mut target = if args.target.contains("://") {
         if args.lab.is_some() {
             return Err(invalid(
                 "--lab says which lab an environment runs on: give ENV, not a URL",
             ));
         }
-        http::Target::parse(&args.target).map_err(invalid)?
+        http::Url::parse(&args.target).map_err(invalid)?
     } else {
         let project = crate::project::Project::discover(global.project_dir.as_deref())?;
         let env = project.load(&args.target)?;
@@ -55,7 +56,7 @@ fn resolve_url(args: &BenchArgs, global: &crate::cli::GlobalArgs) -> anyhow::Res
         let lab = args.lab.as_deref().map(crate::lab::Lab::load).transpose()?;
         let url = crate::commands::deploy::entrypoint_on(&env, lab.as_ref())
             .unwrap_or_else(|| "http://127.0.0.1/".into());
-        http::Target::parse(&url)
+        http::Url::parse(&url)
             .map_err(|e| invalid(format!("environment `{}`: proxy.url {e}", args.target)))?
     };
     if let Some(p) = &args.request.path {
