@@ -4,10 +4,9 @@
 //! - [`manifest`]: load, interpolate, merge and validate `environments/*.yaml` (pure);
 //! - [`render`]: the stack file, HAProxy and monitoring configs from templates (pure);
 //! - [`commands`]: one module per subcommand that wires the pieces together;
-//! - [`bench`]: the HTTP load generator.
+//! - [`load`]: the HTTP load generator, and [`http`] its HTTP/1.1 client.
 
 pub mod autoscale;
-pub mod bench;
 pub mod cli;
 pub mod commands;
 pub mod engine;
@@ -15,6 +14,7 @@ pub mod exec;
 pub mod exit;
 pub mod http;
 pub mod lab;
+pub mod load;
 pub mod manifest;
 pub mod plan;
 pub mod project;
@@ -150,7 +150,7 @@ pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<i32> {
         Command::Schema => commands::schema::run(),
         Command::Completions(args) => commands::completions::run(&args),
         Command::DocsCommands => commands::docs::run(),
-        Command::Bench(args) => bench::run(&args, g, ui).await,
+        Command::Bench(args) => commands::bench::run(&args, g, ui).await,
         Command::Plan(a) => commands::plan::run(g, &a, ui).await,
         Command::Build(a) => commands::build::run_build(g, &a, ui).await,
         Command::Push(a) => commands::build::run_push(g, &a, ui).await,

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
-use super::stats::{Bar, ErrorKind, Summary};
+use super::stats::{Bar, Failure, Summary};
 
 /// How the run was set up, for the report's header and the JSON object.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,9 +28,9 @@ pub struct RunInfo {
 }
 
 /// A phrase for an error kind, with the run's figures where they say more.
-pub fn describe(kind: ErrorKind, info: &RunInfo) -> String {
+pub fn describe(kind: Failure, info: &RunInfo) -> String {
     match kind {
-        ErrorKind::HeadTooLarge => format!(
+        Failure::HeadTooLarge => format!(
             "response head larger than {} bytes (--max-header-size)",
             info.max_head
         ),
@@ -368,7 +368,7 @@ pub fn json(s: &Summary, bars: &[Bar], info: &RunInfo) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::stats::{bars, summarize, ErrorKind, Stats};
+    use crate::load::stats::{bars, summarize, Failure, Stats};
 
     const MS: u64 = 1_000_000;
 
@@ -398,9 +398,9 @@ mod tests {
             s.record_response(0, 12 * MS, 503);
         }
         s.record_response(0, 250 * MS, 200);
-        s.record_error(0, ErrorKind::Reset);
-        s.record_error(0, ErrorKind::Reset);
-        s.record_error(0, ErrorKind::Timeout);
+        s.record_error(0, Failure::Reset);
+        s.record_error(0, Failure::Reset);
+        s.record_error(0, Failure::Timeout);
         s.bytes_received = 3 * 1024 * 1024;
         s.body_bytes = 1024;
         s
@@ -447,7 +447,7 @@ mod tests {
     #[test]
     fn no_latency_section_without_responses() {
         let mut st = Stats::new();
-        st.record_error(0, ErrorKind::Refused);
+        st.record_error(0, Failure::Refused);
         let sum = summarize(&st, Duration::from_secs(1), 0);
         let t = text(&sum, &[], &info());
         assert!(!t.contains("Latency"));
