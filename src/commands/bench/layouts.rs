@@ -120,7 +120,7 @@ fn config(args: &BenchArgs, g: &GlobalArgs, duration: Duration) -> anyhow::Resul
         rate: None,
         max_head: load::DEFAULT_MAX_HEAD,
         retry_idempotent: false,
-        ..super::config(args, g)?
+        ..super::config::config(args, g)?
     })
 }
 
