@@ -396,6 +396,12 @@ async fn exchange(
     }
 }
 
+/// Writes the request and reads its response (head, then the body counted and dropped).
+///
+/// Longer than 120 lines on purpose: it is the per-request hot path, one state machine for
+/// the write, the head and the body, with the read buffer's window threaded through by hand.
+/// Split into async helpers it would nest futures on every request; its speed is measured
+/// by `scripts/bench-http.sh` (docs/bench.md), so change it only with a measurement.
 async fn send_and_read(
     ctx: &Ctx,
     conn: &mut Conn,
