@@ -71,6 +71,7 @@ pub fn request(host: &str, target: &str) -> anyhow::Result<Vec<u8>> {
             crate::render::escape::comment(host)
         )));
     }
+    // The request names only the authority (`Host`) and the path; the port is not used.
     let url = Url {
         host: host.to_string(),
         port: 80,

@@ -21,7 +21,6 @@ pub mod stats;
 use std::future::Future;
 use std::time::Duration;
 
-pub use client::classify;
 pub use driver::{Handle, Outcome, DEFAULT_MAX_HEAD};
 pub use report::RunInfo;
 pub use stats::{Failure, Summary};
