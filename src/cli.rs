@@ -4,6 +4,13 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
+use crate::ui::Ui;
+
+pub mod parse;
+mod shortcuts;
+
+pub use shortcuts::expand_shortcuts;
+
 /// The top-level after-help: shortcuts, examples and the exit-code table
 /// (kept equal to [`crate::exit::EXIT_CODES_HELP`] by a test).
 pub const AFTER_HELP: &str = "\
@@ -68,6 +75,13 @@ pub struct GlobalArgs {
     /// No colour (also when NO_COLOR is set or output is not a terminal)
     #[arg(long, global = true)]
     pub no_color: bool,
+}
+
+impl From<&GlobalArgs> for Ui {
+    /// The UI the global options ask for (`-v`, `-q`, `--no-color`).
+    fn from(g: &GlobalArgs) -> Self {
+        Ui::new(g.verbose, g.quiet, g.no_color)
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -165,7 +179,7 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  twip bench http://127.0.0.1:8080/ -n 10000 -c 50\n  twip bench http://127.0.0.1/ -z 30s -c 200 --json\n  twip bench production --path /news -z 10s"
     )]
-    Bench(crate::bench::BenchArgs),
+    Bench(BenchArgs),
 
     /// Remove exited containers, dangling images, unused networks and build cache made by twip
     #[command(
@@ -307,7 +321,7 @@ pub struct UpArgs {
     #[arg(short, long)]
     pub detach: bool,
     /// How long to wait for convergence (e.g. 90s, 5m)
-    #[arg(long, value_name = "DUR", default_value = "5m", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", default_value = "5m", value_parser = parse::duration)]
     pub timeout: std::time::Duration,
     /// Use the lab of this name instead of the manifest's engine
     #[arg(long, value_name = "NAME")]
@@ -333,10 +347,10 @@ pub struct ScaleArgs {
     #[arg(value_name = "ENV")]
     pub env: String,
     /// Replica counts, e.g. web=3
-    #[arg(value_name = "SVC=N", required = true, value_parser = parse_scale)]
+    #[arg(value_name = "SVC=N", required = true, value_parser = parse::scale)]
     pub scales: Vec<(String, u64)>,
     /// How long to wait for convergence
-    #[arg(long, value_name = "DUR", default_value = "5m", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", default_value = "5m", value_parser = parse::duration)]
     pub timeout: std::time::Duration,
     /// Use the lab of this name instead of the manifest's engine
     #[arg(long, value_name = "NAME")]
@@ -356,7 +370,7 @@ pub struct UpdateArgs {
     #[arg(long, value_name = "REF", requires = "service")]
     pub image: Option<String>,
     /// How long to wait for the rollout
-    #[arg(long, value_name = "DUR", default_value = "10m", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", default_value = "10m", value_parser = parse::duration)]
     pub timeout: std::time::Duration,
     /// Use the lab of this name instead of the manifest's engine
     #[arg(long, value_name = "NAME")]
@@ -425,6 +439,154 @@ pub struct TestArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_long_help = "\
+Examples:
+  twip bench http://127.0.0.1:8080/ -n 10000 -c 50
+  twip bench http://127.0.0.1/ -z 30s -c 200 --json
+  twip bench http://127.0.0.1/api -p body.json -T application/json -n 1000
+  twip bench production --path /news -z 10s --max-error-rate 0.1%
+
+Exit codes:
+  0    the run completed
+  1    no response at all (every request failed: refused, reset, timed out, ...),
+       or the share of failed requests exceeded --max-error-rate
+  2    invalid input (bad URL, flag, header, unknown environment); nothing was sent
+  130  stopped by Ctrl-C (the report of what ran is printed)")]
+pub struct BenchArgs {
+    /// A URL (http://HOST[:PORT]/PATH), or an environment name (its proxy entrypoint)
+    #[arg(value_name = "URL|ENV")]
+    pub target: String,
+
+    /// Number of requests to send, all connections together [default: 200 without -z]
+    #[arg(short = 'n', long = "requests", value_name = "N")]
+    pub requests: Option<u64>,
+
+    /// Run for this long (10s, 1m, 500ms); requests in flight at the end are cut, not errors.
+    /// With -n too, stops at whichever comes first
+    #[arg(short = 'z', long = "duration", value_name = "DUR", value_parser = parse::bench_duration)]
+    pub duration: Option<std::time::Duration>,
+
+    /// Concurrent connections (one task each)
+    #[arg(
+        short = 'c',
+        long = "connections",
+        value_name = "N",
+        default_value_t = 50
+    )]
+    pub connections: usize,
+
+    /// Send at this fixed total rate (requests/s); latency is measured from each request's
+    /// scheduled time, so a stalled server shows (no coordinated omission)
+    #[arg(long, value_name = "R")]
+    pub rate: Option<f64>,
+
+    /// What to send
+    #[command(flatten)]
+    pub request: Box<RequestArgs>,
+
+    /// A new connection for every request (sends `Connection: close`)
+    #[arg(long)]
+    pub no_keepalive: bool,
+
+    /// Keep-alive (the default already; accepted because ab users type it)
+    #[arg(short = 'k', long = "keepalive", conflicts_with = "no_keepalive")]
+    pub keepalive: bool,
+
+    /// Per-request timeout, from when a connection picks the request up, connecting
+    /// included (0 for none)
+    #[arg(long, value_name = "DUR", default_value = "20s", value_parser = parse::bench_duration)]
+    pub timeout: std::time::Duration,
+
+    /// The largest response head (status line and headers) accepted: bytes, or with KiB/MiB
+    /// (a larger one is the error `head_too_large`)
+    #[arg(long, value_name = "SIZE", default_value = "64KiB", value_parser = parse::size)]
+    pub max_header_size: usize,
+
+    /// When a reused keep-alive connection is closed without a byte of response after the
+    /// request was written, send it again once on a new connection (counted as a retry).
+    /// Only for GET, HEAD, PUT, DELETE, OPTIONS and TRACE; without it, such a request is the
+    /// error `dropped_on_reuse`, and no request is ever sent twice
+    #[arg(long)]
+    pub retry_idempotent: bool,
+
+    /// Print the report as one JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
+
+    /// Worker threads, each running its share of the connections [default: half the
+    /// cores with keep-alive (one on two cores: the server on the same machine needs the
+    /// rest), all of them without (connecting is work for the client's kernel)]
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+
+    /// Exit 1 when failed requests (errors and HTTP 4xx/5xx) exceed this share:
+    /// 0.01 or 1%
+    #[arg(long, value_name = "R", value_parser = parse::rate)]
+    pub max_error_rate: Option<f64>,
+
+    /// Write an SVG with the latency histogram and latency and throughput over time (with
+    /// --replicas: requests/s and p99 against the replica count)
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+
+    /// With ENV: the environment runs on the lab of this name (its first manager's proxy)
+    #[arg(long, value_name = "NAME")]
+    pub lab: Option<String>,
+
+    /// Compare layouts: the service (of ENV) to scale for --replicas
+    #[arg(long, value_name = "SVC", requires = "replicas")]
+    pub service: Option<String>,
+
+    /// Compare layouts: scale --service to each count, bench each for the same duration,
+    /// restore the original count, and print one table (replicas, rps, p50, p99, errors, CPU)
+    #[arg(
+        long,
+        value_name = "N,N,..",
+        value_delimiter = ',',
+        requires = "service"
+    )]
+    pub replicas: Vec<u64>,
+}
+
+/// The options that shape the request (boxed: they are most of the size of [`BenchArgs`]).
+#[derive(Debug, Args)]
+pub struct RequestArgs {
+    /// HTTP method [default: GET, or POST with -d/-D]
+    #[arg(short = 'm', long = "method", value_name = "METHOD")]
+    pub method: Option<String>,
+
+    /// Add a header (repeatable); replaces a default of the same name (Host, User-Agent, ...)
+    #[arg(short = 'H', long = "header", value_name = "'K: V'")]
+    pub headers: Vec<String>,
+
+    /// Request body
+    #[arg(
+        short = 'd',
+        long = "data",
+        value_name = "DATA",
+        conflicts_with = "data_file"
+    )]
+    pub data: Option<String>,
+
+    /// Request body from a file (`-p` works too, as in ab)
+    #[arg(
+        short = 'D',
+        long = "data-file",
+        short_alias = 'p',
+        value_name = "FILE"
+    )]
+    pub data_file: Option<PathBuf>,
+
+    /// Content-Type of the body [default with a body: application/octet-stream]
+    #[arg(short = 'T', long = "content-type", value_name = "TYPE")]
+    pub content_type: Option<String>,
+
+    /// The path to request: for an environment target [default: /]; replaces a URL's path
+    #[arg(long, value_name = "P")]
+    pub path: Option<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct CleanArgs {
     /// Only what this environment made
     #[arg(value_name = "ENV")]
@@ -480,7 +642,7 @@ pub struct SwarmJoinArgs {
     #[arg(value_name = "ENV")]
     pub env: String,
     /// How long to wait until every node is Ready
-    #[arg(long, value_name = "DUR", default_value = "2m", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", default_value = "2m", value_parser = parse::duration)]
     pub timeout: std::time::Duration,
     /// Use the lab of this name instead of the manifest's engine
     #[arg(long, value_name = "NAME")]
@@ -496,7 +658,7 @@ pub struct SwarmLeaveArgs {
     #[arg(long, value_name = "N")]
     pub node: Option<String>,
     /// How long to wait for the node's tasks to move
-    #[arg(long, value_name = "DUR", default_value = "5m", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", default_value = "5m", value_parser = parse::duration)]
     pub timeout: std::time::Duration,
     /// Use the lab of this name instead of the manifest's engine
     #[arg(long, value_name = "NAME")]
@@ -522,7 +684,7 @@ pub struct BootstrapArgs {
     #[arg(long)]
     pub join_token: bool,
     /// How long to wait until the bootstrapped nodes are Ready
-    #[arg(long, value_name = "DUR", default_value = "2m", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", default_value = "2m", value_parser = parse::duration)]
     pub timeout: std::time::Duration,
 }
 
@@ -577,7 +739,7 @@ pub struct AutoscaleArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// Time between evaluations
-    #[arg(long, value_name = "DUR", default_value = "15s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", default_value = "15s", value_parser = parse::duration)]
     pub interval: std::time::Duration,
     /// Print each decision as a JSON line on stdout
     #[arg(long)]
@@ -603,124 +765,9 @@ pub enum Shell {
     Powershell,
 }
 
-/// Parses a duration such as `90s`, `5m`, `1h30m` or `250ms`.
-pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    humantime::parse_duration(s.trim())
-        .map_err(|e| format!("`{s}` is not a duration ({e}); use e.g. 500ms, 30s, 5m, 1h"))
-}
-
-/// Parses `SERVICE=COUNT`.
-pub fn parse_scale(s: &str) -> Result<(String, u64), String> {
-    let (name, count) = s
-        .split_once('=')
-        .ok_or_else(|| format!("`{s}` is not SERVICE=COUNT, e.g. web=3"))?;
-    if name.is_empty() {
-        return Err(format!(
-            "`{s}` has no service name; use SERVICE=COUNT, e.g. web=3"
-        ));
-    }
-    let n = count
-        .parse::<u64>()
-        .map_err(|_| format!("`{count}` in `{s}` is not a whole number of replicas"))?;
-    Ok((name.to_string(), n))
-}
-
-/// Environment shortcuts: `twip train up` is `twip up training`, `twip prod scale web=3` is
-/// `twip scale production web=3`. The environment is inserted right after the command word
-/// (after the second word for `swarm`, `lab` and `images`). Global options may come first.
-pub fn expand_shortcuts(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
-    let takes_value = ["--project-dir", "--host"];
-    let mut i = 1;
-    while i < args.len() {
-        let a = args[i].to_string_lossy();
-        if takes_value.contains(&a.as_ref()) {
-            i += 2;
-            continue;
-        }
-        if a.starts_with('-') {
-            i += 1;
-            continue;
-        }
-        break;
-    }
-    if i >= args.len() {
-        return args;
-    }
-    let env = match args[i].to_string_lossy().as_ref() {
-        "train" => "training",
-        "prod" => "production",
-        _ => return args,
-    };
-    let mut out: Vec<std::ffi::OsString> = args[..i].to_vec();
-    let rest = &args[i + 1..];
-    // Find the command word (skipping options placed before it).
-    let Some(cmd_pos) = rest
-        .iter()
-        .position(|a| !a.to_string_lossy().starts_with('-'))
-    else {
-        // `twip train` alone, or `twip train --help`: show what the shortcut is.
-        out.push("help".into());
-        return out;
-    };
-    let cmd = rest[cmd_pos].to_string_lossy().to_string();
-    let nested = matches!(cmd.as_str(), "swarm" | "lab" | "images");
-    let insert_at = if nested { cmd_pos + 2 } else { cmd_pos + 1 };
-    let mut tail: Vec<std::ffi::OsString> = rest.to_vec();
-    let insert_at = insert_at.min(tail.len());
-    tail.insert(insert_at, env.into());
-    out.extend(tail);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn expand(s: &str) -> String {
-        let args = s.split(' ').map(std::ffi::OsString::from).collect();
-        expand_shortcuts(args)
-            .iter()
-            .map(|a| a.to_string_lossy().to_string())
-            .collect::<Vec<_>>()
-            .join(" ")
-    }
-
-    #[test]
-    fn shortcuts_insert_the_environment_after_the_command() {
-        assert_eq!(expand("twip train up"), "twip up training");
-        assert_eq!(
-            expand("twip prod up --detach"),
-            "twip up production --detach"
-        );
-        assert_eq!(
-            expand("twip -v train scale web=3"),
-            "twip -v scale training web=3"
-        );
-        assert_eq!(
-            expand("twip --project-dir x prod render -o -"),
-            "twip --project-dir x render production -o -"
-        );
-        assert_eq!(expand("twip prod swarm join"), "twip swarm join production");
-        assert_eq!(expand("twip up training"), "twip up training");
-        assert_eq!(expand("twip train"), "twip help");
-    }
-
-    #[test]
-    fn scale_specs_parse_and_reject_nonsense() {
-        assert_eq!(parse_scale("web=3").unwrap(), ("web".to_string(), 3));
-        assert!(parse_scale("web").unwrap_err().contains("SERVICE=COUNT"));
-        assert!(parse_scale("=3").unwrap_err().contains("no service name"));
-        assert!(parse_scale("web=-1").unwrap_err().contains("whole number"));
-    }
-
-    #[test]
-    fn durations_parse() {
-        assert_eq!(parse_duration("90s").unwrap().as_secs(), 90);
-        assert_eq!(parse_duration("5m").unwrap().as_secs(), 300);
-        assert!(parse_duration("soon")
-            .unwrap_err()
-            .contains("not a duration"));
-    }
 
     #[test]
     fn after_help_carries_the_exit_code_table() {

@@ -4,19 +4,20 @@
 //! - [`manifest`]: load, interpolate, merge and validate `environments/*.yaml` (pure);
 //! - [`render`]: the stack file, HAProxy and monitoring configs from templates (pure);
 //! - [`commands`]: one module per subcommand that wires the pieces together;
-//! - [`bench`]: the HTTP load generator.
+//! - [`load`]: the HTTP load generator, and [`http`] its HTTP/1.1 client.
 
 pub mod autoscale;
-pub mod bench;
 pub mod cli;
 pub mod commands;
 pub mod context;
 pub mod engine;
 pub mod exec;
 pub mod exit;
+pub mod http;
 pub mod lab;
 pub mod labels;
 pub mod lifecycle;
+pub mod load;
 pub mod manifest;
 pub mod plan;
 pub mod project;
@@ -119,7 +120,7 @@ pub fn main_with_args(args: Vec<OsString>) -> i32 {
             return exit::INVALID_INPUT;
         }
     };
-    let ui = Ui::new(&cli.global);
+    let ui = Ui::from(&cli.global);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_stack_size(WORKER_STACK_BYTES)
@@ -153,7 +154,7 @@ pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<i32> {
         Command::Schema => commands::schema::run(),
         Command::Completions(args) => commands::completions::run(&args),
         Command::DocsCommands => commands::docs::run(),
-        Command::Bench(args) => bench::run(&args, g, ui).await,
+        Command::Bench(args) => commands::bench::run(&args, g, ui).await,
         Command::Plan(a) => commands::plan::run(g, &a, ui).await,
         Command::Build(a) => commands::build::run_build(g, &a, ui).await,
         Command::Push(a) => commands::build::run_push(g, &a, ui).await,

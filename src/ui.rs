@@ -8,8 +8,6 @@
 
 use console::{Style, Term};
 
-use crate::cli::GlobalArgs;
-
 #[derive(Debug, Clone)]
 pub struct Ui {
     pub verbose: u8,
@@ -20,16 +18,18 @@ pub struct Ui {
 }
 
 impl Ui {
-    pub fn new(g: &GlobalArgs) -> Self {
+    /// The UI for `verbose` (`-v` count), `quiet` and `no_color` (`--no-color`; colour is
+    /// also off without a terminal or with `NO_COLOR`).
+    pub fn new(verbose: u8, quiet: bool, no_color: bool) -> Self {
         let term = Term::stderr();
         let interactive = term.is_term();
         let no_color_env = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        let color = interactive && !g.no_color && !no_color_env;
+        let color = interactive && !no_color && !no_color_env;
         console::set_colors_enabled_stderr(color);
         console::set_colors_enabled(color && Term::stdout().is_term());
         Ui {
-            verbose: g.verbose,
-            quiet: g.quiet,
+            verbose,
+            quiet,
             color,
             interactive,
         }

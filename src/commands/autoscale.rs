@@ -361,7 +361,7 @@ async fn requests_per_task(
     last: &mut Option<(Instant, HashMap<String, u64>)>,
 ) -> anyhow::Result<f64> {
     let reads = urls.iter().map(|url| async move {
-        let reply = super::smoke::get(url, Duration::from_secs(5)).await?;
+        let reply = crate::http::get(url, Duration::from_secs(5)).await?;
         let text = String::from_utf8_lossy(&reply.body);
         let total = parse_req_tot(&text, backend).ok_or_else(|| {
             anyhow::anyhow!("HAProxy's stats at {url} have no backend `{backend}`")

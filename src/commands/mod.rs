@@ -1,6 +1,7 @@
 //! One module per subcommand. Each only wires the pure core and the effects together.
 
 pub mod autoscale;
+pub mod bench;
 pub mod bootstrap;
 pub mod build;
 pub mod clean;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
-use super::stats::{Bar, ErrorKind, Summary};
+use super::stats::{Bar, Failure, Latency, Summary};
 
 /// How the run was set up, for the report's header and the JSON object.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,9 +28,9 @@ pub struct RunInfo {
 }
 
 /// A phrase for an error kind, with the run's figures where they say more.
-pub fn describe(kind: ErrorKind, info: &RunInfo) -> String {
+pub fn describe(kind: Failure, info: &RunInfo) -> String {
     match kind {
-        ErrorKind::HeadTooLarge => format!(
+        Failure::HeadTooLarge => format!(
             "response head larger than {} bytes (--max-header-size)",
             info.max_head
         ),
@@ -195,41 +195,7 @@ pub fn text(s: &Summary, bars: &[Bar], info: &RunInfo) -> String {
     let _ = writeln!(w, "  Connections:\t{} opened", s.connects);
 
     if let Some(l) = &s.latency {
-        let unit = Unit::for_max(l.max);
-        let _ = writeln!(w);
-        let _ = writeln!(w, "  Slowest:\t{}", unit.fmt(l.max));
-        let _ = writeln!(w, "  Fastest:\t{}", unit.fmt(l.min));
-        let _ = writeln!(w, "  Average:\t{}", unit.fmt(l.mean));
-        let _ = writeln!(w, "  Stdev:\t{}", unit.fmt(l.stdev));
-
-        let _ = writeln!(w);
-        let _ = writeln!(w, "Latency histogram:");
-        let labels: Vec<String> = bars.iter().map(|b| unit.fmt(b.to)).collect();
-        let counts: Vec<String> = bars.iter().map(|b| format!("[{}]", b.count)).collect();
-        let lw = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
-        let cw = counts.iter().map(String::len).max().unwrap_or(0);
-        let top = bars.iter().map(|b| b.count).max().unwrap_or(0).max(1);
-        for (i, b) in bars.iter().enumerate() {
-            let len = if b.count == 0 {
-                0
-            } else {
-                (b.count * BAR_WIDTH).div_ceil(top)
-            };
-            let tail = if b.tail { "  (above p99.9)" } else { "" };
-            let _ = writeln!(
-                w,
-                "  {:>lw$} {:<cw$} |{}{tail}",
-                labels[i],
-                counts[i],
-                "■".repeat(len as usize),
-            );
-        }
-
-        let _ = writeln!(w);
-        let _ = writeln!(w, "Latency distribution:");
-        for (p, _, d) in &l.percentiles {
-            let _ = writeln!(w, "  {:>5}% in {}", format_pct(*p), unit.fmt(*d));
-        }
+        latency(w, l, bars);
     }
 
     if !s.status_codes.is_empty() {
@@ -246,25 +212,69 @@ pub fn text(s: &Summary, bars: &[Bar], info: &RunInfo) -> String {
     }
 
     if !s.error_kinds.is_empty() {
-        let _ = writeln!(w);
-        let _ = writeln!(w, "Errors:");
-        let kw = s
-            .error_kinds
-            .iter()
-            .map(|(k, _)| k.as_str().len())
-            .max()
-            .unwrap_or(0)
-            + 2;
-        for (k, n) in &s.error_kinds {
-            let _ = writeln!(
-                w,
-                "  {:<kw$} {n} ({})",
-                format!("[{}]", k.as_str()),
-                describe(*k, info)
-            );
-        }
+        errors(w, s, info);
     }
     expand_tabs(&o)
+}
+
+/// The report's latency figures: slowest to stdev, the histogram and the percentiles.
+fn latency(w: &mut String, l: &Latency, bars: &[Bar]) {
+    let unit = Unit::for_max(l.max);
+    let _ = writeln!(w);
+    let _ = writeln!(w, "  Slowest:\t{}", unit.fmt(l.max));
+    let _ = writeln!(w, "  Fastest:\t{}", unit.fmt(l.min));
+    let _ = writeln!(w, "  Average:\t{}", unit.fmt(l.mean));
+    let _ = writeln!(w, "  Stdev:\t{}", unit.fmt(l.stdev));
+
+    let _ = writeln!(w);
+    let _ = writeln!(w, "Latency histogram:");
+    let labels: Vec<String> = bars.iter().map(|b| unit.fmt(b.to)).collect();
+    let counts: Vec<String> = bars.iter().map(|b| format!("[{}]", b.count)).collect();
+    let lw = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+    let cw = counts.iter().map(String::len).max().unwrap_or(0);
+    let top = bars.iter().map(|b| b.count).max().unwrap_or(0).max(1);
+    for (i, b) in bars.iter().enumerate() {
+        let len = if b.count == 0 {
+            0
+        } else {
+            (b.count * BAR_WIDTH).div_ceil(top)
+        };
+        let tail = if b.tail { "  (above p99.9)" } else { "" };
+        let _ = writeln!(
+            w,
+            "  {:>lw$} {:<cw$} |{}{tail}",
+            labels[i],
+            counts[i],
+            "■".repeat(len as usize),
+        );
+    }
+
+    let _ = writeln!(w);
+    let _ = writeln!(w, "Latency distribution:");
+    for (p, _, d) in &l.percentiles {
+        let _ = writeln!(w, "  {:>5}% in {}", format_pct(*p), unit.fmt(*d));
+    }
+}
+
+/// The report's errors by kind, most frequent first.
+fn errors(w: &mut String, s: &Summary, info: &RunInfo) {
+    let _ = writeln!(w);
+    let _ = writeln!(w, "Errors:");
+    let kw = s
+        .error_kinds
+        .iter()
+        .map(|(k, _)| k.as_str().len())
+        .max()
+        .unwrap_or(0)
+        + 2;
+    for (k, n) in &s.error_kinds {
+        let _ = writeln!(
+            w,
+            "  {:<kw$} {n} ({})",
+            format!("[{}]", k.as_str()),
+            describe(*k, info)
+        );
+    }
 }
 
 fn format_pct(p: f64) -> String {
@@ -368,7 +378,7 @@ pub fn json(s: &Summary, bars: &[Bar], info: &RunInfo) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::stats::{bars, summarize, ErrorKind, Stats};
+    use crate::load::stats::{bars, summarize, Failure, Stats};
 
     const MS: u64 = 1_000_000;
 
@@ -398,9 +408,9 @@ mod tests {
             s.record_response(0, 12 * MS, 503);
         }
         s.record_response(0, 250 * MS, 200);
-        s.record_error(0, ErrorKind::Reset);
-        s.record_error(0, ErrorKind::Reset);
-        s.record_error(0, ErrorKind::Timeout);
+        s.record_error(0, Failure::Reset);
+        s.record_error(0, Failure::Reset);
+        s.record_error(0, Failure::Timeout);
         s.bytes_received = 3 * 1024 * 1024;
         s.body_bytes = 1024;
         s
@@ -447,7 +457,7 @@ mod tests {
     #[test]
     fn no_latency_section_without_responses() {
         let mut st = Stats::new();
-        st.record_error(0, ErrorKind::Refused);
+        st.record_error(0, Failure::Refused);
         let sum = summarize(&st, Duration::from_secs(1), 0);
         let t = text(&sum, &[], &info());
         assert!(!t.contains("Latency"));

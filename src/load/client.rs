@@ -1,6 +1,5 @@
-//! The load engine: `threads` OS threads, each running a single-threaded tokio runtime with
-//! one task per connection. A task sends the prebuilt request bytes, reads the response with
-//! the minimal HTTP/1.1 client of [`super::http`], records it in its thread's [`Stats`] and
+//! The client loop of one connection: a task sends the prebuilt request bytes, reads the
+//! response with the parser of [`crate::http`], records it in its thread's [`Stats`] and
 //! goes again on the same connection (keep-alive) or a new one. Nothing is allocated per
 //! request: the request bytes are shared, each task owns one read buffer for its lifetime,
 //! and latencies go into a fixed-size HDR histogram per thread, merged at the end.
@@ -9,16 +8,16 @@ use std::cell::{Cell, RefCell};
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{oneshot, watch};
 
-use super::http::{self, Chunked, Framing};
-use super::stats::{ErrorKind, Stats};
+use super::driver::{Config, Counters, Shared};
+use super::stats::{Failure, Stats};
+use crate::http::{self, Chunked, Framing};
 
 /// How late a tokio timer may fire by itself.
 const TIMER_GRANULARITY: Duration = Duration::from_millis(1);
@@ -27,239 +26,25 @@ const TIMER_GRANULARITY: Duration = Duration::from_millis(1);
 /// that does not fit, so memory stays small with many connections.
 const BUF_SIZE: usize = 16 * 1024;
 
-/// The largest response head accepted by default (`--max-header-size`).
-pub const DEFAULT_MAX_HEAD: usize = 64 * 1024;
-
-/// What to run.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// The target's addresses, tried in order until one accepts.
-    pub addrs: Vec<SocketAddr>,
-    /// The request, sent as it is every time.
-    pub request: Vec<u8>,
-    /// The method is HEAD: responses have no body.
-    pub head_only: bool,
-    pub keepalive: bool,
-    pub connections: usize,
-    pub threads: usize,
-    /// Stop after this many requests (all threads together).
-    pub requests: Option<u64>,
-    /// Stop at this deadline; requests in flight then are cut, not errors.
-    pub duration: Option<Duration>,
-    /// Requests per second for the whole run (a fixed schedule).
-    pub rate: Option<f64>,
-    /// Per request, from when a connection picks it up, connecting included.
-    pub timeout: Option<Duration>,
-    /// The largest response head (status line and headers) accepted, in bytes.
-    pub max_head: usize,
-    /// Send a request again, once, on a new connection when a reused connection dropped it
-    /// (`--retry-idempotent`, and only for an idempotent method).
-    pub retry: bool,
-}
-
-/// Live counters of one thread, for the progress line (a plain store per response).
-#[derive(Debug, Default)]
-#[repr(align(128))]
-pub struct Counters {
-    pub responses: AtomicU64,
-    pub errors: AtomicU64,
-}
-
-struct Shared {
-    /// Requests handed out (in `-n` and `--rate` modes).
-    issued: AtomicU64,
-    counters: Vec<Counters>,
-}
-
-/// What a run gives back.
-#[derive(Debug)]
-pub struct Outcome {
-    pub stats: Stats,
-    /// From the start to the end of the last thread.
-    pub elapsed: Duration,
-    /// Requests in flight when the deadline or a stop cut the run.
-    pub cut: u64,
-}
-
-/// Controls a started run.
-pub struct Handle {
-    shared: Arc<Shared>,
-    stop: watch::Sender<bool>,
-    pub start: Instant,
-}
-
-impl Handle {
-    /// Stops the run now (Ctrl-C): requests in flight are cut.
-    pub fn stop(&self) {
-        let _ = self.stop.send(true);
-    }
-
-    /// (responses, errors) so far.
-    pub fn progress(&self) -> (u64, u64) {
-        self.shared.counters.iter().fold((0, 0), |(r, e), c| {
-            (r + c.responses.load(Relaxed), e + c.errors.load(Relaxed))
-        })
-    }
-}
-
-struct WorkerResult {
-    stats: Stats,
-    cut: u64,
-    end: Instant,
-}
-
-/// Starts the threads. The returned future resolves when the run is over (count reached,
-/// deadline passed, or [`Handle::stop`]).
-pub fn start(
-    cfg: Config,
-) -> anyhow::Result<(
-    Handle,
-    impl std::future::Future<Output = anyhow::Result<Outcome>>,
-)> {
-    let threads = cfg.threads.clamp(1, cfg.connections.max(1));
-    let shared = Arc::new(Shared {
-        issued: AtomicU64::new(0),
-        counters: (0..threads).map(|_| Counters::default()).collect(),
-    });
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let cfg = Arc::new(cfg);
-    let start = Instant::now();
-    let mut receivers = Vec::with_capacity(threads);
-    for i in 0..threads {
-        let conns = cfg.connections / threads + usize::from(i < cfg.connections % threads);
-        let (tx, rx) = oneshot::channel();
-        let (cfg, shared, stop_rx) = (cfg.clone(), shared.clone(), stop_rx.clone());
-        std::thread::Builder::new()
-            .name(format!("bench-{i}"))
-            .spawn(move || {
-                let r = worker(i, conns, cfg, shared, start, stop_rx);
-                let _ = tx.send(r);
-            })?;
-        receivers.push(rx);
-    }
-    let handle = Handle {
-        shared,
-        stop: stop_tx,
-        start,
-    };
-    let (rate, requests, deadline) = (cfg.rate, cfg.requests, cfg.duration.map(|d| start + d));
-    let done = async move {
-        let mut stats = Stats::new();
-        let mut cut = 0;
-        let mut end = start;
-        for rx in receivers {
-            let r = rx
-                .await
-                .map_err(|_| anyhow::anyhow!("a bench worker thread failed"))??;
-            stats.merge(&r.stats);
-            cut += r.cut;
-            end = end.max(r.end);
-        }
-        stats.due = rate.map(|r| {
-            let until = deadline.map_or(end, |d| d.min(end));
-            let due = ((until - start).as_secs_f64() * r).ceil() as u64;
-            requests.map_or(due, |n| due.min(n))
-        });
-        Ok(Outcome {
-            stats,
-            elapsed: end - start,
-            cut,
-        })
-    };
-    Ok((handle, done))
-}
-
 /// One thread's state, shared by its connection tasks (single-threaded: `Rc`, `Cell`).
-struct Ctx {
-    cfg: Arc<Config>,
-    shared: Arc<Shared>,
-    index: usize,
-    start: Instant,
-    deadline: Option<Instant>,
+pub(super) struct Ctx {
+    pub(super) cfg: Arc<Config>,
+    pub(super) shared: Arc<Shared>,
+    pub(super) index: usize,
+    pub(super) start: Instant,
+    pub(super) deadline: Option<Instant>,
     /// Nanoseconds between two scheduled requests (`--rate`).
-    interval_ns: Option<f64>,
-    stats: RefCell<Stats>,
-    in_flight: Cell<u64>,
-    bytes_sent: Cell<u64>,
-    connects: Cell<u64>,
-    sent: Cell<u64>,
-    retries: Cell<u64>,
-    taken: Cell<u64>,
-    unsent_errors: Cell<u64>,
+    pub(super) interval_ns: Option<f64>,
+    pub(super) stats: RefCell<Stats>,
+    pub(super) in_flight: Cell<u64>,
+    pub(super) bytes_sent: Cell<u64>,
+    pub(super) connects: Cell<u64>,
+    pub(super) sent: Cell<u64>,
+    pub(super) retries: Cell<u64>,
+    pub(super) taken: Cell<u64>,
+    pub(super) unsent_errors: Cell<u64>,
     /// The address that accepted last.
-    preferred: Cell<usize>,
-}
-
-fn worker(
-    index: usize,
-    conns: usize,
-    cfg: Arc<Config>,
-    shared: Arc<Shared>,
-    start: Instant,
-    mut stop_rx: watch::Receiver<bool>,
-) -> anyhow::Result<WorkerResult> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let local = tokio::task::LocalSet::new();
-    let ctx = Rc::new(Ctx {
-        deadline: cfg.duration.map(|d| start + d),
-        interval_ns: cfg.rate.map(|r| 1e9 / r),
-        cfg,
-        shared,
-        index,
-        start,
-        stats: RefCell::new(Stats::new()),
-        in_flight: Cell::new(0),
-        bytes_sent: Cell::new(0),
-        connects: Cell::new(0),
-        sent: Cell::new(0),
-        retries: Cell::new(0),
-        taken: Cell::new(0),
-        unsent_errors: Cell::new(0),
-        preferred: Cell::new(0),
-    });
-    let cut = local.block_on(&rt, async {
-        let mut set = tokio::task::JoinSet::new();
-        for _ in 0..conns {
-            set.spawn_local(connection(ctx.clone()));
-        }
-        let all = async { while set.join_next().await.is_some() {} };
-        let deadline = async {
-            match ctx.deadline {
-                Some(d) => tokio::time::sleep_until(d.into()).await,
-                None => std::future::pending().await,
-            }
-        };
-        let stop = async {
-            loop {
-                if *stop_rx.borrow_and_update() {
-                    break;
-                }
-                if stop_rx.changed().await.is_err() {
-                    std::future::pending::<()>().await;
-                }
-            }
-        };
-        tokio::select! {
-            _ = all => {}
-            _ = deadline => {}
-            _ = stop => {}
-        }
-        ctx.in_flight.get()
-    });
-    let end = Instant::now();
-    // Dropping the tasks closes their connections, which counts the ones not counted yet.
-    drop(local);
-    drop(rt);
-    let mut stats = ctx.stats.take();
-    stats.bytes_sent = ctx.bytes_sent.get();
-    stats.connects = ctx.connects.get();
-    stats.sent = ctx.sent.get();
-    stats.retries = ctx.retries.get();
-    stats.taken = ctx.taken.get();
-    stats.unsent_errors = ctx.unsent_errors.get();
-    Ok(WorkerResult { stats, cut, end })
+    pub(super) preferred: Cell<usize>,
 }
 
 /// The read buffer's filled window.
@@ -285,7 +70,7 @@ struct Response {
 
 /// A failed exchange, and how far it got.
 struct Fail {
-    kind: ErrorKind,
+    kind: Failure,
     stage: Stage,
 }
 
@@ -379,7 +164,7 @@ impl Ctx {
     /// written straight away (on loopback the handshake is already done by then), and a
     /// write on a socket still connecting just waits for it. This saves a wake-up and a
     /// `getsockopt` per connection over awaiting the connect.
-    fn connect(self: &Rc<Self>) -> Result<Conn, ErrorKind> {
+    fn connect(self: &Rc<Self>) -> Result<Conn, Failure> {
         let addr = self.cfg.addrs[self.preferred.get()];
         // A request in one segment is never held back by Nagle; a larger one could be.
         let nodelay = self.cfg.request.len() > 1400;
@@ -405,7 +190,7 @@ impl Ctx {
     }
 }
 
-async fn connection(ctx: Rc<Ctx>) {
+pub(super) async fn connection(ctx: Rc<Ctx>) {
     let mut buf = vec![0u8; BUF_SIZE.min(ctx.cfg.max_head.max(1))];
     let mut win = Window { start: 0, end: 0 };
     let mut conn: Option<Conn> = None;
@@ -454,9 +239,9 @@ async fn connection(ctx: Rc<Ctx>) {
                             if Instant::now() >= due {
                                 // Nothing written: the connection was never established.
                                 break Err(if written.get() {
-                                    ErrorKind::Timeout
+                                    Failure::Timeout
                                 } else {
-                                    ErrorKind::ConnectTimeout
+                                    Failure::ConnectTimeout
                                 });
                             }
                             timer.as_mut().reset(due.into());
@@ -557,7 +342,7 @@ async fn exchange(
     buf: &mut Vec<u8>,
     win: &mut Window,
     written: &Cell<bool>,
-) -> Result<Response, ErrorKind> {
+) -> Result<Response, Failure> {
     let mut retried = false;
     let mut addresses_tried = 0;
     loop {
@@ -586,19 +371,19 @@ async fn exchange(
                         // Nothing left: send it on a new connection (its first sending).
                         Stage::Unsent => continue,
                         Stage::NothingBack
-                            if matches!(f.kind, ErrorKind::Closed | ErrorKind::Reset) =>
+                            if matches!(f.kind, Failure::Closed | Failure::Reset) =>
                         {
                             if ctx.cfg.retry && !retried {
                                 retried = true;
                                 ctx.retries.set(ctx.retries.get() + 1);
                                 continue;
                             }
-                            return Err(ErrorKind::DroppedOnReuse);
+                            return Err(Failure::DroppedOnReuse);
                         }
                         _ => return Err(f.kind),
                     }
                 }
-                let unreachable = matches!(f.kind, ErrorKind::Refused | ErrorKind::Unreachable);
+                let unreachable = matches!(f.kind, Failure::Refused | Failure::Unreachable);
                 if unreachable && f.stage == Stage::Unsent {
                     addresses_tried += 1;
                     if addresses_tried < ctx.cfg.addrs.len() && ctx.next_address() {
@@ -611,6 +396,12 @@ async fn exchange(
     }
 }
 
+/// Writes the request and reads its response (head, then the body counted and dropped).
+///
+/// Longer than 120 lines on purpose: it is the per-request hot path, one state machine for
+/// the write, the head and the body, with the read buffer's window threaded through by hand.
+/// Split into async helpers it would nest futures on every request; its speed is measured
+/// by `scripts/bench-http.sh` (docs/bench.md), so change it only with a measurement.
 async fn send_and_read(
     ctx: &Ctx,
     conn: &mut Conn,
@@ -624,7 +415,7 @@ async fn send_and_read(
         match conn.stream.write(&req[off..]).await {
             Ok(0) => {
                 return Err(Fail {
-                    kind: ErrorKind::Other,
+                    kind: Failure::Other,
                     stage: Stage::NothingBack,
                 })
             }
@@ -641,7 +432,7 @@ async fn send_and_read(
             }
             Err(e) => {
                 let kind = classify(&e);
-                if off == 0 && kind == ErrorKind::Reset {
+                if off == 0 && kind == Failure::Reset {
                     // Reset by a peer: it was established.
                     conn.count();
                 }
@@ -676,10 +467,10 @@ async fn send_and_read(
                 Ok(Some(h)) => break h,
                 // As many bytes as the limit and still no end of the head.
                 Ok(None) if win.end - win.start >= max_head => {
-                    return Err(fail(ErrorKind::HeadTooLarge))
+                    return Err(fail(Failure::HeadTooLarge))
                 }
                 Ok(None) => {}
-                Err(_) => return Err(fail(ErrorKind::Invalid)),
+                Err(_) => return Err(fail(Failure::Invalid)),
             }
         }
         if win.end == buf.len() {
@@ -702,7 +493,7 @@ async fn send_and_read(
         let n = match stream.read(&mut buf[win.end..]).await {
             Ok(0) => {
                 return Err(Fail {
-                    kind: ErrorKind::Closed,
+                    kind: Failure::Closed,
                     stage,
                 })
             }
@@ -750,7 +541,7 @@ async fn send_and_read(
             loop {
                 let f = dec
                     .feed(&buf[win.start..win.end])
-                    .map_err(|_| fail(ErrorKind::Invalid))?;
+                    .map_err(|_| fail(Failure::Invalid))?;
                 win.start += f.consumed;
                 wire += f.consumed as u64;
                 data += f.data;
@@ -788,26 +579,26 @@ async fn send_and_read(
 }
 
 /// Reads at least one byte; end of stream is an error (the body was not complete).
-async fn read_some(stream: &mut TcpStream, buf: &mut [u8]) -> Result<usize, ErrorKind> {
+async fn read_some(stream: &mut TcpStream, buf: &mut [u8]) -> Result<usize, Failure> {
     match stream.read(buf).await {
-        Ok(0) => Err(ErrorKind::Closed),
+        Ok(0) => Err(Failure::Closed),
         Ok(n) => Ok(n),
         Err(e) => Err(classify(&e)),
     }
 }
 
 /// The error kind of an I/O error.
-pub fn classify(e: &io::Error) -> ErrorKind {
+pub fn classify(e: &io::Error) -> Failure {
     use io::ErrorKind as K;
     match e.kind() {
-        K::ConnectionRefused => ErrorKind::Refused,
-        K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe => ErrorKind::Reset,
-        K::TimedOut => ErrorKind::Timeout,
-        K::UnexpectedEof => ErrorKind::Closed,
-        K::AddrNotAvailable | K::AddrInUse => ErrorKind::NoLocalPort,
-        K::HostUnreachable | K::NetworkUnreachable | K::NetworkDown => ErrorKind::Unreachable,
-        K::InvalidData => ErrorKind::Invalid,
-        _ => ErrorKind::Other,
+        K::ConnectionRefused => Failure::Refused,
+        K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe => Failure::Reset,
+        K::TimedOut => Failure::Timeout,
+        K::UnexpectedEof => Failure::Closed,
+        K::AddrNotAvailable | K::AddrInUse => Failure::NoLocalPort,
+        K::HostUnreachable | K::NetworkUnreachable | K::NetworkDown => Failure::Unreachable,
+        K::InvalidData => Failure::Invalid,
+        _ => Failure::Other,
     }
 }
 
@@ -845,10 +636,10 @@ mod tests {
     #[test]
     fn io_errors_map_to_kinds() {
         let k = |kind| classify(&io::Error::from(kind));
-        assert_eq!(k(io::ErrorKind::ConnectionRefused), ErrorKind::Refused);
-        assert_eq!(k(io::ErrorKind::ConnectionReset), ErrorKind::Reset);
-        assert_eq!(k(io::ErrorKind::BrokenPipe), ErrorKind::Reset);
-        assert_eq!(k(io::ErrorKind::AddrNotAvailable), ErrorKind::NoLocalPort);
-        assert_eq!(k(io::ErrorKind::PermissionDenied), ErrorKind::Other);
+        assert_eq!(k(io::ErrorKind::ConnectionRefused), Failure::Refused);
+        assert_eq!(k(io::ErrorKind::ConnectionReset), Failure::Reset);
+        assert_eq!(k(io::ErrorKind::BrokenPipe), Failure::Reset);
+        assert_eq!(k(io::ErrorKind::AddrNotAvailable), Failure::NoLocalPort);
+        assert_eq!(k(io::ErrorKind::PermissionDenied), Failure::Other);
     }
 }

@@ -473,7 +473,7 @@ fn throughput(o: &mut String, p: Panel, s: &Summary, timeline: &Timeline) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::stats::{bars, summarize, ErrorKind, Stats};
+    use crate::load::stats::{bars, summarize, Failure, Stats};
 
     fn info() -> RunInfo {
         RunInfo {
@@ -525,7 +525,7 @@ mod tests {
         for i in 0..5000u64 {
             st.record_response(i * 2_000_000, 100_000 + (i % 97) * 10_000, 200);
         }
-        st.record_error(3_000_000_000, ErrorKind::Timeout);
+        st.record_error(3_000_000_000, Failure::Timeout);
         let sum = summarize(&st, Duration::from_secs(10), 0);
         let b = bars(&st.latency, 40);
         let svg = svg(&sum, &b, &st.timeline, &info());
@@ -545,7 +545,7 @@ mod tests {
     #[test]
     fn an_svg_without_responses() {
         let mut st = Stats::new();
-        st.record_error(0, ErrorKind::Refused);
+        st.record_error(0, Failure::Refused);
         let sum = summarize(&st, Duration::from_millis(5), 0);
         let svg = svg(&sum, &[], &st.timeline, &info());
         assert_eq!(svg.matches("no responses").count(), 2);

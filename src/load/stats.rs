@@ -26,7 +26,7 @@ pub const PERCENTILES: [(f64, &str); 8] = [
 
 /// Why a request got no response. A request cut by the `-z` deadline or by Ctrl-C is not one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ErrorKind {
+pub enum Failure {
     /// Nothing listens on the port (ECONNREFUSED).
     Refused,
     /// The peer reset or aborted the connection (ECONNRESET, EPIPE, ECONNABORTED).
@@ -53,55 +53,55 @@ pub enum ErrorKind {
     ConnectTimeout,
 }
 
-impl ErrorKind {
+impl Failure {
     pub const COUNT: usize = 11;
-    pub const ALL: [ErrorKind; Self::COUNT] = [
-        ErrorKind::Refused,
-        ErrorKind::Reset,
-        ErrorKind::Timeout,
-        ErrorKind::Closed,
-        ErrorKind::Invalid,
-        ErrorKind::NoLocalPort,
-        ErrorKind::Unreachable,
-        ErrorKind::Other,
-        ErrorKind::DroppedOnReuse,
-        ErrorKind::HeadTooLarge,
-        ErrorKind::ConnectTimeout,
+    pub const ALL: [Failure; Self::COUNT] = [
+        Failure::Refused,
+        Failure::Reset,
+        Failure::Timeout,
+        Failure::Closed,
+        Failure::Invalid,
+        Failure::NoLocalPort,
+        Failure::Unreachable,
+        Failure::Other,
+        Failure::DroppedOnReuse,
+        Failure::HeadTooLarge,
+        Failure::ConnectTimeout,
     ];
 
     /// The key in `--json`'s `errors` object and in the report.
     pub fn as_str(self) -> &'static str {
         match self {
-            ErrorKind::Refused => "refused",
-            ErrorKind::Reset => "reset",
-            ErrorKind::Timeout => "timeout",
-            ErrorKind::Closed => "closed",
-            ErrorKind::Invalid => "invalid_response",
-            ErrorKind::NoLocalPort => "no_local_port",
-            ErrorKind::Unreachable => "unreachable",
-            ErrorKind::Other => "other",
-            ErrorKind::DroppedOnReuse => "dropped_on_reuse",
-            ErrorKind::HeadTooLarge => "head_too_large",
-            ErrorKind::ConnectTimeout => "connect_timeout",
+            Failure::Refused => "refused",
+            Failure::Reset => "reset",
+            Failure::Timeout => "timeout",
+            Failure::Closed => "closed",
+            Failure::Invalid => "invalid_response",
+            Failure::NoLocalPort => "no_local_port",
+            Failure::Unreachable => "unreachable",
+            Failure::Other => "other",
+            Failure::DroppedOnReuse => "dropped_on_reuse",
+            Failure::HeadTooLarge => "head_too_large",
+            Failure::ConnectTimeout => "connect_timeout",
         }
     }
 
     /// A phrase for people.
     pub fn describe(self) -> &'static str {
         match self {
-            ErrorKind::Refused => "connection refused",
-            ErrorKind::Reset => "connection reset by the server",
-            ErrorKind::Timeout => "timed out",
-            ErrorKind::Closed => "connection closed before the response was complete",
-            ErrorKind::Invalid => "not an HTTP/1.x response",
-            ErrorKind::NoLocalPort => "no local port or address available",
-            ErrorKind::Unreachable => "host or network unreachable",
-            ErrorKind::Other => "other I/O error",
-            ErrorKind::DroppedOnReuse => {
+            Failure::Refused => "connection refused",
+            Failure::Reset => "connection reset by the server",
+            Failure::Timeout => "timed out",
+            Failure::Closed => "connection closed before the response was complete",
+            Failure::Invalid => "not an HTTP/1.x response",
+            Failure::NoLocalPort => "no local port or address available",
+            Failure::Unreachable => "host or network unreachable",
+            Failure::Other => "other I/O error",
+            Failure::DroppedOnReuse => {
                 "written on a reused connection, which the server closed without answering"
             }
-            ErrorKind::HeadTooLarge => "response head larger than --max-header-size",
-            ErrorKind::ConnectTimeout => "no connection within --timeout; the request was not sent",
+            Failure::HeadTooLarge => "response head larger than --max-header-size",
+            Failure::ConnectTimeout => "no connection within --timeout; the request was not sent",
         }
     }
 
@@ -225,7 +225,7 @@ pub struct Stats {
     pub latency: Histogram<u64>,
     /// Responses by status code (index = code, 0..=999).
     pub status: Vec<u64>,
-    pub errors: [u64; ErrorKind::COUNT],
+    pub errors: [u64; Failure::COUNT],
     pub responses: u64,
     /// Bytes read from the server: status lines, headers and bodies.
     pub bytes_received: u64,
@@ -259,7 +259,7 @@ impl Stats {
             latency: Histogram::new_with_bounds(1, MAX_LATENCY_NS, 3)
                 .expect("valid histogram bounds"),
             status: vec![0; 1000],
-            errors: [0; ErrorKind::COUNT],
+            errors: [0; Failure::COUNT],
             responses: 0,
             bytes_received: 0,
             body_bytes: 0,
@@ -284,7 +284,7 @@ impl Stats {
         self.timeline.record_response(at_ns, latency_ns);
     }
 
-    pub fn record_error(&mut self, at_ns: u64, kind: ErrorKind) {
+    pub fn record_error(&mut self, at_ns: u64, kind: Failure) {
         self.errors[kind.index()] += 1;
         self.timeline.record_error(at_ns);
     }
@@ -369,7 +369,7 @@ pub struct Summary {
     /// (status, count), ascending by status.
     pub status_codes: Vec<(u16, u64)>,
     /// (kind, count) for kinds that happened, most frequent first.
-    pub error_kinds: Vec<(ErrorKind, u64)>,
+    pub error_kinds: Vec<(Failure, u64)>,
     pub bytes_received: u64,
     pub body_bytes: u64,
     pub bytes_sent: u64,
@@ -433,7 +433,7 @@ pub fn summarize(stats: &Stats, duration: Duration, cut: u64) -> Summary {
         .filter(|(_, &n)| n > 0)
         .map(|(code, &n)| (code as u16, n))
         .collect();
-    let mut error_kinds: Vec<(ErrorKind, u64)> = ErrorKind::ALL
+    let mut error_kinds: Vec<(Failure, u64)> = Failure::ALL
         .iter()
         .map(|&k| (k, stats.errors[k.index()]))
         .filter(|&(_, n)| n > 0)
@@ -597,9 +597,9 @@ mod tests {
         }
         s.record_response(0, MS, 404);
         s.record_response(0, MS, 503);
-        s.record_error(0, ErrorKind::Reset);
-        s.record_error(0, ErrorKind::Timeout);
-        s.record_error(0, ErrorKind::Timeout);
+        s.record_error(0, Failure::Reset);
+        s.record_error(0, Failure::Timeout);
+        s.record_error(0, Failure::Timeout);
         let sum = summarize(&s, Duration::from_secs(1), 5);
         assert_eq!(sum.requests, 11);
         assert_eq!(sum.responses, 8);
@@ -610,7 +610,7 @@ mod tests {
         assert!((sum.error_rate - 5.0 / 11.0).abs() < 1e-12);
         assert_eq!(
             sum.error_kinds,
-            vec![(ErrorKind::Timeout, 2), (ErrorKind::Reset, 1)]
+            vec![(Failure::Timeout, 2), (Failure::Reset, 1)]
         );
         assert_eq!(sum.status_codes, vec![(200, 6), (404, 1), (503, 1)]);
         // rps counts responses, failed ones included, not transport errors.
@@ -620,7 +620,7 @@ mod tests {
     #[test]
     fn no_response_means_no_latency() {
         let mut s = Stats::new();
-        s.record_error(0, ErrorKind::Refused);
+        s.record_error(0, Failure::Refused);
         let sum = summarize(&s, Duration::from_millis(10), 0);
         assert!(sum.latency.is_none());
         assert_eq!(sum.error_rate, 1.0);
@@ -631,7 +631,7 @@ mod tests {
     fn merge_adds_everything() {
         let mut a = stats_with(&[1, 2, 3]);
         let mut b = stats_with(&[10, 20]);
-        b.record_error(0, ErrorKind::Refused);
+        b.record_error(0, Failure::Refused);
         b.bytes_received = 100;
         b.connects = 2;
         a.bytes_received = 50;

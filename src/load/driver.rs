@@ -1,0 +1,229 @@
+//! The load driver: `threads` OS threads, each running a single-threaded tokio runtime with
+//! one task per connection (the client loop of [`super::client`]). Each thread records into
+//! its own [`Stats`], merged when the run ends; live counters feed the progress line.
+
+use std::cell::{Cell, RefCell};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{oneshot, watch};
+
+use super::client::{connection, Ctx};
+use super::stats::Stats;
+
+/// The largest response head accepted by default (`--max-header-size`).
+pub const DEFAULT_MAX_HEAD: usize = 64 * 1024;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The target's addresses, tried in order until one accepts.
+    pub addrs: Vec<SocketAddr>,
+    /// The request, sent as it is every time.
+    pub request: Vec<u8>,
+    /// The method is HEAD: responses have no body.
+    pub head_only: bool,
+    pub keepalive: bool,
+    pub connections: usize,
+    pub threads: usize,
+    /// Stop after this many requests (all threads together).
+    pub requests: Option<u64>,
+    /// Stop at this deadline; requests in flight then are cut, not errors.
+    pub duration: Option<Duration>,
+    /// Requests per second for the whole run (a fixed schedule).
+    pub rate: Option<f64>,
+    /// Per request, from when a connection picks it up, connecting included.
+    pub timeout: Option<Duration>,
+    /// The largest response head (status line and headers) accepted, in bytes.
+    pub max_head: usize,
+    /// Send a request again, once, on a new connection when a reused connection dropped it
+    /// (`--retry-idempotent`, and only for an idempotent method).
+    pub retry: bool,
+}
+
+/// Live counters of one thread, for the progress line (a plain store per response).
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub struct Counters {
+    pub responses: AtomicU64,
+    pub errors: AtomicU64,
+}
+
+pub(super) struct Shared {
+    /// Requests handed out (in `-n` and `--rate` modes).
+    pub(super) issued: AtomicU64,
+    pub(super) counters: Vec<Counters>,
+}
+
+/// What a run gives back.
+#[derive(Debug)]
+pub struct Outcome {
+    pub stats: Stats,
+    /// From the start to the end of the last thread.
+    pub elapsed: Duration,
+    /// Requests in flight when the deadline or a stop cut the run.
+    pub cut: u64,
+}
+
+/// Controls a started run.
+pub struct Handle {
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    pub start: Instant,
+}
+
+impl Handle {
+    /// Stops the run now (Ctrl-C): requests in flight are cut.
+    pub fn stop(&self) {
+        let _ = self.stop.send(true);
+    }
+
+    /// (responses, errors) so far.
+    pub fn progress(&self) -> (u64, u64) {
+        self.shared.counters.iter().fold((0, 0), |(r, e), c| {
+            (r + c.responses.load(Relaxed), e + c.errors.load(Relaxed))
+        })
+    }
+}
+
+struct WorkerResult {
+    stats: Stats,
+    cut: u64,
+    end: Instant,
+}
+
+/// Starts the threads. The returned future resolves when the run is over (count reached,
+/// deadline passed, or [`Handle::stop`]).
+pub fn start(
+    cfg: Config,
+) -> anyhow::Result<(
+    Handle,
+    impl std::future::Future<Output = anyhow::Result<Outcome>>,
+)> {
+    let threads = cfg.threads.clamp(1, cfg.connections.max(1));
+    let shared = Arc::new(Shared {
+        issued: AtomicU64::new(0),
+        counters: (0..threads).map(|_| Counters::default()).collect(),
+    });
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let cfg = Arc::new(cfg);
+    let start = Instant::now();
+    let mut receivers = Vec::with_capacity(threads);
+    for i in 0..threads {
+        let conns = cfg.connections / threads + usize::from(i < cfg.connections % threads);
+        let (tx, rx) = oneshot::channel();
+        let (cfg, shared, stop_rx) = (cfg.clone(), shared.clone(), stop_rx.clone());
+        std::thread::Builder::new()
+            .name(format!("bench-{i}"))
+            .spawn(move || {
+                let r = worker(i, conns, cfg, shared, start, stop_rx);
+                let _ = tx.send(r);
+            })?;
+        receivers.push(rx);
+    }
+    let handle = Handle {
+        shared,
+        stop: stop_tx,
+        start,
+    };
+    let (rate, requests, deadline) = (cfg.rate, cfg.requests, cfg.duration.map(|d| start + d));
+    let done = async move {
+        let mut stats = Stats::new();
+        let mut cut = 0;
+        let mut end = start;
+        for rx in receivers {
+            let r = rx
+                .await
+                .map_err(|_| anyhow::anyhow!("a bench worker thread failed"))??;
+            stats.merge(&r.stats);
+            cut += r.cut;
+            end = end.max(r.end);
+        }
+        stats.due = rate.map(|r| {
+            let until = deadline.map_or(end, |d| d.min(end));
+            let due = ((until - start).as_secs_f64() * r).ceil() as u64;
+            requests.map_or(due, |n| due.min(n))
+        });
+        Ok(Outcome {
+            stats,
+            elapsed: end - start,
+            cut,
+        })
+    };
+    Ok((handle, done))
+}
+
+fn worker(
+    index: usize,
+    conns: usize,
+    cfg: Arc<Config>,
+    shared: Arc<Shared>,
+    start: Instant,
+    mut stop_rx: watch::Receiver<bool>,
+) -> anyhow::Result<WorkerResult> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let local = tokio::task::LocalSet::new();
+    let ctx = Rc::new(Ctx {
+        deadline: cfg.duration.map(|d| start + d),
+        interval_ns: cfg.rate.map(|r| 1e9 / r),
+        cfg,
+        shared,
+        index,
+        start,
+        stats: RefCell::new(Stats::new()),
+        in_flight: Cell::new(0),
+        bytes_sent: Cell::new(0),
+        connects: Cell::new(0),
+        sent: Cell::new(0),
+        retries: Cell::new(0),
+        taken: Cell::new(0),
+        unsent_errors: Cell::new(0),
+        preferred: Cell::new(0),
+    });
+    let cut = local.block_on(&rt, async {
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..conns {
+            set.spawn_local(connection(ctx.clone()));
+        }
+        let all = async { while set.join_next().await.is_some() {} };
+        let deadline = async {
+            match ctx.deadline {
+                Some(d) => tokio::time::sleep_until(d.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        let stop = async {
+            loop {
+                if *stop_rx.borrow_and_update() {
+                    break;
+                }
+                if stop_rx.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        tokio::select! {
+            _ = all => {}
+            _ = deadline => {}
+            _ = stop => {}
+        }
+        ctx.in_flight.get()
+    });
+    let end = Instant::now();
+    // Dropping the tasks closes their connections, which counts the ones not counted yet.
+    drop(local);
+    drop(rt);
+    let mut stats = ctx.stats.take();
+    stats.bytes_sent = ctx.bytes_sent.get();
+    stats.connects = ctx.connects.get();
+    stats.sent = ctx.sent.get();
+    stats.retries = ctx.retries.get();
+    stats.taken = ctx.taken.get();
+    stats.unsent_errors = ctx.unsent_errors.get();
+    Ok(WorkerResult { stats, cut, end })
+}
