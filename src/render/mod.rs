@@ -5,6 +5,7 @@
 
 pub mod context;
 pub mod escape;
+pub mod inputs;
 pub mod names;
 
 use std::path::{Component, Path, PathBuf};
