@@ -28,6 +28,15 @@ impl Checker<'_> {
 }
 
 pub(super) fn check_grammars(m: &Manifest, c: &mut Checker) {
+    object_grammars(m, c);
+    image_grammars(m, c);
+    service_grammars(m, c);
+    node_grammars(m, c);
+    proxy_grammars(m, c);
+}
+
+/// Names of volumes, configs and secrets, secrets' variables, the registry's namespace.
+fn object_grammars(m: &Manifest, c: &mut Checker) {
     use names::*;
     for name in m.volumes.keys() {
         c.grammar(&["volumes", name], name, "volume name", object_name);
@@ -51,6 +60,11 @@ pub(super) fn check_grammars(m: &Manifest, c: &mut Checker) {
             c.grammar(&["registry", "namespace"], ns, "namespace", repository);
         }
     }
+}
+
+/// Image references, repositories, build paths, stages and argument names.
+fn image_grammars(m: &Manifest, c: &mut Checker) {
+    use names::*;
     for (name, img) in &m.images {
         if let Some(r) = &img.reference {
             if !r.is_empty() {
@@ -98,6 +112,11 @@ pub(super) fn check_grammars(m: &Manifest, c: &mut Checker) {
             }
         }
     }
+}
+
+/// Service images, variable names, label keys, env files and file modes.
+fn service_grammars(m: &Manifest, c: &mut Checker) {
+    use names::*;
     for (name, s) in &m.services {
         if is_full_reference(&s.image) {
             c.grammar(
@@ -140,6 +159,11 @@ pub(super) fn check_grammars(m: &Manifest, c: &mut Checker) {
             }
         }
     }
+}
+
+/// Volume label keys, and node names, addresses, SSH users and identity files.
+fn node_grammars(m: &Manifest, c: &mut Checker) {
+    use names::*;
     for (name, v) in &m.volumes {
         if let Some(v) = v {
             for k in v.labels.keys() {
@@ -173,6 +197,11 @@ pub(super) fn check_grammars(m: &Manifest, c: &mut Checker) {
             c.grammar(&["nodes", &idx, "labels", k], k, "label key", label_key);
         }
     }
+}
+
+/// The proxy's image, route paths and hosts, health and stats paths; Prometheus's.
+fn proxy_grammars(m: &Manifest, c: &mut Checker) {
+    use names::*;
     if let Some(p) = &m.proxy {
         if let Some(img) = &p.image {
             if is_full_reference(img) {

@@ -12,37 +12,49 @@ pub const MAX_DURATION: std::time::Duration = std::time::Duration::from_millis((
 pub const MAX_MEMORY: u64 = 64 << 40;
 
 pub(super) fn check_numbers(m: &Manifest, c: &mut Checker) {
-    fn count(c: &mut Checker, path: &[&str], v: Option<u64>, min: u64, max: u64) {
-        if let Some(v) = v {
-            if v < min || v > max {
-                c.err(path, format!("{v} is out of range: use {min} to {max}"));
-            }
+    service_numbers(m, c);
+    proxy_numbers(m, c);
+    monitoring_numbers(m, c);
+}
+
+/// A count, when given, between `min` and `max`.
+fn count(c: &mut Checker, path: &[&str], v: Option<u64>, min: u64, max: u64) {
+    if let Some(v) = v {
+        if v < min || v > max {
+            c.err(path, format!("{v} is out of range: use {min} to {max}"));
         }
     }
-    fn dur(c: &mut Checker, path: &[&str], d: Option<&Duration>, min_ms: u64) {
-        if let Some(d) = d {
-            let min = std::time::Duration::from_millis(min_ms);
-            if d.0 < min || d.0 > MAX_DURATION {
-                c.err(
-                    path,
-                    format!(
-                        "`{}` is out of range: use {} to 24 days (whole milliseconds)",
-                        humantime::format_duration(d.0),
-                        if min_ms == 0 {
-                            "0s".to_string()
-                        } else {
-                            format!("{min_ms}ms")
-                        }
-                    ),
-                );
-            } else if d.0.subsec_nanos() % 1_000_000 != 0 {
-                c.err(
-                    path,
-                    format!("`{:?}` has a part below a millisecond, which would be lost; use whole milliseconds", d.0),
-                );
-            }
+}
+
+/// A duration, when given, between `min_ms` and [`MAX_DURATION`], in whole milliseconds.
+fn dur(c: &mut Checker, path: &[&str], d: Option<&Duration>, min_ms: u64) {
+    if let Some(d) = d {
+        let min = std::time::Duration::from_millis(min_ms);
+        if d.0 < min || d.0 > MAX_DURATION {
+            c.err(
+                path,
+                format!(
+                    "`{}` is out of range: use {} to 24 days (whole milliseconds)",
+                    humantime::format_duration(d.0),
+                    if min_ms == 0 {
+                        "0s".to_string()
+                    } else {
+                        format!("{min_ms}ms")
+                    }
+                ),
+            );
+        } else if d.0.subsec_nanos() % 1_000_000 != 0 {
+            c.err(
+                path,
+                format!("`{:?}` has a part below a millisecond, which would be lost; use whole milliseconds", d.0),
+            );
         }
     }
+}
+
+/// Replicas, healthcheck timings, update and restart settings, resources and autoscaling of
+/// each service.
+fn service_numbers(m: &Manifest, c: &mut Checker) {
     for (name, s) in &m.services {
         let n = name.as_str();
         count(c, &["services", n, "replicas"], s.replicas, 0, MAX_COUNT);
@@ -141,6 +153,10 @@ pub(super) fn check_numbers(m: &Manifest, c: &mut Checker) {
             );
         }
     }
+}
+
+/// The proxy's replicas, placement, ports, timeouts and health settings.
+fn proxy_numbers(m: &Manifest, c: &mut Checker) {
     if let Some(p) = &m.proxy {
         count(c, &["proxy", "replicas"], p.replicas, 0, MAX_COUNT);
         if let Some(pl) = &p.placement {
@@ -178,6 +194,10 @@ pub(super) fn check_numbers(m: &Manifest, c: &mut Checker) {
             c.err(&["proxy", "port"], "0 is not a port: use 1 to 65535");
         }
     }
+}
+
+/// Prometheus's port, scrape interval and targets' ports.
+fn monitoring_numbers(m: &Manifest, c: &mut Checker) {
     if let Some(mon) = &m.monitoring {
         dur(
             c,

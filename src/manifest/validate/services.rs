@@ -19,211 +19,11 @@ pub(super) fn check_services(m: &Manifest, project_dir: &Path, c: &mut Checker) 
     let _ = project_dir;
     for (name, s) in &m.services {
         let n = name.as_str();
-        if !valid_name(name) {
-            c.err(
-                &["services", n],
-                format!("`{name}` is not a valid service name (letters, digits, `_`, `-`, `.`)"),
-            );
-        }
-        if (m.proxy.is_some() && name == PROXY_SERVICE)
-            || (m.monitoring.as_ref().is_some_and(|x| x.enabled) && name == MONITORING_SERVICE)
-        {
-            c.err(&["services", n], format!("`{name}` is the name of the service twip adds for the `{}` section; rename this one", if name == PROXY_SERVICE { "proxy" } else { "monitoring" }));
-        }
-        check_image_ref(m, &s.image, &["services", n, "image"], c);
-        if s.mode == Mode::Global {
-            if s.replicas.is_some() {
-                c.err(&["services", n, "replicas"], "a global service runs one task per node; remove `replicas` or use mode: replicated");
-            }
-            if s.placement
-                .as_ref()
-                .and_then(|p| p.max_replicas_per_node)
-                .is_some()
-            {
-                c.err(
-                    &["services", n, "placement", "max_replicas_per_node"],
-                    "has no effect on a global service (one task per node); remove it",
-                );
-            }
-            if s.autoscale.is_some() {
-                c.err(&["services", n, "autoscale"], "a global service cannot be autoscaled (it runs one task per node); use mode: replicated");
-            }
-        }
-        if let Some(p) = &s.placement {
-            check_placement(p, &["services", n, "placement"], c);
-        }
-        for (i, net) in s.networks.iter().enumerate() {
-            if net != "default" && !m.networks.contains_key(net) {
-                let idx = i.to_string();
-                c.err(
-                    &["services", n, "networks", &idx],
-                    format!(
-                        "undefined network `{net}`{}",
-                        did_you_mean(net, m.networks.keys().map(String::as_str))
-                    ),
-                );
-            }
-        }
-        for (i, v) in s.volumes.iter().enumerate() {
-            let idx = i.to_string();
-            match (v.kind(), &v.source) {
-                (MountKind::Volume, Some(src)) if !m.volumes.contains_key(src) => {
-                    c.err(
-                        &["services", n, "volumes", &idx],
-                        format!(
-                            "undefined volume `{src}`{}; declare it under `volumes:`",
-                            did_you_mean(src, m.volumes.keys().map(String::as_str))
-                        ),
-                    );
-                }
-                (MountKind::Bind, None) => c.err(
-                    &["services", n, "volumes", &idx],
-                    "a bind mount needs a source path",
-                ),
-                (MountKind::Tmpfs, Some(_)) => c.err(
-                    &["services", n, "volumes", &idx],
-                    "a tmpfs mount takes no source",
-                ),
-                _ => {}
-            }
-            if !v.target.starts_with('/') {
-                c.err(
-                    &["services", n, "volumes", &idx],
-                    format!("the target `{}` must be an absolute path", v.target),
-                );
-            }
-        }
-        for (i, r) in s.secrets.iter().enumerate() {
-            if !m.secrets.contains_key(&r.source) {
-                let idx = i.to_string();
-                c.err(
-                    &["services", n, "secrets", &idx],
-                    format!(
-                        "undefined secret `{}`{}",
-                        r.source,
-                        did_you_mean(&r.source, m.secrets.keys().map(String::as_str))
-                    ),
-                );
-            }
-        }
-        for (i, r) in s.configs.iter().enumerate() {
-            if !m.configs.contains_key(&r.source) {
-                let idx = i.to_string();
-                c.err(
-                    &["services", n, "configs", &idx],
-                    format!(
-                        "undefined config `{}`{}",
-                        r.source,
-                        did_you_mean(&r.source, m.configs.keys().map(String::as_str))
-                    ),
-                );
-            }
-        }
-        if let Some(h) = &s.healthcheck {
-            if let Some(StringOrList::List(l)) = &h.test {
-                let first = l.first().map(String::as_str).unwrap_or("");
-                if !matches!(first, "CMD" | "CMD-SHELL" | "NONE") {
-                    c.err(
-                        &["services", n, "healthcheck", "test"],
-                        format!("a list test starts with CMD, CMD-SHELL or NONE, not `{first}`"),
-                    );
-                }
-            }
-            if h.test.is_none() && !h.disable {
-                c.err(
-                    &["services", n, "healthcheck"],
-                    "a healthcheck needs `test` (or `disable: true`)",
-                );
-            }
-        }
-        for (key, u) in [("update", &s.update), ("rollback", &s.rollback)] {
-            if let Some(u) = u {
-                if let Some(r) = u.max_failure_ratio {
-                    if !(0.0..=1.0).contains(&r) {
-                        c.err(
-                            &["services", n, key, "max_failure_ratio"],
-                            format!("{r} is not a ratio between 0 and 1"),
-                        );
-                    }
-                }
-            }
-        }
-        if let Some(res) = &s.resources {
-            let lim = res.limits.as_ref();
-            let resv = res.reservations.as_ref();
-            if let (Some(l), Some(r)) = (lim.and_then(|x| x.cpus), resv.and_then(|x| x.cpus)) {
-                if r.0 > l.0 {
-                    c.err(
-                        &["services", n, "resources", "reservations", "cpus"],
-                        format!("reserves {} CPUs but is limited to {}", r.0, l.0),
-                    );
-                }
-            }
-            if let (Some(l), Some(r)) = (lim.and_then(|x| x.memory), resv.and_then(|x| x.memory)) {
-                if r.0 > l.0 {
-                    c.err(
-                        &["services", n, "resources", "reservations", "memory"],
-                        "reserves more memory than its limit",
-                    );
-                }
-            }
-            for (k, spec) in [("limits", lim), ("reservations", resv)] {
-                if let Some(mem) = spec.and_then(|x| x.memory) {
-                    if mem.0 < 6 << 20 {
-                        c.err(
-                            &["services", n, "resources", k, "memory"],
-                            format!("{} bytes is below Docker's minimum of 6M", mem.0),
-                        );
-                    }
-                }
-            }
-        }
-        if let Some(a) = &s.autoscale {
-            let p = ["services", n, "autoscale"];
-            if a.min > a.max {
-                c.err(
-                    &["services", n, "autoscale", "min"],
-                    format!("min ({}) is greater than max ({})", a.min, a.max),
-                );
-            }
-            if a.min == 0 {
-                c.err(
-                    &["services", n, "autoscale", "min"],
-                    "min must be at least 1 (a service at 0 tasks has no metric to scale on)",
-                );
-            }
-            if a.target <= 0.0 {
-                c.err(
-                    &["services", n, "autoscale", "target"],
-                    format!("the target must be more than 0, not {}", a.target),
-                );
-            }
-            if let Some(t) = a.tolerance {
-                if !(0.0..1.0).contains(&t) {
-                    c.err(
-                        &["services", n, "autoscale", "tolerance"],
-                        format!("{t} is not a tolerance between 0 and 1 (0.1 is 10%)"),
-                    );
-                }
-            }
-            if a.max_step == Some(0) {
-                c.err(
-                    &["services", n, "autoscale", "max_step"],
-                    "max_step must be at least 1",
-                );
-            }
-            if let Some(r) = s.replicas {
-                if r < a.min || r > a.max {
-                    c.err(
-                        &p,
-                        format!(
-                            "replicas ({r}) is outside the autoscale range {}..{}",
-                            a.min, a.max
-                        ),
-                    );
-                }
-            }
-        }
+        check_service_identity(m, n, s, c);
+        check_service_references(m, n, s, c);
+        check_healthcheck(s, n, c);
+        check_service_limits(s, n, c);
+        check_autoscale(s, n, c);
     }
     for (name, _) in m.networks.iter() {
         if name == "default" {
@@ -235,6 +35,240 @@ pub(super) fn check_services(m: &Manifest, project_dir: &Path, c: &mut Checker) 
                 &["networks", name],
                 format!("`{name}` is not a valid network name"),
             );
+        }
+    }
+}
+
+/// A service's name (valid, and not one twip adds), its image, and what a global mode rules out.
+fn check_service_identity(m: &Manifest, n: &str, s: &Service, c: &mut Checker) {
+    if !valid_name(n) {
+        c.err(
+            &["services", n],
+            format!("`{n}` is not a valid service name (letters, digits, `_`, `-`, `.`)"),
+        );
+    }
+    if (m.proxy.is_some() && n == PROXY_SERVICE)
+        || (m.monitoring.as_ref().is_some_and(|x| x.enabled) && n == MONITORING_SERVICE)
+    {
+        c.err(
+            &["services", n],
+            format!(
+                "`{n}` is the name of the service twip adds for the `{}` section; rename this one",
+                if n == PROXY_SERVICE {
+                    "proxy"
+                } else {
+                    "monitoring"
+                }
+            ),
+        );
+    }
+    check_image_ref(m, &s.image, &["services", n, "image"], c);
+    if s.mode == Mode::Global {
+        if s.replicas.is_some() {
+            c.err(&["services", n, "replicas"], "a global service runs one task per node; remove `replicas` or use mode: replicated");
+        }
+        if s.placement
+            .as_ref()
+            .and_then(|p| p.max_replicas_per_node)
+            .is_some()
+        {
+            c.err(
+                &["services", n, "placement", "max_replicas_per_node"],
+                "has no effect on a global service (one task per node); remove it",
+            );
+        }
+        if s.autoscale.is_some() {
+            c.err(&["services", n, "autoscale"], "a global service cannot be autoscaled (it runs one task per node); use mode: replicated");
+        }
+    }
+}
+
+/// Placement, and the networks, volumes, secrets and configs a service names exist.
+fn check_service_references(m: &Manifest, n: &str, s: &Service, c: &mut Checker) {
+    if let Some(p) = &s.placement {
+        check_placement(p, &["services", n, "placement"], c);
+    }
+    for (i, net) in s.networks.iter().enumerate() {
+        if net != "default" && !m.networks.contains_key(net) {
+            let idx = i.to_string();
+            c.err(
+                &["services", n, "networks", &idx],
+                format!(
+                    "undefined network `{net}`{}",
+                    did_you_mean(net, m.networks.keys().map(String::as_str))
+                ),
+            );
+        }
+    }
+    for (i, v) in s.volumes.iter().enumerate() {
+        let idx = i.to_string();
+        match (v.kind(), &v.source) {
+            (MountKind::Volume, Some(src)) if !m.volumes.contains_key(src) => {
+                c.err(
+                    &["services", n, "volumes", &idx],
+                    format!(
+                        "undefined volume `{src}`{}; declare it under `volumes:`",
+                        did_you_mean(src, m.volumes.keys().map(String::as_str))
+                    ),
+                );
+            }
+            (MountKind::Bind, None) => c.err(
+                &["services", n, "volumes", &idx],
+                "a bind mount needs a source path",
+            ),
+            (MountKind::Tmpfs, Some(_)) => c.err(
+                &["services", n, "volumes", &idx],
+                "a tmpfs mount takes no source",
+            ),
+            _ => {}
+        }
+        if !v.target.starts_with('/') {
+            c.err(
+                &["services", n, "volumes", &idx],
+                format!("the target `{}` must be an absolute path", v.target),
+            );
+        }
+    }
+    for (i, r) in s.secrets.iter().enumerate() {
+        if !m.secrets.contains_key(&r.source) {
+            let idx = i.to_string();
+            c.err(
+                &["services", n, "secrets", &idx],
+                format!(
+                    "undefined secret `{}`{}",
+                    r.source,
+                    did_you_mean(&r.source, m.secrets.keys().map(String::as_str))
+                ),
+            );
+        }
+    }
+    for (i, r) in s.configs.iter().enumerate() {
+        if !m.configs.contains_key(&r.source) {
+            let idx = i.to_string();
+            c.err(
+                &["services", n, "configs", &idx],
+                format!(
+                    "undefined config `{}`{}",
+                    r.source,
+                    did_you_mean(&r.source, m.configs.keys().map(String::as_str))
+                ),
+            );
+        }
+    }
+}
+
+fn check_healthcheck(s: &Service, n: &str, c: &mut Checker) {
+    if let Some(h) = &s.healthcheck {
+        if let Some(StringOrList::List(l)) = &h.test {
+            let first = l.first().map(String::as_str).unwrap_or("");
+            if !matches!(first, "CMD" | "CMD-SHELL" | "NONE") {
+                c.err(
+                    &["services", n, "healthcheck", "test"],
+                    format!("a list test starts with CMD, CMD-SHELL or NONE, not `{first}`"),
+                );
+            }
+        }
+        if h.test.is_none() && !h.disable {
+            c.err(
+                &["services", n, "healthcheck"],
+                "a healthcheck needs `test` (or `disable: true`)",
+            );
+        }
+    }
+}
+
+/// Update and rollback failure ratios, and resource reservations within their limits.
+fn check_service_limits(s: &Service, n: &str, c: &mut Checker) {
+    for (key, u) in [("update", &s.update), ("rollback", &s.rollback)] {
+        if let Some(u) = u {
+            if let Some(r) = u.max_failure_ratio {
+                if !(0.0..=1.0).contains(&r) {
+                    c.err(
+                        &["services", n, key, "max_failure_ratio"],
+                        format!("{r} is not a ratio between 0 and 1"),
+                    );
+                }
+            }
+        }
+    }
+    if let Some(res) = &s.resources {
+        let lim = res.limits.as_ref();
+        let resv = res.reservations.as_ref();
+        if let (Some(l), Some(r)) = (lim.and_then(|x| x.cpus), resv.and_then(|x| x.cpus)) {
+            if r.0 > l.0 {
+                c.err(
+                    &["services", n, "resources", "reservations", "cpus"],
+                    format!("reserves {} CPUs but is limited to {}", r.0, l.0),
+                );
+            }
+        }
+        if let (Some(l), Some(r)) = (lim.and_then(|x| x.memory), resv.and_then(|x| x.memory)) {
+            if r.0 > l.0 {
+                c.err(
+                    &["services", n, "resources", "reservations", "memory"],
+                    "reserves more memory than its limit",
+                );
+            }
+        }
+        for (k, spec) in [("limits", lim), ("reservations", resv)] {
+            if let Some(mem) = spec.and_then(|x| x.memory) {
+                if mem.0 < 6 << 20 {
+                    c.err(
+                        &["services", n, "resources", k, "memory"],
+                        format!("{} bytes is below Docker's minimum of 6M", mem.0),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// An autoscale range that holds together, and the replica count inside it.
+fn check_autoscale(s: &Service, n: &str, c: &mut Checker) {
+    if let Some(a) = &s.autoscale {
+        let p = ["services", n, "autoscale"];
+        if a.min > a.max {
+            c.err(
+                &["services", n, "autoscale", "min"],
+                format!("min ({}) is greater than max ({})", a.min, a.max),
+            );
+        }
+        if a.min == 0 {
+            c.err(
+                &["services", n, "autoscale", "min"],
+                "min must be at least 1 (a service at 0 tasks has no metric to scale on)",
+            );
+        }
+        if a.target <= 0.0 {
+            c.err(
+                &["services", n, "autoscale", "target"],
+                format!("the target must be more than 0, not {}", a.target),
+            );
+        }
+        if let Some(t) = a.tolerance {
+            if !(0.0..1.0).contains(&t) {
+                c.err(
+                    &["services", n, "autoscale", "tolerance"],
+                    format!("{t} is not a tolerance between 0 and 1 (0.1 is 10%)"),
+                );
+            }
+        }
+        if a.max_step == Some(0) {
+            c.err(
+                &["services", n, "autoscale", "max_step"],
+                "max_step must be at least 1",
+            );
+        }
+        if let Some(r) = s.replicas {
+            if r < a.min || r > a.max {
+                c.err(
+                    &p,
+                    format!(
+                        "replicas ({r}) is outside the autoscale range {}..{}",
+                        a.min, a.max
+                    ),
+                );
+            }
         }
     }
 }
