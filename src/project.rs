@@ -84,3 +84,27 @@ impl Project {
         ))
     }
 }
+
+/// For unit tests: a project in a temporary folder holding environment `name` (its manifest
+/// text) and `files` (path relative to the project, content), loaded and validated.
+#[cfg(test)]
+pub(crate) fn scratch(
+    name: &str,
+    manifest: &str,
+    files: &[(&str, &[u8])],
+) -> (tempfile::TempDir, Environment) {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let envs = dir.path().join("environments");
+    std::fs::create_dir(&envs).expect("environments/");
+    std::fs::write(envs.join(format!("{name}.yaml")), manifest).expect("the manifest");
+    for (path, content) in files {
+        let p = dir.path().join(path);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).expect("a folder");
+        }
+        std::fs::write(p, content).expect("a file");
+    }
+    let project = Project::at(dir.path().to_path_buf()).expect("the project");
+    let env = project.load(name).expect("a valid environment");
+    (dir, env)
+}

@@ -10,12 +10,13 @@ use twip::plan::desired::{desired, Desired, LABEL_MANIFEST_REPLICAS};
 use twip::plan::{
     reconcile, Change, Observed, ObservedObject, ObservedService, Op, Options, Resource,
 };
+use twip::render::inputs::gather;
 use twip::render::render;
 
 fn desired_of(name: &str) -> Desired {
     let env = load(&repo(), name);
     let out = render(&env, &repo(), &repo().join("build").join(name)).unwrap();
-    desired(&env, &repo(), &out).unwrap()
+    desired(&env, &out, &gather(&env, &repo()).unwrap()).unwrap()
 }
 
 /// What the engine would hold right after `desired` was deployed.
@@ -453,7 +454,7 @@ fn fixture_desired() -> Desired {
     let dir = fixture_dir().join("project");
     let env = load(&dir, "driftfixture");
     let out = render(&env, &dir, &dir.join("build/driftfixture")).unwrap();
-    desired(&env, &dir, &out).unwrap()
+    desired(&env, &out, &gather(&env, &dir).unwrap()).unwrap()
 }
 
 fn engine_services(file: &str) -> Vec<ObservedService> {

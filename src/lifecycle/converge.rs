@@ -17,7 +17,8 @@ pub fn desired(t: &Target) -> anyhow::Result<Desired> {
     let output = render::render(&t.env, &t.project.dir, &out_dir)?;
     // Best effort, as before; through the one writer that stays in the folder and is atomic.
     let _ = render::write_output(&out_dir, &output);
-    plan::desired::desired(&t.env, &t.project.dir, &output)
+    let inputs = render::inputs::gather(&t.env, &t.project.dir)?;
+    plan::desired::desired(&t.env, &output, &inputs)
 }
 
 pub async fn make_plan(t: &Target, opts: &Options, ui: &Ui) -> anyhow::Result<(Desired, Plan)> {

@@ -144,25 +144,51 @@ pub fn summary(changes: &[Change]) -> String {
 /// The canonical view of SPEC (see the module's documentation).
 pub fn view(spec: &ServiceSpec, networks: &BTreeMap<String, String>) -> View {
     let mut v = View::new();
-    let mut put = |field: &'static str, key: &str, value: Option<String>| {
-        if let Some(value) = value {
-            let (r, f) = rank(field);
-            v.insert((r, f, key.to_string()), value);
-        }
-    };
+    let mut out = Put(&mut v);
     let tt = spec.task_template.clone().unwrap_or_default();
     let cs = tt.container_spec.clone().unwrap_or_default();
+    view_container(&mut out, &cs);
+    view_mounts(&mut out, &cs);
+    view_ports(&mut out, spec);
+    view_resources(&mut out, &tt);
+    view_networks(&mut out, &tt, networks);
+    view_placement(&mut out, &tt);
+    view_labels(&mut out, spec, &cs);
+    view_files(&mut out, &cs);
+    view_healthcheck(&mut out, &cs);
+    view_rollout(&mut out, spec);
+    view_restart(&mut out, &tt);
+    view_settings(&mut out, spec, &cs);
+    v
+}
 
-    put("image", "", text(&cs.image));
-    put("command", "", list(&cs.command));
-    put("args", "", list(&cs.args));
+/// Puts values into a view under (rank of the field, field, key); `None` puts nothing.
+struct Put<'a>(&'a mut View);
+
+impl Put<'_> {
+    fn put(&mut self, field: &'static str, key: &str, value: Option<String>) {
+        if let Some(value) = value {
+            let (r, f) = rank(field);
+            self.0.insert((r, f, key.to_string()), value);
+        }
+    }
+}
+
+/// The container's image, command, arguments and variables.
+fn view_container(out: &mut Put, cs: &TaskSpecContainerSpec) {
+    out.put("image", "", text(&cs.image));
+    out.put("command", "", list(&cs.command));
+    out.put("args", "", list(&cs.args));
     // Variables by name (the last one wins, as in a container); `docker service update
     // --env-add` appends, so their order is not compared.
     for e in cs.env.iter().flatten() {
         let (k, val) = e.split_once('=').unwrap_or((e.as_str(), ""));
-        put("env", k, Some(val.to_string()));
+        out.put("env", k, Some(val.to_string()));
     }
-    // Mounts by target (the CLI reorders them).
+}
+
+/// Mounts by target (the CLI reorders them), with the labels a volume is created with.
+fn view_mounts(out: &mut Put, cs: &TaskSpecContainerSpec) {
     for m in cs.mounts.iter().flatten() {
         let target = m.target.clone().unwrap_or_default();
         let typ = enum_text(&m.typ).unwrap_or_else(|| "volume".into());
@@ -181,7 +207,7 @@ pub fn view(spec: &ServiceSpec, networks: &BTreeMap<String, String>) -> View {
         {
             value.push_str(&format!(", size {}", bytes(size)));
         }
-        put("mount", &target, Some(value));
+        out.put("mount", &target, Some(value));
         // Labels a volume is created with.
         for (k, l) in m
             .volume_options
@@ -190,14 +216,17 @@ pub fn view(spec: &ServiceSpec, networks: &BTreeMap<String, String>) -> View {
             .into_iter()
             .flatten()
         {
-            put(
+            out.put(
                 "mount",
                 &format!("{target} volume-label {k}"),
                 Some(l.clone()),
             );
         }
     }
-    // Ports by target and protocol; one target may be published more than once.
+}
+
+/// Ports by target and protocol; one target may be published more than once.
+fn view_ports(out: &mut Put, spec: &ServiceSpec) {
     let mut ports: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for p in spec
         .endpoint_spec
@@ -220,19 +249,25 @@ pub fn view(spec: &ServiceSpec, networks: &BTreeMap<String, String>) -> View {
     }
     for (k, mut vals) in ports {
         vals.sort();
-        put("port", &k, Some(vals.join(", ")));
+        out.put("port", &k, Some(vals.join(", ")));
     }
+}
+
+fn view_resources(out: &mut Put, tt: &TaskSpec) {
     if let Some(r) = &tt.resources {
         if let Some(l) = &r.limits {
-            put("resources", "limits.cpus", cpus(l.nano_cpus));
-            put("resources", "limits.memory", size(l.memory_bytes));
+            out.put("resources", "limits.cpus", cpus(l.nano_cpus));
+            out.put("resources", "limits.memory", size(l.memory_bytes));
         }
         if let Some(l) = &r.reservations {
-            put("resources", "reservations.cpus", cpus(l.nano_cpus));
-            put("resources", "reservations.memory", size(l.memory_bytes));
+            out.put("resources", "reservations.cpus", cpus(l.nano_cpus));
+            out.put("resources", "reservations.memory", size(l.memory_bytes));
         }
     }
-    // Networks by name, with their aliases.
+}
+
+/// Networks by name (the engine names them by ID), with their aliases.
+fn view_networks(out: &mut Put, tt: &TaskSpec, networks: &BTreeMap<String, String>) {
     for n in tt.networks.iter().flatten() {
         let target = n.target.clone().unwrap_or_default();
         let name = networks.get(&target).cloned().unwrap_or(target);
@@ -243,12 +278,15 @@ pub fn view(spec: &ServiceSpec, networks: &BTreeMap<String, String>) -> View {
         } else {
             format!("aliases {}", aliases.join(", "))
         };
-        put("network", &name, Some(value));
+        out.put("network", &name, Some(value));
     }
+}
+
+fn view_placement(out: &mut Put, tt: &TaskSpec) {
     if let Some(p) = &tt.placement {
         let mut constraints = p.constraints.clone().unwrap_or_default();
         constraints.sort();
-        put(
+        out.put(
             "placement",
             "constraints",
             (!constraints.is_empty()).then(|| constraints.join("; ")),
@@ -259,30 +297,37 @@ pub fn view(spec: &ServiceSpec, networks: &BTreeMap<String, String>) -> View {
             .flatten()
             .filter_map(|x| x.spread.as_ref()?.spread_descriptor.clone())
             .collect();
-        put(
+        out.put(
             "placement",
             "spread",
             (!spread.is_empty()).then(|| spread.join(", ")),
         );
-        put(
+        out.put(
             "placement",
             "max_replicas_per_node",
             p.max_replicas.filter(|n| *n > 0).map(|n| n.to_string()),
         );
     }
+}
+
+/// Service labels, without the ones twip keeps its own books with, and container labels.
+fn view_labels(out: &mut Put, spec: &ServiceSpec, cs: &TaskSpecContainerSpec) {
     // Labels, without the ones twip keeps its own books with.
     for (k, l) in spec.labels.iter().flatten() {
         if k != LABEL_SPEC_HASH && k != LABEL_MANIFEST_REPLICAS {
-            put("label", k, Some(l.clone()));
+            out.put("label", k, Some(l.clone()));
         }
     }
     for (k, l) in cs.labels.iter().flatten() {
-        put("container-label", k, Some(l.clone()));
+        out.put("container-label", k, Some(l.clone()));
     }
-    // Configs and secrets by the file they become, with the object's name (its content hash).
+}
+
+/// Configs and secrets by the file they become, with the object's name (its content hash).
+fn view_files(out: &mut Put, cs: &TaskSpecContainerSpec) {
     for c in cs.configs.iter().flatten() {
         let f = c.file.clone().unwrap_or_default();
-        put(
+        out.put(
             "config",
             f.name.as_deref().unwrap_or("(runtime)"),
             Some(object(&c.config_name, &f.uid, &f.gid, f.mode)),
@@ -290,69 +335,83 @@ pub fn view(spec: &ServiceSpec, networks: &BTreeMap<String, String>) -> View {
     }
     for s in cs.secrets.iter().flatten() {
         let f = s.file.clone().unwrap_or_default();
-        put(
+        out.put(
             "secret",
             f.name.as_deref().unwrap_or(""),
             Some(object(&s.secret_name, &f.uid, &f.gid, f.mode)),
         );
     }
+}
+
+fn view_healthcheck(out: &mut Put, cs: &TaskSpecContainerSpec) {
     if let Some(h) = &cs.health_check {
-        put("healthcheck", "test", list(&h.test));
-        put("healthcheck", "interval", opt_duration(h.interval));
-        put("healthcheck", "timeout", opt_duration(h.timeout));
-        put(
+        out.put("healthcheck", "test", list(&h.test));
+        out.put("healthcheck", "interval", opt_duration(h.interval));
+        out.put("healthcheck", "timeout", opt_duration(h.timeout));
+        out.put(
             "healthcheck",
             "retries",
             h.retries.filter(|n| *n > 0).map(|n| n.to_string()),
         );
-        put("healthcheck", "start_period", opt_duration(h.start_period));
+        out.put("healthcheck", "start_period", opt_duration(h.start_period));
     }
+}
+
+/// Update and rollback settings.
+fn view_rollout(out: &mut Put, spec: &ServiceSpec) {
     if let Some(u) = &spec.update_config {
-        put(
+        out.put(
             "update",
             "parallelism",
             Some(u.parallelism.unwrap_or(0).to_string()),
         );
-        put("update", "delay", Some(duration(u.delay)));
-        put("update", "failure_action", enum_text(&u.failure_action));
-        put("update", "monitor", Some(duration(u.monitor)));
-        put(
+        out.put("update", "delay", Some(duration(u.delay)));
+        out.put("update", "failure_action", enum_text(&u.failure_action));
+        out.put("update", "monitor", Some(duration(u.monitor)));
+        out.put(
             "update",
             "max_failure_ratio",
             Some(u.max_failure_ratio.unwrap_or(0.0).to_string()),
         );
-        put("update", "order", enum_text(&u.order));
+        out.put("update", "order", enum_text(&u.order));
     }
     if let Some(u) = &spec.rollback_config {
-        put(
+        out.put(
             "rollback",
             "parallelism",
             Some(u.parallelism.unwrap_or(0).to_string()),
         );
-        put("rollback", "delay", Some(duration(u.delay)));
-        put("rollback", "failure_action", enum_text(&u.failure_action));
-        put("rollback", "monitor", Some(duration(u.monitor)));
-        put(
+        out.put("rollback", "delay", Some(duration(u.delay)));
+        out.put("rollback", "failure_action", enum_text(&u.failure_action));
+        out.put("rollback", "monitor", Some(duration(u.monitor)));
+        out.put(
             "rollback",
             "max_failure_ratio",
             Some(u.max_failure_ratio.unwrap_or(0.0).to_string()),
         );
-        put("rollback", "order", enum_text(&u.order));
+        out.put("rollback", "order", enum_text(&u.order));
     }
+}
+
+fn view_restart(out: &mut Put, tt: &TaskSpec) {
     if let Some(r) = &tt.restart_policy {
-        put("restart", "condition", enum_text(&r.condition));
-        put("restart", "delay", Some(duration(r.delay)));
-        put(
+        out.put("restart", "condition", enum_text(&r.condition));
+        out.put("restart", "delay", Some(duration(r.delay)));
+        out.put(
             "restart",
             "max_attempts",
             Some(r.max_attempts.unwrap_or(0).to_string()),
         );
-        put("restart", "window", Some(duration(r.window)));
+        out.put("restart", "window", Some(duration(r.window)));
     }
-    put("hostname", "", text(&cs.hostname));
-    put("working-dir", "", text(&cs.dir));
-    put("user", "", text(&cs.user));
-    put("stop-grace-period", "", opt_duration(cs.stop_grace_period));
+}
+
+/// Hostname, working directory, user, stop grace period, mode and endpoint mode.
+fn view_settings(out: &mut Put, spec: &ServiceSpec, cs: &TaskSpecContainerSpec) {
+    out.put("hostname", "", text(&cs.hostname));
+    out.put("working-dir", "", text(&cs.dir));
+    out.put("user", "", text(&cs.user));
+    out.put("stop-grace-period", "", opt_duration(cs.stop_grace_period));
     let mode = spec.mode.as_ref().map(|m| {
         if m.global.is_some() {
             "global"
@@ -364,8 +423,8 @@ pub fn view(spec: &ServiceSpec, networks: &BTreeMap<String, String>) -> View {
             "replicated"
         }
     });
-    put("mode", "", mode.map(str::to_string));
-    put(
+    out.put("mode", "", mode.map(str::to_string));
+    out.put(
         "endpoint-mode",
         "",
         spec.endpoint_spec
@@ -373,7 +432,6 @@ pub fn view(spec: &ServiceSpec, networks: &BTreeMap<String, String>) -> View {
             .and_then(|e| enum_text(&e.mode))
             .or_else(|| Some("vip".into())),
     );
-    v
 }
 
 fn text(s: &Option<String>) -> Option<String> {

@@ -197,10 +197,35 @@ pub struct Options {
 
 /// Compares desired with observed and says what to do. Pure.
 pub fn reconcile(desired: &Desired, observed: &Observed, opts: &Options) -> Plan {
-    let mut actions = Vec::new();
+    // Phase 0: networks, configs, secrets the services need.
+    let mut actions = object_creates(desired, observed);
     let mut unchanged = Vec::new();
 
-    // Phase 0: networks, configs, secrets the services need.
+    // Phase 1: services.
+    for d in &desired.services {
+        match service_action(d, observed, opts) {
+            Some(action) => actions.push(action),
+            None => unchanged.push(d.name.clone()),
+        }
+    }
+
+    // Phase 2: services no longer in the manifest. Phase 3: what nothing uses any more.
+    actions.extend(removals(desired, observed));
+
+    actions.sort_by(|a, b| (a.phase, a.resource, &a.name).cmp(&(b.phase, b.resource, &b.name)));
+    unchanged.sort();
+    Plan {
+        env: desired.env.clone(),
+        stack: desired.stack.clone(),
+        actions,
+        unchanged,
+    }
+}
+
+/// Phase 0: the networks, configs and secrets the engine lacks (a config or secret whose
+/// content changed has a new name, so it is created beside the old one).
+fn object_creates(desired: &Desired, observed: &Observed) -> Vec<Action> {
+    let mut actions = Vec::new();
     for n in desired.networks.iter().filter(|n| !n.external) {
         if !observed.networks.iter().any(|o| o.name == n.name) {
             actions.push(simple(
@@ -226,113 +251,151 @@ pub fn reconcile(desired: &Desired, observed: &Observed, opts: &Options) -> Plan
             }
         }
     }
+    actions
+}
 
-    // Phase 1: services.
-    for d in &desired.services {
-        let wanted_override = opts
-            .scale
-            .get(&d.short)
-            .or_else(|| opts.scale.get(&d.name))
-            .copied();
-        let Some(o) = observed.services.iter().find(|o| o.name == d.name) else {
-            let mut spec = d.spec.clone();
-            if let (Some(n), Some(r)) = (wanted_override, replicated(&mut spec)) {
-                *r = Some(n as i64);
-            }
-            actions.push(Action {
-                resource: Resource::Service,
-                name: d.name.clone(),
-                op: Op::Create,
-                cause: "not found".into(),
-                phase: 1,
-                spec: Some(Box::new(spec)),
-                version: None,
-                changes: Vec::new(),
-            });
-            continue;
-        };
-        // Replicas: an explicit scale wins; else keep what runs (set by `scale` or the
-        // autoscaler) unless the manifest's own count changed.
-        let observed_manifest = o
-            .label(LABEL_MANIFEST_REPLICAS)
-            .and_then(|s| s.parse::<u64>().ok());
-        let replicas = match (wanted_override, d.manifest_replicas) {
-            (Some(n), _) => Some(n),
-            (None, Some(m)) if observed_manifest == Some(m) => o.replicas().or(Some(m)),
-            (None, m) => m,
-        };
-        let managed = o.label(LABEL_SPEC_HASH).is_some();
-        let hash_same = o.label(LABEL_SPEC_HASH) == Some(d.spec_hash.as_str());
-        let forced = opts.force.contains(&d.short) || opts.force.contains(&d.name);
+/// Phase 1, one service: create, update, scale, or `None` when it needs nothing.
+fn service_action(d: &DesiredService, observed: &Observed, opts: &Options) -> Option<Action> {
+    let wanted_override = opts
+        .scale
+        .get(&d.short)
+        .or_else(|| opts.scale.get(&d.name))
+        .copied();
+    let Some(o) = observed.services.iter().find(|o| o.name == d.name) else {
         let mut spec = d.spec.clone();
-        if let Some(r) = replicated(&mut spec) {
-            *r = replicas.map(|n| n as i64);
+        if let (Some(n), Some(r)) = (wanted_override, replicated(&mut spec)) {
+            *r = Some(n as i64);
         }
-        // Keep what `docker stack deploy` keeps: the force-update counter, and the
-        // digest-pinned image when the tag did not change.
+        return Some(service(
+            d,
+            Op::Create,
+            "not found".into(),
+            spec,
+            None,
+            Vec::new(),
+        ));
+    };
+    let replicas = replicas_to_keep(d, o, wanted_override);
+    let managed = o.label(LABEL_SPEC_HASH).is_some();
+    let hash_same = o.label(LABEL_SPEC_HASH) == Some(d.spec_hash.as_str());
+    let forced = opts.force.contains(&d.short) || opts.force.contains(&d.name);
+    let mut spec = spec_to_send(d, o, replicas);
+    // Every field twip sets, compared with what the engine holds: the spec-hash label
+    // says what twip last sent, not what runs (`docker service update` keeps the label).
+    let changes = drift::diff(&o.spec, &spec, &observed.network_names);
+    if forced {
         if let Some(tt) = spec.task_template.as_mut() {
-            tt.force_update = o.spec.task_template.as_ref().and_then(|t| t.force_update);
-            if let (Some(cs), Some(old)) = (tt.container_spec.as_mut(), o.image()) {
-                if let Some(new) = cs.image.clone() {
-                    if old.split('@').next() == Some(new.as_str()) && old.contains('@') {
-                        cs.image = Some(old.to_string());
-                    }
-                }
-            }
-        }
-        // Every field twip sets, compared with what the engine holds: the spec-hash label
-        // says what twip last sent, not what runs (`docker service update` keeps the label).
-        let changes = drift::diff(&o.spec, &spec, &observed.network_names);
-        if forced {
-            if let Some(tt) = spec.task_template.as_mut() {
-                tt.force_update = Some(tt.force_update.unwrap_or(0) + 1);
-            }
-        }
-        if !hash_same || !changes.is_empty() || forced {
-            let cause = if !managed {
-                "not yet managed by twip".to_string()
-            } else if changes.is_empty() {
-                if hash_same {
-                    "rolling restart (forced)".to_string()
-                } else {
-                    "spec changed".to_string()
-                }
-            } else if hash_same {
-                format!("changed outside twip: {}", drift::summary(&changes))
-            } else {
-                drift::summary(&changes)
-            };
-            actions.push(Action {
-                resource: Resource::Service,
-                name: d.name.clone(),
-                op: Op::Update,
-                cause,
-                phase: 1,
-                spec: Some(Box::new(spec)),
-                version: Some(o.version),
-                changes,
-            });
-        } else if replicas.is_some() && replicas != o.replicas() {
-            actions.push(Action {
-                resource: Resource::Service,
-                name: d.name.clone(),
-                op: Op::Scale,
-                cause: format!(
-                    "replicas {} → {}",
-                    o.replicas().map_or("?".into(), |r| r.to_string()),
-                    replicas.unwrap_or_default()
-                ),
-                phase: 1,
-                spec: Some(Box::new(spec)),
-                version: Some(o.version),
-                changes: Vec::new(),
-            });
-        } else {
-            unchanged.push(d.name.clone());
+            tt.force_update = Some(tt.force_update.unwrap_or(0) + 1);
         }
     }
+    if !hash_same || !changes.is_empty() || forced {
+        let cause = update_cause(managed, hash_same, &changes);
+        Some(service(
+            d,
+            Op::Update,
+            cause,
+            spec,
+            Some(o.version),
+            changes,
+        ))
+    } else if replicas.is_some() && replicas != o.replicas() {
+        let cause = format!(
+            "replicas {} → {}",
+            o.replicas().map_or("?".into(), |r| r.to_string()),
+            replicas.unwrap_or_default()
+        );
+        Some(service(
+            d,
+            Op::Scale,
+            cause,
+            spec,
+            Some(o.version),
+            Vec::new(),
+        ))
+    } else {
+        None
+    }
+}
 
-    // Phase 2: services no longer in the manifest. Phase 3: what nothing uses any more.
+/// Replicas: an explicit scale wins; else keep what runs (set by `scale` or the autoscaler)
+/// unless the manifest's own count changed.
+fn replicas_to_keep(
+    d: &DesiredService,
+    o: &ObservedService,
+    wanted_override: Option<u64>,
+) -> Option<u64> {
+    let observed_manifest = o
+        .label(LABEL_MANIFEST_REPLICAS)
+        .and_then(|s| s.parse::<u64>().ok());
+    match (wanted_override, d.manifest_replicas) {
+        (Some(n), _) => Some(n),
+        (None, Some(m)) if observed_manifest == Some(m) => o.replicas().or(Some(m)),
+        (None, m) => m,
+    }
+}
+
+/// The desired spec with `replicas`, and what `docker stack deploy` keeps: the force-update
+/// counter, and the digest-pinned image when the tag did not change.
+fn spec_to_send(d: &DesiredService, o: &ObservedService, replicas: Option<u64>) -> ServiceSpec {
+    let mut spec = d.spec.clone();
+    if let Some(r) = replicated(&mut spec) {
+        *r = replicas.map(|n| n as i64);
+    }
+    if let Some(tt) = spec.task_template.as_mut() {
+        tt.force_update = o.spec.task_template.as_ref().and_then(|t| t.force_update);
+        if let (Some(cs), Some(old)) = (tt.container_spec.as_mut(), o.image()) {
+            if let Some(new) = cs.image.clone() {
+                if old.split('@').next() == Some(new.as_str()) && old.contains('@') {
+                    cs.image = Some(old.to_string());
+                }
+            }
+        }
+    }
+    spec
+}
+
+/// Why a service is updated, as the plan prints it.
+fn update_cause(managed: bool, hash_same: bool, changes: &[Change]) -> String {
+    if !managed {
+        "not yet managed by twip".to_string()
+    } else if changes.is_empty() {
+        if hash_same {
+            "rolling restart (forced)".to_string()
+        } else {
+            "spec changed".to_string()
+        }
+    } else if hash_same {
+        format!("changed outside twip: {}", drift::summary(changes))
+    } else {
+        drift::summary(changes)
+    }
+}
+
+/// A phase-1 action on service `d`.
+fn service(
+    d: &DesiredService,
+    op: Op,
+    cause: String,
+    spec: ServiceSpec,
+    version: Option<u64>,
+    changes: Vec<Change>,
+) -> Action {
+    Action {
+        resource: Resource::Service,
+        name: d.name.clone(),
+        op,
+        cause,
+        phase: 1,
+        spec: Some(Box::new(spec)),
+        version,
+        changes,
+    }
+}
+
+/// Phase 2: services no longer in the manifest. Phase 3: configs, secrets and networks that
+/// nothing uses any more (configs and secrets of recorded releases are kept).
+fn removals(desired: &Desired, observed: &Observed) -> Vec<Action> {
+    let mut actions = Vec::new();
     for o in &observed.services {
         if desired.service(&o.name).is_none() {
             actions.push(simple(
@@ -365,15 +428,7 @@ pub fn reconcile(desired: &Desired, observed: &Observed, opts: &Options) -> Plan
             ));
         }
     }
-
-    actions.sort_by(|a, b| (a.phase, a.resource, &a.name).cmp(&(b.phase, b.resource, &b.name)));
-    unchanged.sort();
-    Plan {
-        env: desired.env.clone(),
-        stack: desired.stack.clone(),
-        actions,
-        unchanged,
-    }
+    actions
 }
 
 fn simple(resource: Resource, name: &str, op: Op, cause: &str, phase: u8) -> Action {

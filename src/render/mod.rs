@@ -5,6 +5,7 @@
 
 pub mod context;
 pub mod escape;
+pub mod inputs;
 pub mod names;
 
 use std::path::{Component, Path, PathBuf};
@@ -321,7 +322,6 @@ pub fn render(env: &Environment, project_dir: &Path, out_dir: &Path) -> anyhow::
     let stack = env.stack();
     let mut files = Vec::new();
     let mut configs = Vec::new();
-    let mut secrets = Vec::new();
 
     let render_one = |name: &str, ctx: Value| -> anyhow::Result<String> {
         jinja
@@ -366,7 +366,32 @@ pub fn render(env: &Environment, project_dir: &Path, out_dir: &Path) -> anyhow::
             content: text,
         });
     }
-    for (key, c) in &m.configs {
+    configs.extend(manifest_configs(env, project_dir, out_dir, &mut files)?);
+    let secrets = manifest_secrets(env, project_dir, out_dir)?;
+    let objects = ObjectNames { configs, secrets };
+    let ctx = context::stack_ctx(env, objects, proxy_key, mon_key);
+    let stack_text = render_one(STACK_TEMPLATE, Value::from_serialize(&ctx))?;
+    files.insert(
+        0,
+        Rendered {
+            name: STACK_FILE.into(),
+            content: stack_text,
+        },
+    );
+    Ok(Output { files })
+}
+
+/// The manifest's configs as the stack file names them: a file's content is read (its path
+/// made relative to `out_dir`); inline content becomes a file of the output, `config.KEY`.
+fn manifest_configs(
+    env: &Environment,
+    project_dir: &Path,
+    out_dir: &Path,
+    files: &mut Vec<Rendered>,
+) -> anyhow::Result<Vec<FileObjCtx>> {
+    let stack = env.stack();
+    let mut configs = Vec::new();
+    for (key, c) in &env.manifest.configs {
         if c.external {
             configs.push(FileObjCtx {
                 key: key.clone(),
@@ -403,6 +428,18 @@ pub fn render(env: &Environment, project_dir: &Path, out_dir: &Path) -> anyhow::
             external: false,
         });
     }
+    Ok(configs)
+}
+
+/// The manifest's secrets as the stack file names them (by a keyed hash of the value, read
+/// from its file or its environment variable); the key is read when the first one needs it.
+fn manifest_secrets(
+    env: &Environment,
+    project_dir: &Path,
+    out_dir: &Path,
+) -> anyhow::Result<Vec<FileObjCtx>> {
+    let stack = env.stack();
+    let mut secrets = Vec::new();
     let mut key_cache: Option<names::NameKey> = None;
     fn name_key<'a>(
         c: &'a mut Option<names::NameKey>,
@@ -413,7 +450,7 @@ pub fn render(env: &Environment, project_dir: &Path, out_dir: &Path) -> anyhow::
         }
         Ok(c.as_ref().expect("set above"))
     }
-    for (key, s) in &m.secrets {
+    for (key, s) in &env.manifest.secrets {
         if s.external {
             secrets.push(FileObjCtx {
                 key: key.clone(),
@@ -458,17 +495,7 @@ pub fn render(env: &Environment, project_dir: &Path, out_dir: &Path) -> anyhow::
             });
         }
     }
-    let objects = ObjectNames { configs, secrets };
-    let ctx = context::stack_ctx(env, objects, proxy_key, mon_key);
-    let stack_text = render_one(STACK_TEMPLATE, Value::from_serialize(&ctx))?;
-    files.insert(
-        0,
-        Rendered {
-            name: STACK_FILE.into(),
-            content: stack_text,
-        },
-    );
-    Ok(Output { files })
+    Ok(secrets)
 }
 
 /// Writes `output` into `out_dir` and returns the paths written. Every file name must be one

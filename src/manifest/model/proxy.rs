@@ -1,0 +1,130 @@
+//! HAProxy in front of the services, and Prometheus scraping them.
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::{Duration, Mode, Placement, PublishMode};
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Proxy {
+    /// An `images` entry or a full reference (default: `proxy`).
+    #[serde(default)]
+    pub image: Option<String>,
+    /// The published HTTP port (default 80).
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// `host` (default) or `ingress`.
+    #[serde(default)]
+    pub publish_mode: Option<PublishMode>,
+    /// `replicated` (default) or `global` (one per node).
+    #[serde(default)]
+    pub mode: Mode,
+    #[serde(default)]
+    pub replicas: Option<u64>,
+    #[serde(default)]
+    pub placement: Option<Placement>,
+    /// The stats page (`false` to turn it off).
+    #[serde(default)]
+    pub stats: Option<Stats>,
+    /// Keep connections to clients and backends alive (default true).
+    #[serde(default)]
+    pub keepalive: Option<bool>,
+    #[serde(default)]
+    pub timeouts: Option<ProxyTimeouts>,
+    /// Backend health check (default `GET /healthz` every 1s).
+    #[serde(default)]
+    pub health: Option<ProxyHealth>,
+    /// Routes, tried in order; the first match wins.
+    pub routes: Vec<Route>,
+    /// Endpoint twip uses for `test` and `bench` (default `http://127.0.0.1:PORT`).
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Stats {
+    #[serde(default = "super::yes")]
+    pub enabled: bool,
+    /// Default 1936.
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// Default `/`.
+    #[serde(default)]
+    pub uri: Option<String>,
+    #[serde(default)]
+    pub refresh: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyTimeouts {
+    #[serde(default)]
+    pub connect: Option<Duration>,
+    #[serde(default)]
+    pub client: Option<Duration>,
+    #[serde(default)]
+    pub server: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyHealth {
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub interval: Option<Duration>,
+    #[serde(default)]
+    pub fall: Option<u64>,
+    #[serde(default)]
+    pub rise: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// Path prefix, e.g. `/styles/`.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Host header, e.g. `news.example.com`.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// The service that answers.
+    pub service: String,
+    /// Its port inside the container (default 80).
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// Health-check path for this backend (default: the proxy's).
+    #[serde(default)]
+    pub health: Option<String>,
+    /// Path `twip test` requests for this route (default: the route's path).
+    #[serde(default)]
+    pub probe: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Monitoring {
+    #[serde(default = "super::yes")]
+    pub enabled: bool,
+    /// Prometheus image: an `images` entry or a full reference.
+    pub image: String,
+    /// Published port of Prometheus (default 9090).
+    #[serde(default)]
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub scrape_interval: Option<Duration>,
+    /// Services exposing metrics (`/metrics` on a port).
+    #[serde(default)]
+    pub targets: Vec<ScrapeTarget>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScrapeTarget {
+    pub service: String,
+    pub port: u16,
+    #[serde(default)]
+    pub path: Option<String>,
+}

@@ -1,0 +1,219 @@
+//! A service of the stack and its settings: health, resources, placement, rolling updates,
+//! restarts and autoscaling.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{Cpus, Duration, EnvMap, FileRef, Mount, Port, ScalarString, Size, StringOrList};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    Replicated,
+    Global,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum EndpointMode {
+    Dnsrr,
+    Vip,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    /// An `images` entry by name, or a full reference (`nginx:1.25`).
+    pub image: String,
+    #[serde(default)]
+    pub mode: Mode,
+    /// Number of tasks (replicated mode; default 1).
+    #[serde(default)]
+    pub replicas: Option<u64>,
+    #[serde(default)]
+    pub command: Option<StringOrList>,
+    #[serde(default)]
+    pub entrypoint: Option<StringOrList>,
+    #[serde(default)]
+    pub environment: EnvMap,
+    /// Files of NAME=value lines, relative to the project directory.
+    #[serde(default)]
+    pub env_file: Option<StringOrList>,
+    #[serde(default)]
+    pub ports: Vec<Port>,
+    #[serde(default)]
+    pub volumes: Vec<Mount>,
+    /// Networks (default: the stack's `default` network).
+    #[serde(default)]
+    pub networks: Vec<String>,
+    #[serde(default)]
+    pub healthcheck: Option<Healthcheck>,
+    #[serde(default)]
+    pub resources: Option<Resources>,
+    #[serde(default)]
+    pub placement: Option<Placement>,
+    /// Rolling update settings (default: start-first, one at a time, rollback on failure).
+    #[serde(default)]
+    pub update: Option<UpdateConfig>,
+    #[serde(default)]
+    pub rollback: Option<UpdateConfig>,
+    #[serde(default)]
+    pub restart: Option<RestartPolicy>,
+    /// Service labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, ScalarString>,
+    #[serde(default)]
+    pub secrets: Vec<FileRef>,
+    #[serde(default)]
+    pub configs: Vec<FileRef>,
+    /// Time between SIGTERM and SIGKILL (covers the app's lame-duck time; default 10s).
+    #[serde(default)]
+    pub stop_grace_period: Option<Duration>,
+    /// `dnsrr` (default: works without IPVS and behind the proxy) or `vip`.
+    #[serde(default)]
+    pub endpoint_mode: Option<EndpointMode>,
+    /// May use Swarm placeholders: `web-{{.Task.Slot}}`.
+    #[serde(default)]
+    pub hostname: Option<String>,
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub working_dir: Option<String>,
+    #[serde(default)]
+    pub autoscale: Option<Autoscale>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Healthcheck {
+    /// `["CMD", "curl", "-f", "http://localhost/healthz"]`, or a string run by the shell.
+    #[serde(default)]
+    pub test: Option<StringOrList>,
+    #[serde(default)]
+    pub interval: Option<Duration>,
+    #[serde(default)]
+    pub timeout: Option<Duration>,
+    #[serde(default)]
+    pub retries: Option<u64>,
+    #[serde(default)]
+    pub start_period: Option<Duration>,
+    #[serde(default)]
+    pub disable: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Resources {
+    #[serde(default)]
+    pub limits: Option<ResourceSpec>,
+    #[serde(default)]
+    pub reservations: Option<ResourceSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceSpec {
+    #[serde(default)]
+    pub cpus: Option<Cpus>,
+    #[serde(default)]
+    pub memory: Option<Size>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Placement {
+    /// e.g. `node.role == worker`, `node.labels.tier == front`.
+    #[serde(default)]
+    pub constraints: Vec<String>,
+    /// Spread over the values of these node labels (e.g. `node.labels.zone`).
+    #[serde(default)]
+    pub spread: Vec<String>,
+    #[serde(default)]
+    pub max_replicas_per_node: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Order {
+    StartFirst,
+    StopFirst,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FailureAction {
+    Rollback,
+    Pause,
+    Continue,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateConfig {
+    /// Tasks updated at once (0: all at once).
+    #[serde(default)]
+    pub parallelism: Option<u64>,
+    #[serde(default)]
+    pub delay: Option<Duration>,
+    #[serde(default)]
+    pub order: Option<Order>,
+    #[serde(default)]
+    pub failure_action: Option<FailureAction>,
+    /// How long each new task is watched for failure.
+    #[serde(default)]
+    pub monitor: Option<Duration>,
+    #[serde(default)]
+    pub max_failure_ratio: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestartCondition {
+    None,
+    OnFailure,
+    Any,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RestartPolicy {
+    #[serde(default)]
+    pub condition: Option<RestartCondition>,
+    #[serde(default)]
+    pub delay: Option<Duration>,
+    #[serde(default)]
+    pub max_attempts: Option<u64>,
+    #[serde(default)]
+    pub window: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Metric {
+    /// CPU use of the service's tasks, in percent of their reservation (or of one core).
+    Cpu,
+    /// Requests per second per task, from HAProxy's stats.
+    Rps,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Autoscale {
+    pub metric: Metric,
+    /// Target per task: CPU percent, or requests per second.
+    pub target: f64,
+    pub min: u64,
+    pub max: u64,
+    /// Largest change in one decision (default: no limit).
+    #[serde(default)]
+    pub max_step: Option<u64>,
+    /// Relative band around the target where nothing changes (default 0.1).
+    #[serde(default)]
+    pub tolerance: Option<f64>,
+    /// Scale-downs use the highest recommendation of this window (default 300s).
+    #[serde(default)]
+    pub scale_down_window: Option<Duration>,
+}

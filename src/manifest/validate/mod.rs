@@ -1,0 +1,109 @@
+//! Checks that types cannot express: references between sections, ports that would collide,
+//! counts that contradict each other, files that must exist. Every rule adds a problem with
+//! the path of the key it is about; none stops the others.
+
+use std::path::Path;
+
+use super::diag::{join_path, suggest, Problem};
+use super::model::*;
+use super::names;
+use super::yaml::Node;
+
+mod files;
+mod grammars;
+mod images;
+mod numbers;
+mod proxy;
+mod services;
+mod top;
+
+use files::{check_files, check_paths};
+use grammars::{check_characters, check_grammars};
+use images::check_images;
+use numbers::check_numbers;
+use proxy::{check_monitoring, check_proxy};
+use services::{check_ports, check_services};
+use top::{check_nodes, check_top};
+
+pub use files::stays_in_project;
+pub use numbers::{MAX_COUNT, MAX_DURATION, MAX_MEMORY};
+
+/// Platforms buildx and swarm know.
+pub const PLATFORMS: &[&str] = &[
+    "linux/amd64",
+    "linux/arm64",
+    "linux/arm64/v8",
+    "linux/arm/v7",
+    "linux/arm/v6",
+    "linux/386",
+    "linux/ppc64le",
+    "linux/s390x",
+    "linux/riscv64",
+];
+
+/// Service names twip adds to the stack itself when the sections are present.
+pub const PROXY_SERVICE: &str = "proxy";
+pub const MONITORING_SERVICE: &str = "prometheus";
+
+struct Checker<'a> {
+    root: &'a Node,
+    out: &'a mut Vec<Problem>,
+}
+
+impl Checker<'_> {
+    fn err(&mut self, path: &[&str], msg: impl Into<String>) {
+        let path: Vec<String> = path.iter().map(|s| s.to_string()).collect();
+        let span = self.root.span_of(&path);
+        self.out.push(Problem::at(span, &join_path(&path), msg));
+    }
+}
+
+fn did_you_mean<'a>(name: &str, known: impl IntoIterator<Item = &'a str> + Clone) -> String {
+    match suggest(name, known.clone()) {
+        Some(s) => format!(" (did you mean `{s}`?)"),
+        None => {
+            let list: Vec<&str> = known.into_iter().collect();
+            if list.is_empty() {
+                String::new()
+            } else {
+                format!(" (defined: {})", list.join(", "))
+            }
+        }
+    }
+}
+
+/// Whether a service/proxy image reference is a full registry reference (not an `images` key).
+pub fn is_full_reference(image: &str) -> bool {
+    image.contains(':') || image.contains('@') || image.contains('/')
+}
+
+fn valid_name(s: &str) -> bool {
+    names::object_name(s).is_ok()
+}
+
+/// The key a problem with an image's Dockerfile is reported at: `dockerfile` when the manifest
+/// names one, else `context` (the default `Dockerfile` is looked for there).
+fn dockerfile_key(b: &Build) -> &'static str {
+    if b.dockerfile.is_some() {
+        "dockerfile"
+    } else {
+        "context"
+    }
+}
+
+/// Runs every rule. `project_dir` is where relative paths (build contexts, files) start.
+pub fn check(m: &Manifest, root: &Node, project_dir: &Path, out: &mut Vec<Problem>) {
+    let mut c = Checker { root, out };
+    check_top(m, &mut c);
+    check_images(m, project_dir, &mut c);
+    check_services(m, project_dir, &mut c);
+    check_ports(m, &mut c);
+    check_proxy(m, &mut c);
+    check_monitoring(m, &mut c);
+    check_nodes(m, &mut c);
+    check_files(m, project_dir, &mut c);
+    check_grammars(m, &mut c);
+    check_numbers(m, &mut c);
+    check_paths(m, project_dir, &mut c);
+    check_characters(root, c.out);
+}

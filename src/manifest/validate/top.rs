@@ -1,0 +1,146 @@
+//! The top of a manifest: stack and project names, the engine endpoint, the registry, and
+//! the nodes of a multi-node environment.
+
+use std::collections::BTreeMap;
+
+use super::{did_you_mean, valid_name, Checker, PLATFORMS};
+use crate::manifest::model::*;
+use crate::manifest::names;
+
+pub(super) fn check_top(m: &Manifest, c: &mut Checker) {
+    if let Some(stack) = &m.stack {
+        if !valid_name(stack) {
+            c.err(
+                &["stack"],
+                format!("`{stack}` is not a valid stack name (letters, digits, `_`, `-`, `.`)"),
+            );
+        }
+    }
+    if let Some(project) = &m.project {
+        if names::project_name(project).is_err() {
+            c.err(&["project"], format!("`{project}` is not a valid project name: use lowercase letters, digits, `-`, `_`, `.` (it prefixes image names)"));
+        }
+    }
+    if let Some(engine) = &m.engine {
+        if let Some(host) = &engine.host {
+            check_endpoint(
+                host,
+                engine.tls.is_some(),
+                engine.allow_plain_tcp,
+                &["engine", "host"],
+                c,
+            );
+        }
+    }
+    if let Some(reg) = &m.registry {
+        if reg.url.contains("://") {
+            c.err(
+                &["registry", "url"],
+                format!(
+                    "write the registry as host[:port], without a scheme: `{}`",
+                    reg.url.split("://").nth(1).unwrap_or("")
+                ),
+            );
+        } else if let Err(e) = names::registry_address(&reg.url) {
+            if names::check_line(&reg.url).is_ok() {
+                c.err(&["registry", "url"], format!("`{}` {e}", reg.url));
+            } else {
+                c.err(&["registry", "url"], e);
+            }
+        }
+    }
+    if m.services.is_empty() {
+        c.err(
+            &["services"],
+            "no services: an environment needs at least one",
+        );
+    }
+}
+
+/// `unix://`, `tcp://` (TLS, or plain to loopback or when allowed), `ssh://`.
+fn check_endpoint(host: &str, tls: bool, allow_plain: bool, path: &[&str], c: &mut Checker) {
+    let Some((scheme, rest)) = host.split_once("://") else {
+        c.err(path, format!("`{host}` is not an engine endpoint; use unix:///var/run/docker.sock, tcp://HOST:2376 or ssh://USER@HOST"));
+        return;
+    };
+    match scheme {
+        "unix" => {}
+        "ssh" => {
+            let authority = rest.split('/').next().unwrap_or("");
+            let (user, hostport) = match authority.rsplit_once('@') {
+                Some((u, h)) => (Some(u), h),
+                None => (None, authority),
+            };
+            if let Some(u) = user {
+                if names::ssh_user(u).is_err() {
+                    c.err(path, "the user in ssh://USER@HOST is not a valid user name (letters, digits, `_`, `.`, `-`, not starting with `-`)");
+                }
+            }
+            if names::host_port(hostport).is_err() {
+                c.err(
+                    path,
+                    "the host in ssh://USER@HOST[:PORT] is not a host name or IP address",
+                );
+            }
+        }
+        "tcp" => {
+            let hostpart = rest.rsplit_once(':').map_or(rest, |(h, _)| h);
+            let hostpart = hostpart.trim_start_matches('[').trim_end_matches(']');
+            let loopback =
+                hostpart == "localhost" || hostpart.starts_with("127.") || hostpart == "::1";
+            if !tls && !allow_plain && !loopback {
+                c.err(path, format!("plain TCP to `{hostpart}` is unencrypted and unauthenticated; add engine.tls (cert, key, ca), use ssh://, or set allow_plain_tcp: true for a lab"));
+            }
+        }
+        other => c.err(
+            path,
+            format!("`{other}://` is not a supported engine scheme; use unix://, tcp:// or ssh://"),
+        ),
+    }
+}
+
+pub(super) fn check_nodes(m: &Manifest, c: &mut Checker) {
+    let mut names: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, n) in m.nodes.iter().enumerate() {
+        let idx = i.to_string();
+        if let Some(first) = names.insert(n.name.as_str(), i) {
+            c.err(
+                &["nodes", &idx, "name"],
+                format!("node name `{}` is already used by nodes[{first}]", n.name),
+            );
+        }
+        if n.address.is_empty() || n.address.contains(['/', ' ']) {
+            c.err(
+                &["nodes", &idx, "address"],
+                format!("`{}` is not a host address", n.address),
+            );
+        }
+        if let Some(p) = &n.platform {
+            if !PLATFORMS.contains(&p.as_str()) {
+                c.err(
+                    &["nodes", &idx, "platform"],
+                    format!(
+                        "`{p}` is not a platform{}",
+                        did_you_mean(p, PLATFORMS.iter().copied())
+                    ),
+                );
+            }
+        }
+        if let Some(e) = &n.engine {
+            let engine = m.engine.as_ref();
+            check_endpoint(
+                e,
+                engine.is_some_and(|x| x.tls.is_some()),
+                engine.is_some_and(|x| x.allow_plain_tcp),
+                &["nodes", &idx, "engine"],
+                c,
+            );
+        }
+    }
+    if !m.nodes.is_empty() && !m.nodes.iter().any(|n| n.role == Role::Manager) {
+        c.err(
+            &["nodes"],
+            "no node has role: manager; a swarm needs at least one",
+        );
+    }
+}
