@@ -68,7 +68,7 @@ pub fn request(host: &str, target: &str) -> anyhow::Result<Vec<u8>> {
     {
         return Err(exit::invalid(format!(
             "`{}` is not a host[:port]",
-            crate::render::escape::comment(host)
+            crate::ui::clean(host)
         )));
     }
     // The request names only the authority (`Host`) and the path; the port is not used.
