@@ -5,6 +5,7 @@ pub mod api;
 pub mod error;
 pub mod events;
 pub mod execute;
+pub mod fake;
 pub mod model;
 pub mod observe;
 pub mod releases;
