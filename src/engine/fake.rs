@@ -534,6 +534,11 @@ impl FakeSwarm {
             .collect()
     }
 
+    /// The fake's clock now.
+    pub fn now_for_tests(&self) -> SystemTime {
+        self.lock().time()
+    }
+
     /// Lets time pass (as a wait's sleep does).
     pub fn pass(&self, d: Duration) {
         self.lock().advance(d.as_millis() as u64);
