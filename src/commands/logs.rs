@@ -1,11 +1,10 @@
 //! `twip logs ENV SVC [-f] [--tail N]`: the service's logs, each line prefixed with its task
 //! (`web.2`), from every task's log stream merged.
 
-use bollard::models::TaskState;
-use bollard::query_parameters::LogsOptionsBuilder;
 use futures_util::stream::{select_all, StreamExt};
 
 use crate::cli::{GlobalArgs, LogsArgs};
+use crate::engine::model::TaskState;
 use crate::engine::observe;
 use crate::exit;
 use crate::ui::Ui;
@@ -55,16 +54,7 @@ pub async fn run(g: &GlobalArgs, args: &LogsArgs, _ui: &Ui) -> anyhow::Result<i3
         // The prefix is twip's: made safe for a terminal. The lines are the container's own
         // and are printed as they are (like `docker logs`), colours included.
         let label = crate::ui::clean(&label);
-        let mut opts = LogsOptionsBuilder::default()
-            .stdout(true)
-            .stderr(true)
-            .follow(args.follow);
-        if let Some(n) = args.tail {
-            opts = opts.tail(&n.to_string());
-        }
-        let stream = t
-            .docker
-            .task_logs(&id, Some(opts.build()))
+        let stream = observe::task_logs(&t.docker, &id, args.follow, args.tail)
             .map(move |r| (label.clone(), r));
         streams.push(Box::pin(stream));
     }
@@ -73,7 +63,7 @@ pub async fn run(g: &GlobalArgs, args: &LogsArgs, _ui: &Ui) -> anyhow::Result<i3
         tokio::select! {
             item = merged.next() => match item {
                 Some((label, Ok(out))) => {
-                    for line in out.to_string().lines() {
+                    for line in out.lines() {
                         println!("{label:<width$} | {line}");
                     }
                 }

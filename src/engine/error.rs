@@ -24,6 +24,30 @@ pub struct EngineError {
 }
 
 impl EngineError {
+    /// An error of a known KIND (what the in-memory engine answers, or a decoding problem).
+    pub fn of(
+        op: &str,
+        resource: &str,
+        kind: ErrorKind,
+        status: Option<u16>,
+        message: &str,
+    ) -> Self {
+        EngineError {
+            op: op.to_string(),
+            resource: resource.to_string(),
+            kind,
+            status,
+            message: message.to_string(),
+        }
+    }
+
+    /// The same error, said of the operation the caller was doing.
+    pub fn during(mut self, op: &str, resource: &str) -> Self {
+        self.op = op.to_string();
+        self.resource = resource.to_string();
+        self
+    }
+
     pub fn new(op: &str, resource: &str, e: bollard::errors::Error) -> Self {
         let (status, message) = match &e {
             bollard::errors::Error::DockerResponseServerError {

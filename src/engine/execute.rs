@@ -1,25 +1,26 @@
 //! Executes a [`Plan`]: one API call per action, the actions of a phase concurrently, phases
 //! in order. No decisions here beyond mechanics: config and secret names are resolved to the
 //! IDs the API wants, and an update refused as "out of sequence" is retried on a fresh read.
+//! Prints nothing: each finished action is an [`Event`] for the caller's sink.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use base64::Engine as _;
-use bollard::models::{ConfigSpec, NetworkCreateRequest, SecretSpec, ServiceSpec};
-use bollard::query_parameters::UpdateServiceOptionsBuilder;
-use bollard::Docker;
 use futures_util::future::join_all;
 
-use super::error::{EngineError, EngineResult, ErrorKind};
+use super::api::SwarmApi;
+use super::error::{EngineError, ErrorKind};
+use super::events::{Event, Sink};
+use super::model::{ConfigSpec, NetworkCreateRequest, SecretSpec, ServiceSpec};
 use super::observe;
 use crate::plan::{Action, Desired, Op, Plan, Resource};
-use crate::ui::Ui;
 
 pub async fn execute(
-    docker: &Docker,
+    docker: &dyn SwarmApi,
     plan: &Plan,
     desired: &Desired,
-    ui: &Ui,
+    sink: &mut dyn Sink,
 ) -> anyhow::Result<()> {
     let phases: Vec<u8> = {
         let mut p: Vec<u8> = plan.actions.iter().map(|a| a.phase).collect();
@@ -39,15 +40,24 @@ pub async fn execute(
                 .map(|a| run(docker, a, desired, ids.as_ref())),
         )
         .await;
+        // The engine's warnings come first (they arrived while the phase ran), then what
+        // was done.
+        for (a, r) in actions.iter().zip(&results) {
+            for message in r.iter().flatten() {
+                sink.emit(Event::Warning {
+                    service: a.name.clone(),
+                    message: message.clone(),
+                });
+            }
+        }
         let mut errors = Vec::new();
         for (a, r) in actions.iter().zip(results) {
             match r {
-                Ok(()) => ui.ok(&format!(
-                    "{} {} {}",
-                    verb(a.op),
-                    resource_name(a.resource),
-                    a.name
-                )),
+                Ok(_) => sink.emit(Event::Applied {
+                    op: a.op,
+                    resource: a.resource,
+                    name: a.name.clone(),
+                }),
                 Err(e) => errors.push(e),
             }
         }
@@ -58,7 +68,8 @@ pub async fn execute(
     Ok(())
 }
 
-fn verb(op: Op) -> &'static str {
+/// What a finished action is called: `created`, `updated`, `scaled`, `removed`.
+pub fn verb(op: Op) -> &'static str {
     match op {
         Op::Create => "created",
         Op::Update => "updated",
@@ -67,7 +78,7 @@ fn verb(op: Op) -> &'static str {
     }
 }
 
-fn resource_name(r: Resource) -> &'static str {
+pub fn resource_name(r: Resource) -> &'static str {
     match r {
         Resource::Network => "network",
         Resource::Config => "config",
@@ -82,9 +93,9 @@ struct Ids {
 }
 
 /// Name → ID of every config and secret (the stack's and external ones).
-async fn object_ids(docker: &Docker, _stack: &str) -> Result<Ids, EngineError> {
-    let configs = docker.list_configs(None).await.engine("list configs", "")?;
-    let secrets = docker.list_secrets(None).await.engine("list secrets", "")?;
+async fn object_ids(docker: &dyn SwarmApi, _stack: &str) -> Result<Ids, EngineError> {
+    let configs = docker.list_configs(None).await?;
+    let secrets = docker.list_secrets(None).await?;
     Ok(Ids {
         configs: configs
             .into_iter()
@@ -126,12 +137,13 @@ fn fill_ids(spec: &mut ServiceSpec, ids: &Ids) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Carries out one action; returns the engine's warnings.
 async fn run(
-    docker: &Docker,
+    docker: &dyn SwarmApi,
     a: &Action,
     desired: &Desired,
     ids: Option<&Ids>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<String>> {
     match (a.resource, a.op) {
         (Resource::Network, Op::Create) => {
             let n = desired
@@ -147,12 +159,7 @@ async fn run(
                 labels: Some(n.labels.clone()),
                 ..Default::default()
             };
-            created(
-                docker
-                    .create_network(req)
-                    .await
-                    .engine("create network", &a.name),
-            )
+            created(docker.create_network(req).await)
         }
         (Resource::Config, Op::Create) => {
             let c = wanted(&desired.configs, &a.name)?;
@@ -162,12 +169,7 @@ async fn run(
                 data: Some(base64::engine::general_purpose::STANDARD.encode(&c.data)),
                 ..Default::default()
             };
-            created(
-                docker
-                    .create_config(spec)
-                    .await
-                    .engine("create config", &a.name),
-            )
+            created(docker.create_config(spec).await)
         }
         (Resource::Secret, Op::Create) => {
             let c = wanted(&desired.secrets, &a.name)?;
@@ -177,12 +179,7 @@ async fn run(
                 data: Some(base64::engine::general_purpose::STANDARD.encode(&c.data)),
                 ..Default::default()
             };
-            created(
-                docker
-                    .create_secret(spec)
-                    .await
-                    .engine("create secret", &a.name),
-            )
+            created(docker.create_secret(spec).await)
         }
         (Resource::Service, Op::Create) => {
             let mut spec = *a
@@ -192,11 +189,8 @@ async fn run(
             if let Some(ids) = ids {
                 fill_ids(&mut spec, ids)?;
             }
-            docker
-                .create_service(spec, None)
-                .await
-                .engine("create service", &a.name)?;
-            Ok(())
+            docker.create_service(spec).await?;
+            Ok(Vec::new())
         }
         (Resource::Service, Op::Update | Op::Scale) => {
             let mut spec = *a
@@ -208,25 +202,8 @@ async fn run(
             }
             let mut version = a.version.unwrap_or(0);
             for attempt in 0..3 {
-                let opts = UpdateServiceOptionsBuilder::default()
-                    .version(version as i32)
-                    .build();
-                match docker
-                    .update_service(&a.name, spec.clone(), opts, None)
-                    .await
-                    .engine("update service", &a.name)
-                {
-                    Ok(resp) => {
-                        if let Some(w) = resp.warnings.filter(|w| !w.is_empty()) {
-                            for w in w {
-                                eprintln!(
-                                    "warning: {}",
-                                    crate::ui::clean(&format!("{}: {w}", a.name))
-                                );
-                            }
-                        }
-                        return Ok(());
-                    }
+                match docker.update_service(&a.name, spec.clone(), version).await {
+                    Ok(warnings) => return Ok(warnings),
                     Err(e) if e.kind == ErrorKind::OutOfSequence && attempt < 2 => {
                         // Someone changed it since we read it: read again and keep its
                         // force-update counter.
@@ -248,50 +225,31 @@ async fn run(
                 a.name
             ))
         }
-        (Resource::Service, Op::Remove) => match docker
-            .delete_service(&a.name)
-            .await
-            .engine("remove service", &a.name)
-        {
-            Err(e) if e.kind == ErrorKind::NotFound => Ok(()),
-            r => r.map_err(Into::into),
+        (Resource::Service, Op::Remove) => match docker.remove_service(&a.name).await {
+            Err(e) if e.kind == ErrorKind::NotFound => Ok(Vec::new()),
+            r => r.map(|()| Vec::new()).map_err(Into::into),
         },
         (Resource::Config, Op::Remove) => {
-            remove_retrying(|| async {
-                docker
-                    .delete_config(&a.name)
-                    .await
-                    .engine("remove config", &a.name)
-            })
-            .await
+            remove_retrying(docker, || docker.remove_config(&a.name)).await?;
+            Ok(Vec::new())
         }
         (Resource::Secret, Op::Remove) => {
-            remove_retrying(|| async {
-                docker
-                    .delete_secret(&a.name)
-                    .await
-                    .engine("remove secret", &a.name)
-            })
-            .await
+            remove_retrying(docker, || docker.remove_secret(&a.name)).await?;
+            Ok(Vec::new())
         }
         (Resource::Network, Op::Remove) => {
-            remove_retrying(|| async {
-                docker
-                    .remove_network(&a.name)
-                    .await
-                    .engine("remove network", &a.name)
-            })
-            .await
+            remove_retrying(docker, || docker.remove_network(&a.name)).await?;
+            Ok(Vec::new())
         }
         (r, op) => Err(anyhow::anyhow!("no executor for {op:?} {r:?}")),
     }
 }
 
 /// A create that finds the object there already (a concurrent run made it) is fine.
-fn created<T>(r: Result<T, EngineError>) -> anyhow::Result<()> {
+fn created(r: Result<(), EngineError>) -> anyhow::Result<Vec<String>> {
     match r {
-        Err(e) if e.kind == ErrorKind::AlreadyExists => Ok(()),
-        r => r.map(|_| ()).map_err(Into::into),
+        Err(e) if e.kind == ErrorKind::AlreadyExists => Ok(Vec::new()),
+        r => r.map(|()| Vec::new()).map_err(Into::into),
     }
 }
 
@@ -306,55 +264,46 @@ fn wanted<'a>(
 }
 
 /// Removing a config, secret or network that a task still uses fails until the task is gone:
-/// retry for up to 60 seconds.
-pub async fn remove_retrying<F, Fut>(f: F) -> anyhow::Result<()>
+/// retry for up to 60 seconds (of the engine's clock).
+pub async fn remove_retrying<F, Fut>(api: &dyn SwarmApi, f: F) -> anyhow::Result<()>
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = Result<(), EngineError>>,
 {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let deadline = api.now() + Duration::from_secs(60);
     loop {
         match f().await {
             Ok(()) => return Ok(()),
             Err(e) if e.kind == ErrorKind::NotFound => return Ok(()),
             Err(e)
-                if std::time::Instant::now() < deadline
+                if api.now() < deadline
                     && matches!(e.kind, ErrorKind::Conflict | ErrorKind::Other) =>
             {
-                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                api.sleep(Duration::from_millis(500)).await;
             }
             Err(e) => return Err(e.into()),
         }
     }
 }
 
-/// Everything of the stack is gone (services first, then what they used).
+/// Every service of the stack is gone and none of its containers runs any more.
 pub async fn wait_services_gone(
-    docker: &Docker,
+    api: &dyn SwarmApi,
     stack: &str,
-    timeout: std::time::Duration,
+    timeout: Duration,
 ) -> anyhow::Result<()> {
-    let deadline = std::time::Instant::now() + timeout;
+    let deadline = api.now() + timeout;
+    let f = observe::namespace_filter(stack);
     loop {
-        let obs = observe::observe(docker, stack).await?;
-        let f = observe::namespace_filter(stack);
-        let containers = docker
-            .list_containers(Some(
-                bollard::query_parameters::ListContainersOptionsBuilder::default()
-                    .all(true)
-                    .filters(&f)
-                    .build(),
-            ))
+        let obs = observe::observe(api, stack).await?;
+        let running = api
+            .running_containers(&f)
             .await
-            .engine("list containers of stack", stack)?;
-        let running = containers
-            .iter()
-            .filter(|c| c.state.as_ref().map(|s| s.to_string()) == Some("running".into()))
-            .count();
+            .map_err(|e| e.during("list containers of stack", stack))?;
         if obs.services.is_empty() && running == 0 {
             return Ok(());
         }
-        if std::time::Instant::now() > deadline {
+        if api.now() > deadline {
             return Err(crate::exit::coded(
                 crate::exit::TIMEOUT,
                 format!(
@@ -364,6 +313,6 @@ pub async fn wait_services_gone(
                 ),
             ));
         }
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        api.sleep(Duration::from_millis(300)).await;
     }
 }

@@ -1,8 +1,11 @@
 //! The only place that talks to the Docker Engine API (bollard). Connecting, classifying
 //! errors once, and naming what twip makes.
 
+pub mod api;
 pub mod error;
+pub mod events;
 pub mod execute;
+pub mod fake;
 pub mod model;
 pub mod observe;
 pub mod releases;
@@ -16,6 +19,7 @@ use std::time::Duration;
 /// module's functions, never called directly.
 pub use bollard::Docker;
 
+pub use api::SwarmApi;
 pub use error::{EngineError, ErrorKind};
 
 use crate::exit;
@@ -167,11 +171,8 @@ pub fn update_state_name(s: bollard::models::ServiceUpdateStatusStateEnum) -> &'
 }
 
 /// The swarm state of the engine: twip's lifecycle needs a manager.
-pub async fn require_manager(docker: &Docker, ep: &Endpoint) -> anyhow::Result<()> {
-    let info = docker
-        .info()
-        .await
-        .map_err(|e| EngineError::new("read engine info", "", e))?;
+pub async fn require_manager(docker: &dyn SwarmApi, ep: &Endpoint) -> anyhow::Result<()> {
+    let info = docker.info().await?;
     let swarm = info.swarm.unwrap_or_default();
     let state = swarm
         .local_node_state

@@ -1,63 +1,49 @@
 //! Reads what the engine holds for a stack into an [`Observed`] snapshot (by labels: no state
 //! file), and a few other reads the commands share.
+//!
+//! Services and tasks are read as JSON by the API client's side of the seam
+//! ([`super::api`]): bollard's model names a container spec's healthcheck `HealthCheck`, but
+//! the engine sends `Healthcheck`, so a `Service` (or `Task`) bollard decodes never has one
+//! (writes work: the engine matches keys without regard to case). The JSON is therefore
+//! decoded here, with the key put right first.
 
 use std::collections::HashMap;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-
-use bollard::models::Service;
-use bollard::query_parameters::{
-    ListConfigsOptionsBuilder, ListNetworksOptionsBuilder, ListSecretsOptionsBuilder,
-};
-use bollard::Docker;
 use serde_json::Value;
 
-use super::error::{EngineError, EngineResult};
+use super::api::{Filters, SwarmApi};
+use super::error::EngineError;
+use super::model::{Service, Task};
 use crate::plan::desired::LABEL_NAMESPACE;
 use crate::plan::{Observed, ObservedObject, ObservedService};
 
-pub fn namespace_filter(stack: &str) -> HashMap<String, Vec<String>> {
+pub fn namespace_filter(stack: &str) -> Filters {
     HashMap::from([(
         "label".to_string(),
         vec![format!("{LABEL_NAMESPACE}={stack}")],
     )])
 }
 
-pub async fn observe(docker: &Docker, stack: &str) -> Result<Observed, EngineError> {
+pub async fn observe(api: &dyn SwarmApi, stack: &str) -> Result<Observed, EngineError> {
     let f = namespace_filter(stack);
     let (services, networks, all_networks, configs, secrets) = tokio::try_join!(
-        list_services(docker, &f, "list services of stack", stack),
+        list_services(api, &f, "list services of stack", stack),
         async {
-            docker
-                .list_networks(Some(
-                    ListNetworksOptionsBuilder::default().filters(&f).build(),
-                ))
+            api.list_networks(Some(&f))
                 .await
-                .engine("list networks of stack", stack)
+                .map_err(|e| e.during("list networks of stack", stack))
         },
         // Every network (a service's spec names its networks by ID, external ones too).
+        api.list_networks(None),
         async {
-            docker
-                .list_networks(None::<bollard::query_parameters::ListNetworksOptions>)
+            api.list_configs(Some(&f))
                 .await
-                .engine("list networks", "")
+                .map_err(|e| e.during("list configs of stack", stack))
         },
         async {
-            docker
-                .list_configs(Some(
-                    ListConfigsOptionsBuilder::default().filters(&f).build(),
-                ))
+            api.list_secrets(Some(&f))
                 .await
-                .engine("list configs of stack", stack)
-        },
-        async {
-            docker
-                .list_secrets(Some(
-                    ListSecretsOptionsBuilder::default().filters(&f).build(),
-                ))
-                .await
-                .engine("list secrets of stack", stack)
+                .map_err(|e| e.during("list secrets of stack", stack))
         },
     )?;
     let mut obs = Observed::default();
@@ -93,54 +79,55 @@ pub async fn observe(docker: &Docker, stack: &str) -> Result<Observed, EngineErr
         });
     }
     obs.services.sort_by(|a, b| a.name.cmp(&b.name));
-    obs.retained = super::releases::retained_objects(docker, stack).await?;
+    obs.retained = super::releases::retained_objects(api, stack).await?;
     Ok(obs)
 }
 
-/// Tasks of one service (all states), each spec with its healthcheck (see below).
-pub async fn tasks(
-    docker: &Docker,
-    service: &str,
-) -> Result<Vec<bollard::models::Task>, EngineError> {
-    let op = "list tasks of service";
-    let f = HashMap::from([("service".to_string(), vec![service.to_string()])]);
-    let filters = serde_json::to_string(&f).unwrap_or_default();
-    let body = get(docker, format!("/tasks?filters={}", query_escape(&filters)))
-        .await
-        .engine(op, service)?;
-    tasks_from_json(&body).map_err(|e| decode_error(op, service, &e))
+/// Tasks of one service (all states), each spec with its healthcheck.
+pub async fn tasks(api: &dyn SwarmApi, service: &str) -> Result<Vec<Task>, EngineError> {
+    api.list_tasks(service).await
 }
-
-// Reading services and tasks. bollard's model names a container spec's healthcheck
-// `HealthCheck`, but the engine sends `Healthcheck`, so a `Service` (or `Task`) bollard decodes
-// never has one (writes work: the
-// engine matches keys without regard to case). Services are therefore read here as JSON, the
-// key is put right, and only then decoded into bollard's types.
 
 /// The services matching FILTERS (as `GET /services`), each spec with its healthcheck.
 pub async fn list_services(
-    docker: &Docker,
-    filters: &HashMap<String, Vec<String>>,
+    api: &dyn SwarmApi,
+    filters: &Filters,
     op: &str,
     resource: &str,
 ) -> Result<Vec<Service>, EngineError> {
-    let filters = serde_json::to_string(filters).unwrap_or_default();
-    let body = get(
-        docker,
-        format!("/services?filters={}", query_escape(&filters)),
-    )
-    .await
-    .engine(op, resource)?;
-    services_from_json(&body).map_err(|e| decode_error(op, resource, &e))
+    api.list_services(filters)
+        .await
+        .map_err(|e| e.during(op, resource))
 }
 
 /// One service by name or ID (as `GET /services/{id}`), its spec with its healthcheck.
-pub async fn inspect_service(docker: &Docker, service: &str) -> Result<Service, EngineError> {
-    let op = "inspect service";
-    let body = get(docker, format!("/services/{}", query_escape(service)))
-        .await
-        .engine(op, service)?;
-    service_from_json(&body).map_err(|e| decode_error(op, service, &e))
+pub async fn inspect_service(api: &dyn SwarmApi, service: &str) -> Result<Service, EngineError> {
+    api.inspect_service(service).await
+}
+
+/// The log of one task, as text chunks (`follow`: until the task ends or the stream is
+/// dropped; `tail`: only the last N lines).
+pub fn task_logs(
+    docker: &super::Docker,
+    task: &str,
+    follow: bool,
+    tail: Option<u64>,
+) -> impl futures_util::Stream<Item = Result<String, EngineError>> + Send + 'static {
+    use futures_util::StreamExt;
+    let mut opts = bollard::query_parameters::LogsOptionsBuilder::default()
+        .stdout(true)
+        .stderr(true)
+        .follow(follow);
+    if let Some(n) = tail {
+        opts = opts.tail(&n.to_string());
+    }
+    let task_id = task.to_string();
+    docker
+        .task_logs(task, Some(opts.build()))
+        .map(move |r| match r {
+            Ok(out) => Ok(out.to_string()),
+            Err(e) => Err(EngineError::new("read logs of task", &task_id, e)),
+        })
 }
 
 /// Decodes the engine's answer to `GET /services` (or `docker service inspect`'s output).
@@ -154,7 +141,7 @@ pub fn services_from_json(text: &str) -> Result<Vec<Service>, serde_json::Error>
 }
 
 /// Decodes the engine's answer to `GET /tasks`.
-pub fn tasks_from_json(text: &str) -> Result<Vec<bollard::models::Task>, serde_json::Error> {
+pub fn tasks_from_json(text: &str) -> Result<Vec<Task>, serde_json::Error> {
     let mut v: Value = serde_json::from_str(text)?;
     if let Value::Array(list) = &mut v {
         list.iter_mut().for_each(|t| healthcheck_key(t, TASK_SPECS));
@@ -191,55 +178,14 @@ fn healthcheck_key(object: &mut Value, pointers: &[&str]) {
     }
 }
 
-fn decode_error(op: &str, resource: &str, e: &serde_json::Error) -> EngineError {
-    EngineError {
-        op: op.to_string(),
-        resource: resource.to_string(),
-        kind: super::error::ErrorKind::Other,
-        status: None,
-        message: format!("unexpected answer from the engine: {e}"),
-    }
-}
-
-/// GETs PATH_AND_QUERY (below the API version prefix) from the engine and returns the body.
-/// bollard has no public raw request, so this sends its ping through the same client
-/// (connection, TLS/SSH, API version, timeout, error handling) with the request's path
-/// replaced.
-async fn get(docker: &Docker, path_and_query: String) -> Result<String, bollard::errors::Error> {
-    let rewritten = Arc::new(AtomicBool::new(false));
-    let flag = rewritten.clone();
-    let body = docker
-        .clone()
-        .with_request_modifier(move |mut req| {
-            let uri = req.uri().to_string();
-            if let Some(base) = uri.strip_suffix("/_ping") {
-                if let Ok(u) = format!("{base}{path_and_query}").parse() {
-                    *req.uri_mut() = u;
-                    flag.store(true, Ordering::SeqCst);
-                }
-            }
-            req
-        })
-        .ping()
-        .await?;
-    if !rewritten.load(Ordering::SeqCst) {
-        return Err(bollard::errors::Error::IOError {
-            err: std::io::Error::other("could not build the request to the engine"),
-        });
-    }
-    Ok(body)
-}
-
-/// Percent-encodes everything but RFC 3986's unreserved characters.
-fn query_escape(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+pub(super) fn decode_error(op: &str, resource: &str, e: &serde_json::Error) -> EngineError {
+    EngineError::of(
+        op,
+        resource,
+        super::error::ErrorKind::Other,
+        None,
+        &format!("unexpected answer from the engine: {e}"),
+    )
 }
 
 #[cfg(test)]
@@ -317,14 +263,5 @@ mod tests {
         let plain: Vec<bollard::models::Task> = serde_json::from_str(text).unwrap();
         let cs = plain[0].spec.as_ref().unwrap().container_spec.as_ref();
         assert!(cs.unwrap().health_check.is_none());
-    }
-
-    #[test]
-    fn query_escape_leaves_no_reserved_character() {
-        assert_eq!(
-            query_escape(r#"{"label":["a=b c"]}"#),
-            "%7B%22label%22%3A%5B%22a%3Db%20c%22%5D%7D"
-        );
-        assert_eq!(query_escape("x_y-1.z~"), "x_y-1.z~");
     }
 }

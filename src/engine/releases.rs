@@ -6,12 +6,11 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use base64::Engine as _;
-use bollard::models::{ConfigSpec, ServiceSpec};
-use bollard::query_parameters::ListConfigsOptionsBuilder;
-use bollard::Docker;
 use serde::{Deserialize, Serialize};
 
-use super::error::{EngineError, EngineResult};
+use super::api::SwarmApi;
+use super::error::EngineError;
+use super::model::{ConfigSpec, ServiceSpec};
 use crate::plan::desired::LABEL_NAMESPACE;
 
 pub use crate::labels::RELEASE as LABEL_RELEASE;
@@ -58,7 +57,10 @@ fn config_name(stack: &str, seq: u64) -> String {
 }
 
 /// Every recorded release of the stack, oldest first, with its config name.
-pub async fn list(docker: &Docker, stack: &str) -> Result<Vec<(String, Release)>, EngineError> {
+pub async fn list(
+    docker: &dyn SwarmApi,
+    stack: &str,
+) -> Result<Vec<(String, Release)>, EngineError> {
     let f = HashMap::from([(
         "label".to_string(),
         vec![
@@ -67,11 +69,9 @@ pub async fn list(docker: &Docker, stack: &str) -> Result<Vec<(String, Release)>
         ],
     )]);
     let configs = docker
-        .list_configs(Some(
-            ListConfigsOptionsBuilder::default().filters(&f).build(),
-        ))
+        .list_configs(Some(&f))
         .await
-        .engine("list releases of stack", stack)?;
+        .map_err(|e| e.during("list releases of stack", stack))?;
     let mut out = Vec::new();
     for c in configs {
         let Some(spec) = c.spec else { continue };
@@ -91,7 +91,7 @@ pub async fn list(docker: &Docker, stack: &str) -> Result<Vec<(String, Release)>
 /// Records `services` as the stack's newest release, unless it equals the newest one, and
 /// forgets releases beyond the last [`KEEP`].
 pub async fn record(
-    docker: &Docker,
+    docker: &dyn SwarmApi,
     stack: &str,
     services: BTreeMap<String, ServiceSpec>,
     labels: HashMap<String, String>,
@@ -103,7 +103,8 @@ pub async fn record(
         }
     }
     let seq = existing.last().map_or(1, |(_, r)| r.seq + 1);
-    let created = std::time::SystemTime::now()
+    let created = docker
+        .now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let release = Release {
@@ -122,11 +123,11 @@ pub async fn record(
     docker
         .create_config(spec)
         .await
-        .engine("record release of", stack)?;
+        .map_err(|e| e.during("record release of", stack))?;
     let all = list(docker, stack).await?;
     if all.len() > KEEP {
         for (name, _) in &all[..all.len() - KEEP] {
-            let _ = docker.delete_config(name).await;
+            let _ = docker.remove_config(name).await;
         }
     }
     Ok(seq)
@@ -152,7 +153,7 @@ fn same_release(a: &BTreeMap<String, ServiceSpec>, b: &BTreeMap<String, ServiceS
 
 /// Names of configs and secrets that kept releases use (not to be removed).
 pub async fn retained_objects(
-    docker: &Docker,
+    docker: &dyn SwarmApi,
     stack: &str,
 ) -> Result<BTreeSet<String>, EngineError> {
     let mut names = BTreeSet::new();

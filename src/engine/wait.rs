@@ -1,21 +1,17 @@
 //! Waiting for convergence: every service touched by a plan runs its desired number of
-//! tasks, its update (if any) completed, nothing left starting. On a terminal, one live line
-//! per service; elsewhere a plain line when a service's state changes. Failures are reported
-//! with what a person can act on: the task's error, a crash loop with its last log lines, or
-//! a rollback swarm performed.
+//! tasks, its update (if any) completed, nothing left starting. Each service's state is an
+//! [`Event`] when it changes (the lifecycle shows them). Failures are reported with what a
+//! person can act on: the task's error, a crash loop with its last log lines, or a rollback
+//! swarm performed. Time is the engine's ([`SwarmApi::now`]).
 
 use std::collections::{BTreeMap, HashSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bollard::models::TaskState;
-use bollard::query_parameters::LogsOptionsBuilder;
-use bollard::Docker;
-use futures_util::StreamExt;
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-
+use super::api::SwarmApi;
+use super::events::{Event, Sink};
+use super::model::{Task, TaskSpec, TaskState};
 use super::observe;
 use crate::exit;
-use crate::ui::Ui;
 
 /// A service's state at one look.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -76,7 +72,7 @@ pub struct Before {
     pub update_started: std::collections::HashMap<String, Option<String>>,
 }
 
-pub async fn existing_tasks(docker: &Docker, services: &[String]) -> Before {
+pub async fn existing_tasks(docker: &dyn SwarmApi, services: &[String]) -> Before {
     let mut before = Before::default();
     for s in services {
         if let Ok(tasks) = observe::tasks(docker, s).await {
@@ -91,7 +87,11 @@ pub async fn existing_tasks(docker: &Docker, services: &[String]) -> Before {
     before
 }
 
-pub async fn look(docker: &Docker, service: &str, before: &Before) -> anyhow::Result<ServiceState> {
+pub async fn look(
+    docker: &dyn SwarmApi,
+    service: &str,
+    before: &Before,
+) -> anyhow::Result<ServiceState> {
     let svc = observe::inspect_service(docker, service).await?;
     let tasks = observe::tasks(docker, service).await?;
     let replicated = svc
@@ -138,7 +138,7 @@ pub async fn look(docker: &Docker, service: &str, before: &Before) -> anyhow::Re
             _ => false,
         })
         .count() as u64;
-    let now = std::time::SystemTime::now();
+    let now = docker.now();
     let youngest_running = want_running
         .iter()
         .filter_map(|t| t.status.as_ref())
@@ -150,7 +150,7 @@ pub async fn look(docker: &Docker, service: &str, before: &Before) -> anyhow::Re
         })
         .map(|t| now.duration_since(t).unwrap_or_default())
         .min();
-    let mut failed: Vec<&bollard::models::Task> = tasks
+    let mut failed: Vec<&Task> = tasks
         .iter()
         .filter(|t| !before.tasks.contains(t.id.as_deref().unwrap_or_default()))
         .filter(|t| {
@@ -199,7 +199,7 @@ pub async fn look(docker: &Docker, service: &str, before: &Before) -> anyhow::Re
 
 /// A task spec as JSON without what the engine fills in differently in tasks and services
 /// (`Runtime`); empty values compare equal to absent ones (see [`crate::plan::subset`]).
-fn spec_json(spec: &bollard::models::TaskSpec) -> serde_json::Value {
+fn spec_json(spec: &TaskSpec) -> serde_json::Value {
     let mut v = serde_json::to_value(spec).unwrap_or_default();
     if let Some(o) = v.as_object_mut() {
         o.remove("Runtime");
@@ -207,7 +207,7 @@ fn spec_json(spec: &bollard::models::TaskSpec) -> serde_json::Value {
     v
 }
 
-fn task_error(t: &bollard::models::Task) -> String {
+fn task_error(t: &Task) -> String {
     let st = t.status.as_ref();
     let err = st.and_then(|s| s.err.clone()).unwrap_or_default();
     let exit_code = st
@@ -234,54 +234,28 @@ fn task_error(t: &bollard::models::Task) -> String {
 }
 
 /// The last lines a service's tasks wrote (for a crash loop).
-pub async fn last_log_lines(docker: &Docker, service: &str, n: usize) -> Vec<String> {
-    let opts = LogsOptionsBuilder::default()
-        .stdout(true)
-        .stderr(true)
-        .tail(&n.to_string())
-        .build();
-    let mut stream = docker.service_logs(service, Some(opts));
-    let mut lines = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while let Ok(Some(Ok(chunk))) = tokio::time::timeout_at(deadline.into(), stream.next()).await {
-        for l in chunk.to_string().lines() {
-            lines.push(l.to_string());
-        }
-    }
-    let skip = lines.len().saturating_sub(n);
-    lines.into_iter().skip(skip).collect()
+pub async fn last_log_lines(docker: &dyn SwarmApi, service: &str, n: usize) -> Vec<String> {
+    docker.service_logs(service, n).await
 }
 
 /// Waits until every service converges, fails, or the timeout passes.
+// Over 120 lines: one polling loop whose exits (rolled back, paused, converged, failing,
+// timed out) read best side by side.
 pub async fn converge(
-    docker: &Docker,
+    docker: &dyn SwarmApi,
     services: &[String],
     before: &Before,
     timeout: Duration,
-    ui: &Ui,
+    sink: &mut dyn Sink,
 ) -> anyhow::Result<()> {
     if services.is_empty() {
         return Ok(());
     }
-    let start = Instant::now();
-    let multi = MultiProgress::new();
-    let bars: BTreeMap<&String, ProgressBar> = if ui.interactive && !ui.quiet {
-        services
-            .iter()
-            .map(|s| {
-                let pb = multi.add(ProgressBar::new_spinner());
-                pb.set_style(
-                    ProgressStyle::with_template("{spinner} {prefix:<28} {msg}")
-                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-                );
-                pb.set_prefix(crate::ui::clean(s));
-                pb.enable_steady_tick(Duration::from_millis(120));
-                (s, pb)
-            })
-            .collect()
-    } else {
-        BTreeMap::new()
-    };
+    let start = docker.now();
+    let elapsed = || docker.now().duration_since(start).unwrap_or_default();
+    sink.emit(Event::Waiting {
+        services: services.to_vec(),
+    });
     let mut last: BTreeMap<String, String> = BTreeMap::new();
     let mut done: HashSet<String> = HashSet::new();
     loop {
@@ -292,15 +266,22 @@ pub async fn converge(
             let st = look(docker, s, before).await?;
             // The engine's task messages are shown as they change: made safe for a terminal.
             let line = crate::ui::clean(&st.line());
-            if let Some(pb) = bars.get(s) {
-                pb.set_message(line.clone());
-            } else if last.get(s) != Some(&line) && !ui.quiet {
-                eprintln!("  {}: {line}", crate::ui::clean(s));
+            if last.get(s) != Some(&line) {
+                sink.emit(Event::State {
+                    service: s.clone(),
+                    line: line.clone(),
+                });
             }
             last.insert(s.clone(), line);
+            let finished = |sink: &mut dyn Sink, ok| {
+                sink.emit(Event::Finished {
+                    service: s.clone(),
+                    ok,
+                })
+            };
             match st.update.as_deref() {
                 Some("rollback_completed") => {
-                    finish(&bars, s, false);
+                    finished(sink, false);
                     return Err(exit::coded(
                         exit::ROLLED_BACK,
                         format!(
@@ -310,7 +291,7 @@ pub async fn converge(
                     ));
                 }
                 Some("paused") | Some("rollback_paused") => {
-                    finish(&bars, s, false);
+                    finished(sink, false);
                     return Err(exit::coded(
                         exit::PAUSED,
                         format!(
@@ -322,7 +303,7 @@ pub async fn converge(
                 _ => {}
             }
             if st.converged() {
-                finish(&bars, s, true);
+                finished(sink, true);
                 done.insert(s.clone());
                 continue;
             }
@@ -332,9 +313,9 @@ pub async fn converge(
                     e.starts_with("image not found")
                         || e.starts_with("port already allocated")
                         || e.contains("no suitable node")
-                }) && start.elapsed() > Duration::from_secs(10)
+                }) && elapsed() > Duration::from_secs(10)
             {
-                finish(&bars, s, false);
+                finished(sink, false);
                 let err = st
                     .last_error
                     .clone()
@@ -355,15 +336,13 @@ pub async fn converge(
         if done.len() == services.len() {
             return Ok(());
         }
-        if start.elapsed() > timeout {
+        if elapsed() > timeout {
             let pending: Vec<String> = services
                 .iter()
                 .filter(|s| !done.contains(*s))
                 .map(|s| format!("{s} ({})", last.get(s).cloned().unwrap_or_default()))
                 .collect();
-            for pb in bars.values() {
-                pb.finish();
-            }
+            sink.emit(Event::GaveUp);
             return Err(exit::coded(
                 exit::TIMEOUT,
                 format!(
@@ -373,18 +352,28 @@ pub async fn converge(
                 ),
             ));
         }
-        tokio::time::sleep(Duration::from_millis(400)).await;
+        docker.sleep(Duration::from_millis(400)).await;
     }
 }
 
-fn finish(bars: &BTreeMap<&String, ProgressBar>, s: &String, ok: bool) {
-    if let Some(pb) = bars.get(s) {
-        let mark = if ok { "✓" } else { "✗" };
-        pb.set_style(
-            ProgressStyle::with_template("{prefix:<30} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-        );
-        pb.set_prefix(format!("{mark} {}", crate::ui::clean(s)));
-        pb.finish();
+/// Waits until nothing of the stack is listed any more (services, networks, configs,
+/// secrets). `Some(count)` of what is still there after TIMEOUT.
+pub async fn stack_gone(
+    docker: &dyn SwarmApi,
+    stack: &str,
+    timeout: Duration,
+) -> anyhow::Result<Option<usize>> {
+    let deadline = docker.now() + timeout;
+    loop {
+        let left = observe::observe(docker, stack).await?;
+        let count =
+            left.services.len() + left.networks.len() + left.configs.len() + left.secrets.len();
+        if count == 0 {
+            return Ok(None);
+        }
+        if docker.now() > deadline {
+            return Ok(Some(count));
+        }
+        docker.sleep(Duration::from_millis(300)).await;
     }
 }

@@ -2,37 +2,65 @@
 //! desired state, observe, reconcile, print the plan, execute it, wait for convergence.
 //! Everything that can be checked is checked before the first change to the swarm.
 
+use std::path::Path;
 use std::time::Duration;
 
 use crate::context::{entrypoint_on, Target};
-use crate::engine;
+use crate::engine::{self, SwarmApi};
+use crate::lab::Lab;
+use crate::manifest::Environment;
 use crate::plan::{self, Desired, Options, Plan};
 use crate::render;
 use crate::ui::Ui;
 
+use super::progress::Progress;
+
+/// What the lifecycle works on: an environment (loaded and valid), its project, and the swarm
+/// it runs on, through the engine seam (the API client, or an in-memory swarm in tests).
+#[derive(Clone, Copy)]
+pub struct Deployment<'a> {
+    pub api: &'a dyn SwarmApi,
+    pub env: &'a Environment,
+    pub project_dir: &'a Path,
+    /// The lab the environment runs on, if any (where its entrypoint answers).
+    pub lab: Option<&'a Lab>,
+}
+
+impl Deployment<'_> {
+    pub fn stack(&self) -> &str {
+        self.env.stack()
+    }
+}
+
 /// Renders the environment into build/ENV (so the files on disk match what is deployed) and
 /// computes the desired state.
 pub fn desired(t: &Target) -> anyhow::Result<Desired> {
-    let out_dir = t.project.dir.join("build").join(&t.env.name);
-    let output = render::render(&t.env, &t.project.dir, &out_dir)?;
+    desired_for(&t.env, &t.project.dir)
+}
+
+/// [`desired`] for an environment of the project at PROJECT_DIR.
+pub fn desired_for(env: &Environment, project_dir: &Path) -> anyhow::Result<Desired> {
+    let out_dir = project_dir.join("build").join(&env.name);
+    let output = render::render(env, project_dir, &out_dir)?;
     // Best effort, as before; through the one writer that stays in the folder and is atomic.
     let _ = render::write_output(&out_dir, &output);
-    let inputs = render::inputs::gather(&t.env, &t.project.dir)?;
-    plan::desired::desired(&t.env, &output, &inputs)
+    let inputs = render::inputs::gather(env, project_dir)?;
+    plan::desired::desired(env, &output, &inputs)
 }
 
 pub async fn make_plan(t: &Target, opts: &Options, ui: &Ui) -> anyhow::Result<(Desired, Plan)> {
+    let d = t.deployment();
     let mut desired = desired(t)?;
-    pin_digests(t, &mut desired, ui).await?;
-    make_plan_with(t, opts, desired).await
+    pin_digests(&d, &mut desired, ui).await?;
+    make_plan_with(&d, opts, desired).await
 }
 
 pub async fn make_plan_with(
-    t: &Target,
+    d: &Deployment<'_>,
     opts: &Options,
     desired: Desired,
 ) -> anyhow::Result<(Desired, Plan)> {
-    let observed = engine::observe::observe(&t.docker, &desired.stack).await?;
+    let observed = engine::observe::observe(d.api, &desired.stack).await?;
     let plan = plan::reconcile(&desired, &observed, opts);
     Ok((desired, plan))
 }
@@ -66,9 +94,22 @@ pub async fn converge_to(
     // Images first: what is deployed must exist, and with a registry its digest is what the
     // services refer to (a rebuilt image under the same tag then rolls out too).
     ensure_images(t, ui).await?;
+    converge_on(&t.deployment(), opts, desired, detach, timeout, ui).await
+}
+
+/// The converge path once the images exist: pin digests, observe, reconcile, print the plan,
+/// execute it, wait for convergence, record the release.
+pub async fn converge_on(
+    d: &Deployment<'_>,
+    opts: &Options,
+    desired: Desired,
+    detach: bool,
+    timeout: Duration,
+    ui: &Ui,
+) -> anyhow::Result<i32> {
     let mut desired = desired;
-    pin_digests(t, &mut desired, ui).await?;
-    let (desired, plan) = make_plan_with(t, opts, desired).await?;
+    pin_digests(d, &mut desired, ui).await?;
+    let (desired, plan) = make_plan_with(d, opts, desired).await?;
     if plan.is_empty() {
         ui.ok(plan.to_string().trim_end());
         return Ok(crate::exit::SUCCESS);
@@ -76,30 +117,54 @@ pub async fn converge_to(
     if !ui.quiet {
         eprint!("{}", crate::ui::clean(&plan.to_string()));
     }
-    let touched = plan.touched_services();
-    let old_tasks = engine::wait::existing_tasks(&t.docker, &touched).await;
-    engine::execute::execute(&t.docker, &plan, &desired, ui).await?;
+    let before = apply(d, &plan, &desired, ui).await?;
     if detach {
         ui.info("not waiting (--detach); `twip status` shows progress");
         return Ok(crate::exit::SUCCESS);
     }
+    let touched = plan.touched_services();
     ui.info(&format!(
         "waiting for {} service{} to converge",
         touched.len(),
         if touched.len() == 1 { "" } else { "s" }
     ));
-    engine::wait::converge(&t.docker, &touched, &old_tasks, timeout, ui).await?;
-    record_release(t, ui).await;
-    ui.ok(&format!("{} is up", t.env.name));
-    if let Some(url) = entrypoint_on(&t.env, t.lab.as_ref()) {
+    wait(d, &touched, &before, timeout, ui).await?;
+    record_release(d, ui).await;
+    ui.ok(&format!("{} is up", d.env.name));
+    if let Some(url) = entrypoint_on(d.env, d.lab) {
         ui.info(&format!("  {url}"));
     }
     Ok(crate::exit::SUCCESS)
 }
 
+/// Executes PLAN, each finished action shown as it is done. Returns what the touched services
+/// looked like before (what [`wait`] needs to tell this change's failures from older ones).
+pub async fn apply(
+    d: &Deployment<'_>,
+    plan: &Plan,
+    desired: &Desired,
+    ui: &Ui,
+) -> anyhow::Result<engine::wait::Before> {
+    let before = engine::wait::existing_tasks(d.api, &plan.touched_services()).await;
+    engine::execute::execute(d.api, plan, desired, &mut Progress::new(ui)).await?;
+    Ok(before)
+}
+
+/// Waits until SERVICES converge (exit 3 after TIMEOUT, 4 rolled back, 5 paused).
+pub async fn wait(
+    d: &Deployment<'_>,
+    services: &[String],
+    before: &engine::wait::Before,
+    timeout: Duration,
+    ui: &Ui,
+) -> anyhow::Result<()> {
+    let mut progress = Progress::new(ui);
+    engine::wait::converge(d.api, services, before, timeout, &mut progress).await
+}
+
 /// Services whose image is one twip builds, with that image's reference: (service, image).
-fn built_images(t: &Target, desired: &Desired) -> Vec<(String, String)> {
-    let m = &t.env.manifest;
+fn built_images(d: &Deployment<'_>, desired: &Desired) -> Vec<(String, String)> {
+    let m = &d.env.manifest;
     desired
         .services
         .iter()
@@ -113,7 +178,7 @@ fn built_images(t: &Target, desired: &Desired) -> Vec<(String, String)> {
             m.images
                 .iter()
                 .any(|(name, i)| {
-                    i.build.is_some() && crate::render::context::image_ref(&t.env, name) == image
+                    i.build.is_some() && crate::render::context::image_ref(d.env, name) == image
                 })
                 .then(|| (s.short.clone(), image))
         })
@@ -125,16 +190,16 @@ fn built_images(t: &Target, desired: &Desired) -> Vec<(String, String)> {
 /// carry the local image's id as the container label `io.twip.image-id` instead (read from the
 /// manager's engine), so `up` after a rebuild under the same tag rolls the new image out rather
 /// than finding the stack up to date.
-pub async fn pin_digests(t: &Target, desired: &mut Desired, ui: &Ui) -> anyhow::Result<()> {
-    let with_registry = t.env.manifest.registry.is_some();
-    for (svc, image) in built_images(t, desired) {
+pub async fn pin_digests(d: &Deployment<'_>, desired: &mut Desired, ui: &Ui) -> anyhow::Result<()> {
+    let with_registry = d.env.manifest.registry.is_some();
+    for (svc, image) in built_images(d, desired) {
         if with_registry {
             if image.contains('@') {
                 continue;
             }
-            match t.docker.inspect_registry_image(&image, None).await {
-                Ok(d) => {
-                    if let Some(digest) = d.descriptor.digest {
+            match d.api.registry_digest(&image).await {
+                Ok(digest) => {
+                    if let Some(digest) = digest {
                         let pinned = format!("{image}@{digest}");
                         ui.debug(&format!("{svc}: {pinned}"));
                         desired.set_image(&svc, &pinned);
@@ -145,12 +210,11 @@ pub async fn pin_digests(t: &Target, desired: &mut Desired, ui: &Ui) -> anyhow::
                 )),
             }
         } else {
-            match t.docker.inspect_image(&image).await {
-                Ok(i) => {
-                    if let Some(id) = i.id {
-                        desired.set_container_label(&svc, IMAGE_ID_LABEL, &id);
-                    }
+            match d.api.image_id(&image).await {
+                Ok(Some(id)) => {
+                    desired.set_container_label(&svc, IMAGE_ID_LABEL, &id);
                 }
+                Ok(None) => ui.debug(&format!("{image}: not on the manager's engine")),
                 Err(e) => ui.debug(&format!("{image}: not on the manager's engine ({e})")),
             }
         }
@@ -162,13 +226,13 @@ pub use crate::labels::IMAGE_ID as IMAGE_ID_LABEL;
 
 /// Records what runs now as the stack's newest release (for `twip rollback`). A failure to
 /// record is a warning: the deploy itself succeeded.
-pub async fn record_release(t: &Target, ui: &Ui) {
-    let stack = t.env.stack();
+pub async fn record_release(d: &Deployment<'_>, ui: &Ui) {
+    let stack = d.stack();
     let result = async {
-        let obs = engine::observe::observe(&t.docker, stack).await?;
+        let obs = engine::observe::observe(d.api, stack).await?;
         let services = obs.services.into_iter().map(|s| (s.name, s.spec)).collect();
-        let labels = plan::desired::stack_labels(&t.env);
-        engine::releases::record(&t.docker, stack, services, labels).await
+        let labels = plan::desired::stack_labels(d.env);
+        engine::releases::record(d.api, stack, services, labels).await
     }
     .await;
     match result {

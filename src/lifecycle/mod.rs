@@ -1,7 +1,14 @@
 //! The application layer: what a command does to a stack, as plans converged through the
 //! engine. Commands are wiring; this is where `up`, `scale`, `update`, `rollback` and `down`
-//! meet the engine.
+//! meet the engine, every change through a plan: `converge` (desired -> pin -> observe ->
+//! reconcile -> execute -> wait -> record), `rollback` (a recorded release as the desired
+//! state), `down` (the empty desired state). `progress` shows the engine's events.
 
 pub mod converge;
+pub mod down;
+pub mod progress;
+pub mod rollback;
 
-pub use converge::{converge, converge_to, desired, make_plan, record_release};
+pub use converge::{
+    converge, converge_on, converge_to, desired, desired_for, make_plan, record_release, Deployment,
+};

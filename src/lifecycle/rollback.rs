@@ -1,0 +1,204 @@
+//! `rollback`: a recorded release becomes the desired state, and the stack converges to it
+//! through the same reconcile, execute and wait as `up`. The replica counts that run now and
+//! the force-update counters are kept (the reconcile keeps them); services the release has but
+//! the swarm does not run are not recreated (`up` does that), and services it does not name
+//! stay as they are. The rollback is recorded as a release of its own, so rolling back twice
+//! returns to where you started.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::engine::model::ServiceSpec;
+use crate::engine::releases::{self, Release};
+use crate::exit;
+use crate::plan::desired::{
+    hash_spec, DesiredNetwork, DesiredObject, LABEL_MANIFEST_REPLICAS, LABEL_SPEC_HASH,
+};
+use crate::plan::{self, Desired, DesiredService, Observed, Op, Options, Plan};
+use crate::ui::Ui;
+
+use super::converge::{apply, record_release, wait, Deployment};
+
+/// How long a rollback waits for convergence.
+pub const TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Returns SERVICE (short or full name; every service when `None`) to release TO (by default
+/// the one before the newest) and waits until it runs.
+pub async fn rollback(
+    d: &Deployment<'_>,
+    service: Option<&str>,
+    to: Option<u64>,
+    timeout: Duration,
+    ui: &Ui,
+) -> anyhow::Result<i32> {
+    let stack = d.stack().to_string();
+    let history = releases::list(d.api, &stack).await?;
+    if history.len() < 2 {
+        return Err(anyhow::anyhow!(
+            "{}: there is no earlier release to return to ({} recorded; twip records one after each `up` that changes something)",
+            d.env.name,
+            history.len()
+        ));
+    }
+    let target = match to {
+        None => &history[history.len() - 2].1,
+        Some(seq) => {
+            &history
+                .iter()
+                .find(|(_, r)| r.seq == seq)
+                .ok_or_else(|| {
+                    let kept: Vec<String> =
+                        history.iter().map(|(_, r)| r.seq.to_string()).collect();
+                    exit::invalid(format!(
+                        "{}: no release {seq} (kept: {})",
+                        d.env.name,
+                        kept.join(", ")
+                    ))
+                })?
+                .1
+        }
+    };
+    let wanted = |name: &str| match service {
+        Some(svc) => name == format!("{stack}_{svc}") || name == svc,
+        None => true,
+    };
+    if let Some(svc) = service {
+        if !target.services.keys().any(|n| wanted(n)) {
+            return Err(exit::invalid(format!(
+                "{}: no service `{svc}` in release {}",
+                d.env.name, target.seq
+            )));
+        }
+    }
+    let observed = crate::engine::observe::observe(d.api, &stack).await?;
+    let desired = release_desired(d, target, &observed, &wanted, ui);
+    // The counts that run now stay (set by `scale` or the autoscaler).
+    let opts = Options {
+        scale: observed
+            .services
+            .iter()
+            .filter_map(|o| Some((o.name.clone(), o.replicas()?)))
+            .collect(),
+        ..Options::default()
+    };
+    let mut plan = plan::reconcile(&desired, &observed, &opts);
+    present(&mut plan, target, &observed);
+    if plan.is_empty() {
+        ui.ok(&format!(
+            "{}: release {} runs the same services; nothing to roll back",
+            d.env.name, target.seq
+        ));
+        return Ok(exit::SUCCESS);
+    }
+    eprint!("{}", crate::ui::clean(&plan.to_string()));
+    let before = apply(d, &plan, &desired, ui).await?;
+    wait(d, &plan.touched_services(), &before, timeout, ui).await?;
+    record_release(d, ui).await;
+    ui.ok(&format!("{} is back at release {}", d.env.name, target.seq));
+    Ok(exit::SUCCESS)
+}
+
+/// The desired state of a rollback: the release's spec for each wanted service that runs,
+/// what runs for every other service, and the stack's networks, configs and secrets as they
+/// are (neither created nor removed).
+pub fn release_desired(
+    d: &Deployment<'_>,
+    release: &Release,
+    observed: &Observed,
+    wanted: &dyn Fn(&str) -> bool,
+    ui: &Ui,
+) -> Desired {
+    let stack = d.stack();
+    for name in release.services.keys().filter(|n| wanted(n)) {
+        if !observed.services.iter().any(|o| &o.name == name) {
+            ui.warn(&format!(
+                "{name} is in release {} but not running; `twip up` recreates services",
+                release.seq
+            ));
+        }
+    }
+    let services = observed
+        .services
+        .iter()
+        .map(|o| {
+            let spec = match release.services.get(&o.name) {
+                Some(spec) if wanted(&o.name) => spec.clone(),
+                _ => o.spec.clone(),
+            };
+            desired_service(stack, &o.name, spec)
+        })
+        .collect();
+    let kept = |list: &[plan::ObservedObject]| -> Vec<DesiredObject> {
+        list.iter()
+            .map(|o| DesiredObject {
+                key: o.name.clone(),
+                name: o.name.clone(),
+                data: Vec::new(),
+                external: true,
+                labels: HashMap::new(),
+            })
+            .collect()
+    };
+    Desired {
+        env: d.env.name.clone(),
+        stack: stack.to_string(),
+        networks: observed
+            .networks
+            .iter()
+            .map(|n| DesiredNetwork {
+                name: n.name.clone(),
+                driver: String::new(),
+                attachable: false,
+                internal: false,
+                external: true,
+                labels: HashMap::new(),
+            })
+            .collect(),
+        configs: kept(&observed.configs),
+        secrets: kept(&observed.secrets),
+        services,
+    }
+}
+
+/// A recorded spec as a desired service: its hash and manifest count from its own labels.
+fn desired_service(stack: &str, name: &str, spec: ServiceSpec) -> DesiredService {
+    let label = |k: &str| spec.labels.as_ref().and_then(|l| l.get(k).cloned());
+    DesiredService {
+        short: name
+            .strip_prefix(&format!("{stack}_"))
+            .unwrap_or(name)
+            .to_string(),
+        name: name.to_string(),
+        spec_hash: label(LABEL_SPEC_HASH).unwrap_or_else(|| hash_spec(&spec)),
+        manifest_replicas: label(LABEL_MANIFEST_REPLICAS).and_then(|r| r.parse().ok()),
+        spec,
+    }
+}
+
+/// A rollback's plan says where each service goes back to (`back to release 3 (a → b)`),
+/// as it always has, rather than the field changes of an `up`.
+fn present(plan: &mut Plan, target: &Release, observed: &Observed) {
+    let image = |s: &ServiceSpec| {
+        s.task_template
+            .as_ref()
+            .and_then(|t| t.container_spec.as_ref())
+            .and_then(|c| c.image.clone())
+            .unwrap_or_default()
+    };
+    for a in plan.actions.iter_mut().filter(|a| a.op == Op::Update) {
+        let (Some(now), Some(then)) = (
+            observed.services.iter().find(|o| o.name == a.name),
+            target.services.get(&a.name),
+        ) else {
+            continue;
+        };
+        a.cause = format!(
+            "back to release {} ({} → {})",
+            target.seq,
+            image(&now.spec).split('@').next().unwrap_or_default(),
+            image(then).split('@').next().unwrap_or_default()
+        );
+        a.changes.clear();
+    }
+    plan.unchanged.clear();
+}
