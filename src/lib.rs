@@ -8,6 +8,7 @@
 
 pub mod autoscale;
 pub mod bench;
+pub mod build;
 pub mod cli;
 pub mod commands;
 pub mod context;
@@ -18,6 +19,7 @@ pub mod lab;
 pub mod labels;
 pub mod lifecycle;
 pub mod manifest;
+pub mod nodes;
 pub mod plan;
 pub mod project;
 pub mod render;

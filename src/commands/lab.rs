@@ -758,7 +758,7 @@ pub async fn prepare(
     super::swarm::join_env(g, &t.project.dir, &t.env, Some(lab), READY_WAIT, ui).await?;
     let local = engine::connect(&Endpoint::resolve(None, None)).await?;
     super::build::ensure_images(&t.env, &local, &t.project.dir, ui).await?;
-    deliver(lab, &super::images::deployed_refs(&t.env), ui).await
+    deliver(lab, &crate::build::deployed_refs(&t.env), ui).await
 }
 
 /// Copies images from this machine's engine to every node of the lab that lacks them.

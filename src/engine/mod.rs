@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod execute;
+pub mod images;
 pub mod model;
 pub mod observe;
 pub mod releases;

@@ -3,5 +3,6 @@
 //! meet the engine.
 
 pub mod converge;
+pub mod images;
 
 pub use converge::{converge, converge_to, desired, make_plan, record_release};
