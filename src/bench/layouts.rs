@@ -56,12 +56,7 @@ pub async fn run(args: &BenchArgs, g: &GlobalArgs, ui: &Ui) -> anyhow::Result<i3
         )));
     }
     let full = format!("{}_{svc}", t.env.stack());
-    let original = t
-        .docker
-        .inspect_service(
-            &full,
-            None::<bollard::query_parameters::InspectServiceOptions>,
-        )
+    let original = crate::engine::stats::service_replicas(&t.docker, &full)
         .await
         .map_err(|e| {
             anyhow::anyhow!(
@@ -69,11 +64,7 @@ pub async fn run(args: &BenchArgs, g: &GlobalArgs, ui: &Ui) -> anyhow::Result<i3
                 t.env.name
             )
         })?
-        .spec
-        .and_then(|s| s.mode)
-        .and_then(|m| m.replicated)
-        .and_then(|r| r.replicas)
-        .unwrap_or(1) as u64;
+        .unwrap_or(1);
     let duration = args.duration.unwrap_or(Duration::from_secs(10));
     let quiet = Ui {
         quiet: true,
@@ -174,9 +165,7 @@ async fn one_run(
     let child = cmd.spawn()?;
     // The service's CPU halfway through the run.
     tokio::time::sleep(duration / 2).await;
-    let cpu = crate::commands::autoscale::cpu_cores(&t.docker, full)
-        .await
-        .ok();
+    let cpu = crate::engine::stats::cpu_cores(&t.docker, full).await.ok();
     let out = child.wait_with_output().await?;
     let v: serde_json::Value = serde_json::from_slice(&out.stdout)
         .map_err(|e| anyhow::anyhow!("the bench with {n} replicas gave no report: {e}"))?;

@@ -213,7 +213,7 @@ pub async fn run(g: &GlobalArgs, args: &BootstrapArgs, ui: &Ui) -> anyhow::Resul
                     "--join-token: the hosts have different roles; name hosts of one role (a token is for managers or for workers)",
                 ));
             }
-            let mgr = super::swarm::open_manager(g, &env, None).await?;
+            let mgr = crate::nodes::open_manager(g.host.as_deref(), &env, None).await?;
             Some(JoinSpec {
                 role,
                 token: mgr.token(role).clone(),
@@ -291,15 +291,15 @@ pub async fn run(g: &GlobalArgs, args: &BootstrapArgs, ui: &Ui) -> anyhow::Resul
     }
 
     // 2. Join, label, wait until Ready: the same code as `twip swarm join`.
-    let mgr = super::swarm::open_manager(g, &env, None).await?;
-    let targets: Vec<super::swarm::NodeTarget> = super::swarm::node_targets(&env, None)?
+    let mgr = crate::nodes::open_manager(g.host.as_deref(), &env, None).await?;
+    let targets: Vec<crate::nodes::NodeTarget> = crate::nodes::node_targets(&env, None)?
         .into_iter()
         .filter(|t| nodes.iter().any(|n| n.name == t.spec.name))
         .collect();
     let mut members = Vec::new();
     let mut tunnels = Vec::new();
     for t in &targets {
-        let (docker, tunnel) = super::swarm::connect_node(t, &project.dir).await?;
+        let (docker, tunnel) = crate::nodes::connect_node(t, &project.dir).await?;
         tunnels.extend(tunnel);
         members.push(t.member(docker));
     }

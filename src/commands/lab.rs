@@ -665,7 +665,7 @@ pub async fn status(g: &GlobalArgs, args: &LabNameArgs, ui: &Ui) -> anyhow::Resu
         let Ok(d) = engine::connect(&ep).await else {
             continue;
         };
-        let Ok(list) = super::status::collect_nodes(&d).await else {
+        let Ok(list) = engine::nodes::collect_nodes(&d).await else {
             continue;
         };
         for n in nodes.iter_mut() {
@@ -755,7 +755,15 @@ pub async fn prepare(
     lab: &Lab,
     ui: &Ui,
 ) -> anyhow::Result<()> {
-    super::swarm::join_env(g, &t.project.dir, &t.env, Some(lab), READY_WAIT, ui).await?;
+    crate::nodes::join_env(
+        g.host.as_deref(),
+        &t.project.dir,
+        &t.env,
+        Some(lab),
+        READY_WAIT,
+        ui,
+    )
+    .await?;
     let local = engine::connect(&Endpoint::resolve(None, None)).await?;
     super::build::ensure_images(&t.env, &local, &t.project.dir, ui).await?;
     deliver(lab, &crate::build::deployed_refs(&t.env), ui).await

@@ -5,8 +5,11 @@ pub mod error;
 pub mod execute;
 pub mod images;
 pub mod model;
+pub mod nodes;
 pub mod observe;
 pub mod releases;
+pub mod stats;
+pub mod status;
 pub mod swarm;
 pub mod wait;
 
