@@ -1,6 +1,7 @@
 //! The only place that talks to the Docker Engine API (bollard). Connecting, classifying
 //! errors once, and naming what twip makes.
 
+pub mod clean;
 pub mod error;
 pub mod execute;
 pub mod images;
