@@ -4,6 +4,7 @@
 pub mod clean;
 pub mod error;
 pub mod execute;
+pub mod host;
 pub mod images;
 pub mod model;
 pub mod nodes;
