@@ -579,3 +579,7 @@ pub async fn deliver(lab: &Lab, refs: &[String], ui: &Ui) -> anyhow::Result<()> 
     }
     super::images::deliver(&local, &nodes, refs, ui).await
 }
+
+#[cfg(test)]
+#[path = "provision_tests.rs"]
+mod tests;
