@@ -301,47 +301,7 @@ pub async fn push(
     let cli = cli_env(host, env);
     let commit = git::commit_tag_of(project_dir).await;
     // What is there to push: every image's deployed reference must be in the engine.
-    let mut plan: Vec<(String, Vec<String>)> = Vec::new();
-    let mut missing = Vec::new();
-    for name in &names {
-        let refs = tags(env, name, commit.as_deref());
-        // Every command of this image is checked before any runs.
-        for r in &refs {
-            docker_cmd::push(r)?;
-        }
-        if run(
-            &cli.apply(docker_cmd::image_id(&refs[0])?),
-            &RunOpts::quiet(),
-        )
-        .await
-        .is_err()
-        {
-            missing.push(refs[0].clone());
-            continue;
-        }
-        let mut push_refs = vec![refs[0].clone()];
-        for r in &refs[1..] {
-            let have = run(&cli.apply(docker_cmd::image_id(r)?), &RunOpts::quiet())
-                .await
-                .is_ok();
-            let is_commit = commit
-                .as_deref()
-                .is_some_and(|c| r.ends_with(&format!(":{c}")));
-            if have {
-                push_refs.push(r.clone());
-            } else if is_commit {
-                ui.debug(&format!(
-                    "{r} is not in the engine (built from another commit?); not pushed"
-                ));
-            } else {
-                run(&cli.apply(docker_cmd::tag(&refs[0], r)?), &RunOpts::quiet())
-                    .await
-                    .map_err(|e| anyhow::Error::new(e).context(format!("cannot tag {r}")))?;
-                push_refs.push(r.clone());
-            }
-        }
-        plan.push((name.clone(), push_refs));
-    }
+    let (plan, missing) = what_to_push(&cli, env, &names, commit.as_deref(), ui).await?;
     if !missing.is_empty() {
         return Err(anyhow!(
             "not in the engine, so nothing to push: {}; build first: `twip build {}`",
@@ -391,4 +351,56 @@ pub async fn push(
         started.elapsed().as_secs_f64()
     ));
     Ok(())
+}
+
+/// What `push` pushes, by image: the deployed reference and the other tags that are in the
+/// engine (tagging the missing ones, except another commit's); and the deployed references
+/// that are not in the engine.
+async fn what_to_push(
+    cli: &CliEnv,
+    env: &Environment,
+    names: &[String],
+    commit: Option<&str>,
+    ui: &Ui,
+) -> anyhow::Result<(Vec<(String, Vec<String>)>, Vec<String>)> {
+    let mut plan: Vec<(String, Vec<String>)> = Vec::new();
+    let mut missing = Vec::new();
+    for name in names {
+        let refs = tags(env, name, commit);
+        // Every command of this image is checked before any runs.
+        for r in &refs {
+            docker_cmd::push(r)?;
+        }
+        if run(
+            &cli.apply(docker_cmd::image_id(&refs[0])?),
+            &RunOpts::quiet(),
+        )
+        .await
+        .is_err()
+        {
+            missing.push(refs[0].clone());
+            continue;
+        }
+        let mut push_refs = vec![refs[0].clone()];
+        for r in &refs[1..] {
+            let have = run(&cli.apply(docker_cmd::image_id(r)?), &RunOpts::quiet())
+                .await
+                .is_ok();
+            let is_commit = commit.is_some_and(|c| r.ends_with(&format!(":{c}")));
+            if have {
+                push_refs.push(r.clone());
+            } else if is_commit {
+                ui.debug(&format!(
+                    "{r} is not in the engine (built from another commit?); not pushed"
+                ));
+            } else {
+                run(&cli.apply(docker_cmd::tag(&refs[0], r)?), &RunOpts::quiet())
+                    .await
+                    .map_err(|e| anyhow::Error::new(e).context(format!("cannot tag {r}")))?;
+                push_refs.push(r.clone());
+            }
+        }
+        plan.push((name.clone(), push_refs));
+    }
+    Ok((plan, missing))
 }

@@ -39,6 +39,17 @@ pub async fn candidates(
         Some(s) => format!("{LABEL_NAMESPACE}={s}"),
         None => format!("{LABEL_MANAGED}=true"),
     };
+    items.extend(stopped_containers(docker, &owner, all).await?);
+    items.extend(dangling_images(docker, project, all).await?);
+    items.extend(unused_networks(docker, owner, all).await?);
+    items.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
+    items.dedup();
+    Ok(items)
+}
+
+/// Containers that are not running (twip's unless `all`).
+async fn stopped_containers(docker: &Docker, owner: &str, all: bool) -> anyhow::Result<Vec<Item>> {
+    let mut items = Vec::new();
     // Containers that are not running.
     let mut f = HashMap::from([(
         "status".to_string(),
@@ -49,7 +60,7 @@ pub async fn candidates(
         ],
     )]);
     if !all {
-        f.insert("label".into(), vec![owner.clone()]);
+        f.insert("label".into(), vec![owner.to_string()]);
     }
     for c in docker
         .list_containers(Some(
@@ -76,6 +87,16 @@ pub async fn candidates(
             size: c.size_rw.unwrap_or(0).max(0) as u64,
         });
     }
+    Ok(items)
+}
+
+/// Dangling images (of twip's project unless `all`).
+async fn dangling_images(
+    docker: &Docker,
+    project: Option<&str>,
+    all: bool,
+) -> anyhow::Result<Vec<Item>> {
+    let mut items = Vec::new();
     // Dangling images (of twip's project when not --all).
     let mut f = HashMap::from([("dangling".to_string(), vec!["true".to_string()])]);
     if !all {
@@ -101,6 +122,12 @@ pub async fn candidates(
             size: i.size.max(0) as u64,
         });
     }
+    Ok(items)
+}
+
+/// Networks nothing uses (twip's unless `all`).
+async fn unused_networks(docker: &Docker, owner: String, all: bool) -> anyhow::Result<Vec<Item>> {
+    let mut items = Vec::new();
     // Networks nothing uses.
     let f = if all {
         HashMap::new()
@@ -150,8 +177,6 @@ pub async fn candidates(
             });
         }
     }
-    items.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
-    items.dedup();
     Ok(items)
 }
 

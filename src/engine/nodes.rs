@@ -1,8 +1,11 @@
 //! The swarm's nodes: listed as twip shows them ([`NodeStatus`]), and a node's own view of its
-//! membership.
+//! membership, and waiting until a node runs no task.
 
 use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
 
+use bollard::models::TaskState;
+use bollard::query_parameters::ListTasksOptions;
 use bollard::Docker;
 use serde::Serialize;
 
@@ -87,4 +90,54 @@ fn node_address(n: &bollard::models::Node) -> Option<String> {
     }
     let m = n.manager_status.as_ref()?.addr.clone()?;
     Some(m.rsplit_once(':').map_or(m.clone(), |(h, _)| h.to_string()))
+}
+
+/// Waits until no task runs on the node (exit [`crate::exit::TIMEOUT`] after `deadline`).
+pub async fn wait_node_empty(
+    mgr: &Docker,
+    node_id: &str,
+    name: &str,
+    deadline: Instant,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    loop {
+        let tasks = mgr
+            .list_tasks(Some(ListTasksOptions {
+                filters: Some(HashMap::from([(
+                    "node".to_string(),
+                    vec![node_id.to_string()],
+                )])),
+            }))
+            .await
+            .engine("list tasks", name)?;
+        let running = tasks
+            .iter()
+            .filter(|t| {
+                matches!(
+                    t.status.as_ref().and_then(|s| s.state),
+                    Some(
+                        TaskState::RUNNING
+                            | TaskState::STARTING
+                            | TaskState::PREPARING
+                            | TaskState::ASSIGNED
+                            | TaskState::ACCEPTED
+                    )
+                )
+            })
+            .count();
+        if running == 0 {
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err(crate::exit::coded(
+                crate::exit::TIMEOUT,
+                format!(
+                    "{running} tasks still run on {name} after {}s",
+                    timeout.as_secs()
+                ),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Ok(())
 }

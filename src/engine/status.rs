@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use bollard::models::TaskState;
+use bollard::models::{Service, Task, TaskState};
 use bollard::query_parameters::{ListServicesOptionsBuilder, ListTasksOptions};
 use bollard::Docker;
 use serde::Serialize;
@@ -90,84 +90,11 @@ pub async fn collect(docker: &Docker, stack: Option<&str>) -> anyhow::Result<Sta
     };
     let mut ids: HashMap<String, String> = HashMap::new();
     for svc in &services {
-        let spec = svc.spec.clone().unwrap_or_default();
-        let name = s(spec.name.clone());
-        ids.insert(s(svc.id.clone()), name.clone());
-        let labels = spec.labels.clone().unwrap_or_default();
-        let mode = if spec.mode.as_ref().and_then(|m| m.global.as_ref()).is_some() {
-            "global"
-        } else {
-            "replicated"
-        };
-        let st = svc.service_status.clone().unwrap_or_default();
-        let ports = spec
-            .endpoint_spec
-            .as_ref()
-            .and_then(|e| e.ports.clone())
-            .unwrap_or_default()
-            .iter()
-            .map(|p| {
-                format!(
-                    "{}:{}/{} ({})",
-                    s(p.published_port),
-                    s(p.target_port),
-                    s(p.protocol),
-                    s(p.publish_mode)
-                )
-            })
-            .collect();
-        let svc_tasks: Vec<_> = tasks.iter().filter(|t| t.service_id == svc.id).collect();
-        let failures: Vec<_> = svc_tasks
-            .iter()
-            .filter(|t| {
-                matches!(
-                    t.status.as_ref().and_then(|x| x.state),
-                    Some(TaskState::FAILED | TaskState::REJECTED)
-                )
-            })
-            .collect();
-        let last_failure = failures
-            .iter()
-            .max_by_key(|t| t.updated_at.clone())
-            .map(|t| {
-                let st = t.status.clone().unwrap_or_default();
-                let code = st
-                    .container_status
-                    .as_ref()
-                    .and_then(|c| c.exit_code)
-                    .filter(|c| *c != 0);
-                match (st.err, code) {
-                    (Some(e), _) if !e.is_empty() => e,
-                    (_, Some(c)) => format!("exited with code {c}"),
-                    _ => s(st.message),
-                }
-            });
-        let update = svc.update_status.clone();
-        out.services.push(ServiceStatus {
-            name: name.clone(),
-            stack: labels.get(LABEL_NAMESPACE).cloned().unwrap_or_default(),
-            environment: labels.get(LABEL_ENV).cloned().unwrap_or_default(),
-            mode: mode.into(),
-            running: st.running_tasks.unwrap_or(0),
-            desired: st.desired_tasks.unwrap_or(0),
-            image: s(spec
-                .task_template
-                .as_ref()
-                .and_then(|t| t.container_spec.as_ref())
-                .and_then(|c| c.image.clone()))
-            .split('@')
-            .next()
-            .unwrap_or_default()
-            .to_string(),
-            ports,
-            update_state: update
-                .as_ref()
-                .and_then(|u| u.state)
-                .map(|s| crate::engine::update_state_name(s).to_string()),
-            update_message: update.and_then(|u| u.message),
-            restarts: failures.len() as u64,
-            last_failure,
-        });
+        ids.insert(
+            s(svc.id.clone()),
+            s(svc.spec.as_ref().and_then(|x| x.name.clone())),
+        );
+        out.services.push(service_status(svc, &tasks));
     }
     out.services.sort_by(|a, b| a.name.cmp(&b.name));
     for t in &tasks {
@@ -201,4 +128,85 @@ pub async fn collect(docker: &Docker, stack: Option<&str>) -> anyhow::Result<Sta
     out.failing_tasks
         .sort_by(|a, b| (&a.service, a.slot).cmp(&(&b.service, b.slot)));
     Ok(out)
+}
+
+/// One service as status shows it, with the failures among its tasks.
+fn service_status(svc: &Service, tasks: &[Task]) -> ServiceStatus {
+    let spec = svc.spec.clone().unwrap_or_default();
+    let name = s(spec.name.clone());
+    let labels = spec.labels.clone().unwrap_or_default();
+    let mode = if spec.mode.as_ref().and_then(|m| m.global.as_ref()).is_some() {
+        "global"
+    } else {
+        "replicated"
+    };
+    let st = svc.service_status.clone().unwrap_or_default();
+    let ports = spec
+        .endpoint_spec
+        .as_ref()
+        .and_then(|e| e.ports.clone())
+        .unwrap_or_default()
+        .iter()
+        .map(|p| {
+            format!(
+                "{}:{}/{} ({})",
+                s(p.published_port),
+                s(p.target_port),
+                s(p.protocol),
+                s(p.publish_mode)
+            )
+        })
+        .collect();
+    let svc_tasks: Vec<_> = tasks.iter().filter(|t| t.service_id == svc.id).collect();
+    let failures: Vec<_> = svc_tasks
+        .iter()
+        .filter(|t| {
+            matches!(
+                t.status.as_ref().and_then(|x| x.state),
+                Some(TaskState::FAILED | TaskState::REJECTED)
+            )
+        })
+        .collect();
+    let last_failure = failures
+        .iter()
+        .max_by_key(|t| t.updated_at.clone())
+        .map(|t| {
+            let st = t.status.clone().unwrap_or_default();
+            let code = st
+                .container_status
+                .as_ref()
+                .and_then(|c| c.exit_code)
+                .filter(|c| *c != 0);
+            match (st.err, code) {
+                (Some(e), _) if !e.is_empty() => e,
+                (_, Some(c)) => format!("exited with code {c}"),
+                _ => s(st.message),
+            }
+        });
+    let update = svc.update_status.clone();
+    ServiceStatus {
+        name: name.clone(),
+        stack: labels.get(LABEL_NAMESPACE).cloned().unwrap_or_default(),
+        environment: labels.get(LABEL_ENV).cloned().unwrap_or_default(),
+        mode: mode.into(),
+        running: st.running_tasks.unwrap_or(0),
+        desired: st.desired_tasks.unwrap_or(0),
+        image: s(spec
+            .task_template
+            .as_ref()
+            .and_then(|t| t.container_spec.as_ref())
+            .and_then(|c| c.image.clone()))
+        .split('@')
+        .next()
+        .unwrap_or_default()
+        .to_string(),
+        ports,
+        update_state: update
+            .as_ref()
+            .and_then(|u| u.state)
+            .map(|s| crate::engine::update_state_name(s).to_string()),
+        update_message: update.and_then(|u| u.message),
+        restarts: failures.len() as u64,
+        last_failure,
+    }
 }
