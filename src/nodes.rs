@@ -155,7 +155,7 @@ pub fn node_targets(env: &Environment, lab: Option<&Lab>) -> anyhow::Result<Vec<
             .nodes
             .iter()
             .map(|n| {
-                let url = crate::nodes::node_engine_url(n);
+                let url = node_engine_url(n);
                 NodeTarget {
                     spec: n.clone(),
                     hostname: n.name.clone(),

@@ -11,7 +11,8 @@ use crate::lab::provision::{self, role_name, UpRequest};
 use crate::lab::LabNode;
 use crate::ui::Ui;
 
-pub use crate::lab::{deliver, prepare};
+pub use crate::lab::deliver;
+pub use crate::lifecycle::images::prepare_lab as prepare;
 
 /// The local engine, where lab containers run.
 async fn host_engine(g: &GlobalArgs) -> anyhow::Result<Docker> {

@@ -10,7 +10,7 @@
 pub mod images;
 pub mod provision;
 
-pub use provision::{deliver, prepare};
+pub use provision::deliver;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -15,7 +15,6 @@ use console::Style;
 use serde::Serialize;
 
 use super::{Lab, LabNode, LABEL_INDEX, LABEL_LAB, LABEL_ROLE};
-use crate::cli::GlobalArgs;
 use crate::engine::error::ErrorKind;
 use crate::engine::host::{ContainerHost, NodeContainer};
 use crate::engine::swarm::{self, InitOutcome, Manager, Member};
@@ -27,7 +26,7 @@ use crate::ui::Ui;
 /// How long each node's engine may take to answer after its container starts.
 const ENGINE_WAIT: Duration = Duration::from_secs(90);
 /// How long the joined nodes may take to be Ready.
-const READY_WAIT: Duration = Duration::from_secs(120);
+pub const READY_WAIT: Duration = Duration::from_secs(120);
 
 /// Prints one step: `✓ name (1.2s)` or `✗ name (1.2s)`.
 struct Steps<'a> {
@@ -538,30 +537,6 @@ pub async fn report<H: ContainerHost>(host: &H, name: &str) -> anyhow::Result<La
         endpoints_file: file.exists().then(|| file.display().to_string()),
         nodes,
     })
-}
-
-/// What `twip up ENV --lab NAME` does before it converges: the manifest's node labels on the
-/// lab nodes that stand in for its nodes (through `swarm join`, which skips nodes already in),
-/// then the stack's images, built in the local engine when missing, loaded into every lab node
-/// that lacks them (lab nodes cannot reach the host's registries).
-pub async fn prepare(
-    g: &GlobalArgs,
-    t: &crate::context::Target,
-    lab: &Lab,
-    ui: &Ui,
-) -> anyhow::Result<()> {
-    crate::nodes::join_env(
-        g.host.as_deref(),
-        &t.project.dir,
-        &t.env,
-        Some(lab),
-        READY_WAIT,
-        ui,
-    )
-    .await?;
-    let local = engine::connect(&Endpoint::resolve(None, None)).await?;
-    crate::lifecycle::images::ensure_images(&t.env, &local, &t.project.dir, ui).await?;
-    deliver(lab, &crate::build::deployed_refs(&t.env), ui).await
 }
 
 /// Copies images from this machine's engine to every node of the lab that lacks them.

@@ -1,5 +1,6 @@
 //! Images at deploy time: [`ensure_images`] builds what a deploy needs and the engine lacks,
-//! and delivers it to the engine when the docker CLI built it elsewhere.
+//! and delivers it to the engine when the docker CLI built it elsewhere; [`prepare_lab`] also
+//! labels a lab's nodes and loads the images into them before `up --lab` converges.
 
 use std::path::Path;
 use std::time::Instant;
@@ -10,8 +11,10 @@ use crate::build::plan::{
     cli_env, deployed_build_images, fit_outputs_to_driver, plan, BuildOptions, ImageBuild,
 };
 use crate::build::run::{build_all, cache_dir_from_env, preflight_builds, summary};
+use crate::cli::GlobalArgs;
 use crate::engine::{self, images, Docker, Endpoint};
 use crate::exec::git;
+use crate::lab::Lab;
 use crate::manifest::Environment;
 use crate::render::context::image_ref;
 use crate::ui::Ui;
@@ -102,4 +105,28 @@ pub async fn ensure_images(
 /// DOCKER_HOST, else the local socket.
 fn cli_endpoint(env: &Environment) -> Endpoint {
     Endpoint::resolve(None, Some(env))
+}
+
+/// What `twip up ENV --lab NAME` does before it converges: the manifest's node labels on the
+/// lab nodes that stand in for its nodes (through `swarm join`, which skips nodes already in),
+/// then the stack's images, built in the local engine when missing, loaded into every lab node
+/// that lacks them (lab nodes cannot reach the host's registries).
+pub async fn prepare_lab(
+    g: &GlobalArgs,
+    t: &crate::context::Target,
+    lab: &Lab,
+    ui: &Ui,
+) -> anyhow::Result<()> {
+    crate::nodes::join_env(
+        g.host.as_deref(),
+        &t.project.dir,
+        &t.env,
+        Some(lab),
+        crate::lab::provision::READY_WAIT,
+        ui,
+    )
+    .await?;
+    let local = engine::connect(&Endpoint::resolve(None, None)).await?;
+    ensure_images(&t.env, &local, &t.project.dir, ui).await?;
+    crate::lab::deliver(lab, &crate::build::deployed_refs(&t.env), ui).await
 }
