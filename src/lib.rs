@@ -7,6 +7,7 @@
 //! - [`load`]: the HTTP load generator, and [`http`] its HTTP/1.1 client.
 
 pub mod autoscale;
+pub mod build;
 pub mod cli;
 pub mod commands;
 pub mod context;
@@ -19,6 +20,7 @@ pub mod labels;
 pub mod lifecycle;
 pub mod load;
 pub mod manifest;
+pub mod nodes;
 pub mod plan;
 pub mod project;
 pub mod render;

@@ -10,17 +10,10 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use bollard::models::{ServiceUpdateStatusStateEnum, TaskState};
-use bollard::query_parameters::{
-    InspectServiceOptions, ListContainersOptionsBuilder, StatsOptionsBuilder,
-};
-use bollard::Docker;
-use futures_util::StreamExt;
-
 use crate::autoscale::{Autoscaler, Decision, Policy};
 use crate::cli::{AutoscaleArgs, GlobalArgs};
-use crate::engine::error::EngineResult;
-use crate::engine::observe;
+use crate::engine;
+use crate::engine::stats::{self, cpu_per_task_on, service_state};
 use crate::exit;
 use crate::manifest::model::{Metric, PublishMode};
 use crate::plan::Options;
@@ -167,132 +160,6 @@ fn log(service: &str, p: &Policy, d: &Decision, json: bool, dry_run: bool) {
     }
 }
 
-/// (replicas wanted, an update runs, tasks running).
-async fn service_state(docker: &Docker, full: &str) -> anyhow::Result<(u64, bool, u64)> {
-    let svc = docker
-        .inspect_service(full, None::<InspectServiceOptions>)
-        .await
-        .engine("inspect service", full)?;
-    let replicas = svc
-        .spec
-        .as_ref()
-        .and_then(|s| s.mode.as_ref())
-        .and_then(|m| m.replicated.as_ref())
-        .and_then(|r| r.replicas)
-        .unwrap_or(0) as u64;
-    let updating = matches!(
-        svc.update_status.and_then(|u| u.state),
-        Some(
-            ServiceUpdateStatusStateEnum::UPDATING | ServiceUpdateStatusStateEnum::ROLLBACK_STARTED
-        )
-    );
-    let running = observe::tasks(docker, full)
-        .await?
-        .iter()
-        .filter(|t| {
-            t.desired_state == Some(TaskState::RUNNING)
-                && t.status.as_ref().and_then(|s| s.state) == Some(TaskState::RUNNING)
-        })
-        .count() as u64;
-    Ok((replicas, updating, running))
-}
-
-/// Cores each running container of the service uses on this engine (read concurrently, one
-/// stats sample each), and the cores each task reserves (1 when it reserves none).
-pub async fn cpu_samples(docker: &Docker, full: &str) -> anyhow::Result<(Vec<f64>, f64)> {
-    let svc = docker
-        .inspect_service(full, None::<InspectServiceOptions>)
-        .await
-        .engine("inspect service", full)?;
-    let reserved = svc
-        .spec
-        .as_ref()
-        .and_then(|s| s.task_template.as_ref())
-        .and_then(|t| t.resources.as_ref())
-        .and_then(|r| r.reservations.as_ref())
-        .and_then(|r| r.nano_cpus)
-        .filter(|n| *n > 0)
-        .map_or(1.0, |n| n as f64 / 1e9);
-    Ok((container_cpu(docker, full).await?, reserved))
-}
-
-/// Cores each running container of the service on this engine uses (one stats sample each,
-/// read concurrently). The engine need not be a manager.
-async fn container_cpu(docker: &Docker, full: &str) -> anyhow::Result<Vec<f64>> {
-    let f = HashMap::from([
-        (
-            "label".to_string(),
-            vec![format!("com.docker.swarm.service.name={full}")],
-        ),
-        ("status".to_string(), vec!["running".to_string()]),
-    ]);
-    let containers = docker
-        .list_containers(Some(
-            ListContainersOptionsBuilder::default().filters(&f).build(),
-        ))
-        .await
-        .engine("list containers of service", full)?;
-    let reads = containers
-        .into_iter()
-        .filter_map(|c| c.id)
-        .map(|id| async move {
-            let opts = StatsOptionsBuilder::default()
-                .stream(false)
-                .one_shot(false)
-                .build();
-            let Some(Ok(st)) = docker.stats(&id, Some(opts)).next().await else {
-                return None;
-            };
-            let (cpu, pre) = (
-                st.cpu_stats.unwrap_or_default(),
-                st.precpu_stats.unwrap_or_default(),
-            );
-            let total = |s: &bollard::models::ContainerCpuStats| {
-                s.cpu_usage
-                    .as_ref()
-                    .and_then(|u| u.total_usage)
-                    .unwrap_or(0)
-            };
-            let delta = total(&cpu).saturating_sub(total(&pre)) as f64;
-            let sys = cpu
-                .system_cpu_usage
-                .unwrap_or(0)
-                .saturating_sub(pre.system_cpu_usage.unwrap_or(0)) as f64;
-            let cpus = f64::from(cpu.online_cpus.unwrap_or(1).max(1));
-            (sys > 0.0).then(|| delta / sys * cpus)
-        });
-    Ok(futures_util::future::join_all(reads)
-        .await
-        .into_iter()
-        .flatten()
-        .collect())
-}
-
-/// Mean CPU of the service's running containers on these engines, in percent of what each
-/// task reserves (or of one core when nothing is reserved). NaN when no container runs there.
-pub async fn cpu_per_task_on(engines: &[Docker], full: &str) -> anyhow::Result<f64> {
-    let mut samples = Vec::new();
-    let mut reserved = 1.0;
-    for (i, docker) in engines.iter().enumerate() {
-        if i == 0 {
-            let (s, r) = cpu_samples(docker, full).await?;
-            samples.extend(s);
-            reserved = r;
-        } else {
-            samples.extend(container_cpu(docker, full).await?);
-        }
-    }
-    if samples.is_empty() {
-        return Ok(f64::NAN);
-    }
-    Ok(samples.iter().sum::<f64>() / samples.len() as f64 / reserved * 100.0)
-}
-
-/// Cores the service's containers on this engine use together.
-pub async fn cpu_cores(docker: &Docker, full: &str) -> anyhow::Result<f64> {
-    Ok(cpu_samples(docker, full).await?.0.iter().sum())
-}
-
 /// The stats pages to read: with host-mode ports, one per node that runs a proxy task (each
 /// HAProxy counts only what it forwarded); with ingress ports, the entry point's.
 async fn stats_urls(
@@ -316,19 +183,11 @@ async fn stats_urls(
         t.env.stack(),
         crate::manifest::validate::PROXY_SERVICE
     );
-    let nodes: HashMap<String, String> = t
-        .docker
-        .list_nodes(None)
-        .await
-        .engine("list nodes", "")?
-        .into_iter()
-        .filter_map(|n| Some((n.id.clone()?, node_address(&n)?)))
-        .collect();
-    let mut urls: Vec<String> = observe::tasks(&t.docker, &proxy)
+    let nodes = engine::nodes::addresses(&t.docker).await?;
+    let mut urls: Vec<String> = stats::running_task_nodes(&t.docker, &proxy)
         .await?
         .iter()
-        .filter(|t| t.status.as_ref().and_then(|s| s.state) == Some(TaskState::RUNNING))
-        .filter_map(|t| nodes.get(t.node_id.as_deref()?))
+        .filter_map(|id| nodes.get(id))
         .map(|a| url(a))
         .collect();
     urls.sort();
@@ -337,17 +196,6 @@ async fn stats_urls(
         urls.push(url(&entry_host()));
     }
     Ok(urls)
-}
-
-/// The address a node is reached at: its status address, or its manager address when the
-/// status says 0.0.0.0 (as it does for some managers).
-fn node_address(n: &bollard::models::Node) -> Option<String> {
-    let a = n.status.as_ref()?.addr.clone()?;
-    if a != "0.0.0.0" && !a.is_empty() {
-        return Some(a);
-    }
-    let m = n.manager_status.as_ref()?.addr.clone()?;
-    Some(m.rsplit_once(':').map_or(m.clone(), |(h, _)| h.to_string()))
 }
 
 /// Requests per second per running task, from the growth of HAProxy's `req_tot` counters of the

@@ -205,33 +205,7 @@ pub async fn run(g: &GlobalArgs, args: &BootstrapArgs, ui: &Ui) -> anyhow::Resul
     let env = project.load(&args.env)?;
     let nodes = select(&env, &args.hosts)?;
     if args.print || args.cloud_init {
-        let join = if args.join_token {
-            let roles: Vec<Role> = nodes.iter().map(|n| n.role).collect();
-            let role = roles[0];
-            if roles.iter().any(|r| *r != role) {
-                return Err(invalid(
-                    "--join-token: the hosts have different roles; name hosts of one role (a token is for managers or for workers)",
-                ));
-            }
-            let mgr = super::swarm::open_manager(g, &env, None).await?;
-            Some(JoinSpec {
-                role,
-                token: mgr.token(role).clone(),
-                managers: mgr.addrs.clone(),
-            })
-        } else {
-            None
-        };
-        let text = script(&env, &project.dir, join.as_ref())?;
-        if args.join_token {
-            ui.warn("the output holds a swarm join token: keep it private");
-        }
-        if args.cloud_init {
-            print!("{}", cloud_init(&env.name, &text)?);
-        } else {
-            print!("{text}");
-        }
-        return Ok(exit::SUCCESS);
+        return print_script(g, args, &env, &project, &nodes, ui).await;
     }
     if args.join_token {
         return Err(invalid(
@@ -291,15 +265,15 @@ pub async fn run(g: &GlobalArgs, args: &BootstrapArgs, ui: &Ui) -> anyhow::Resul
     }
 
     // 2. Join, label, wait until Ready: the same code as `twip swarm join`.
-    let mgr = super::swarm::open_manager(g, &env, None).await?;
-    let targets: Vec<super::swarm::NodeTarget> = super::swarm::node_targets(&env, None)?
+    let mgr = crate::nodes::open_manager(g.host.as_deref(), &env, None).await?;
+    let targets: Vec<crate::nodes::NodeTarget> = crate::nodes::node_targets(&env, None)?
         .into_iter()
         .filter(|t| nodes.iter().any(|n| n.name == t.spec.name))
         .collect();
     let mut members = Vec::new();
     let mut tunnels = Vec::new();
     for t in &targets {
-        let (docker, tunnel) = super::swarm::connect_node(t, &project.dir).await?;
+        let (docker, tunnel) = crate::nodes::connect_node(t, &project.dir).await?;
         tunnels.extend(tunnel);
         members.push(t.member(docker));
     }
@@ -321,6 +295,45 @@ pub async fn run(g: &GlobalArgs, args: &BootstrapArgs, ui: &Ui) -> anyhow::Resul
                 if j.labelled { ", labelled" } else { "" },
             ));
         }
+    }
+    Ok(exit::SUCCESS)
+}
+
+/// `--print` / `--cloud-init`: the script (or a cloud-init file running it) on stdout, with a
+/// join token only when asked.
+async fn print_script(
+    g: &GlobalArgs,
+    args: &BootstrapArgs,
+    env: &Environment,
+    project: &Project,
+    nodes: &[&NodeSpec],
+    ui: &Ui,
+) -> anyhow::Result<i32> {
+    let join = if args.join_token {
+        let roles: Vec<Role> = nodes.iter().map(|n| n.role).collect();
+        let role = roles[0];
+        if roles.iter().any(|r| *r != role) {
+            return Err(invalid(
+                "--join-token: the hosts have different roles; name hosts of one role (a token is for managers or for workers)",
+            ));
+        }
+        let mgr = crate::nodes::open_manager(g.host.as_deref(), env, None).await?;
+        Some(JoinSpec {
+            role,
+            token: mgr.token(role).clone(),
+            managers: mgr.addrs.clone(),
+        })
+    } else {
+        None
+    };
+    let text = script(env, &project.dir, join.as_ref())?;
+    if args.join_token {
+        ui.warn("the output holds a swarm join token: keep it private");
+    }
+    if args.cloud_init {
+        print!("{}", cloud_init(&env.name, &text)?);
+    } else {
+        print!("{text}");
     }
     Ok(exit::SUCCESS)
 }

@@ -2,13 +2,19 @@
 //! errors once, and naming what twip makes.
 
 pub mod api;
+pub mod clean;
 pub mod error;
 pub mod events;
 pub mod execute;
 pub mod fake;
+pub mod host;
+pub mod images;
 pub mod model;
+pub mod nodes;
 pub mod observe;
 pub mod releases;
+pub mod stats;
+pub mod status;
 pub mod swarm;
 pub mod wait;
 

@@ -514,45 +514,7 @@ pub async fn drain_and_remove(
         ));
     }
     // 2. Wait until nothing runs there and the services it ran are whole again.
-    loop {
-        let tasks = mgr
-            .list_tasks(Some(ListTasksOptions {
-                filters: Some(HashMap::from([(
-                    "node".to_string(),
-                    vec![node_id.to_string()],
-                )])),
-            }))
-            .await
-            .engine("list tasks", name)?;
-        let running = tasks
-            .iter()
-            .filter(|t| {
-                matches!(
-                    t.status.as_ref().and_then(|s| s.state),
-                    Some(
-                        TaskState::RUNNING
-                            | TaskState::STARTING
-                            | TaskState::PREPARING
-                            | TaskState::ASSIGNED
-                            | TaskState::ACCEPTED
-                    )
-                )
-            })
-            .count();
-        if running == 0 {
-            break;
-        }
-        if Instant::now() > deadline {
-            return Err(crate::exit::coded(
-                crate::exit::TIMEOUT,
-                format!(
-                    "{running} tasks still run on {name} after {}s",
-                    timeout.as_secs()
-                ),
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    super::nodes::wait_node_empty(mgr, node_id, name, deadline, timeout).await?;
     ui.ok(&format!("{name}: no tasks run there any more"));
     let stuck = wait_services_whole(mgr, &services, deadline).await?;
     for s in stuck {

@@ -5,11 +5,8 @@
 
 use std::time::Instant;
 
-use bollard::models::ImageInspect;
-use bollard::Docker;
-
-use crate::commands::images::same_image;
-use crate::engine::error::{EngineError, EngineResult, ErrorKind};
+use crate::engine::images::{self, same_image, ImageInspect};
+use crate::engine::Docker;
 use crate::ui::Ui;
 
 /// Delivers `refs` from `local` to every node (at once); nodes that have an image skip it.
@@ -22,17 +19,11 @@ pub async fn deliver(
 ) -> anyhow::Result<()> {
     let mut have = Vec::new();
     for r in refs {
-        match local.inspect_image(r).await {
-            Ok(i) => have.push((r.clone(), i)),
-            Err(e) => {
-                let e = EngineError::new("inspect image", r, e);
-                if e.kind != ErrorKind::NotFound {
-                    return Err(e.into());
-                }
-                ui.warn(&format!(
-                    "{r} is not in the local engine; the lab's nodes will try to pull it"
-                ));
-            }
+        match images::inspect(local, r).await? {
+            Some(i) => have.push((r.clone(), i)),
+            None => ui.warn(&format!(
+                "{r} is not in the local engine; the lab's nodes will try to pull it"
+            )),
         }
     }
     if have.is_empty() {
@@ -68,16 +59,12 @@ async fn deliver_one(
 ) -> anyhow::Result<()> {
     let mut missing = Vec::new();
     for (r, img) in images {
-        match node.inspect_image(r).await {
-            Ok(there) if same_image(img, &there) => {}
-            Ok(_) => missing.push(r.as_str()),
-            Err(e) => {
-                let e = EngineError::new("inspect image", r, e);
-                if e.kind != ErrorKind::NotFound {
-                    return Err(anyhow::anyhow!("{name}: {e}"));
-                }
-                missing.push(r.as_str());
-            }
+        match images::inspect(node, r)
+            .await
+            .map_err(|e| anyhow::anyhow!("{name}: {e}"))?
+        {
+            Some(there) if same_image(img, &there) => {}
+            _ => missing.push(r.as_str()),
         }
     }
     if missing.is_empty() {
@@ -85,13 +72,12 @@ async fn deliver_one(
         return Ok(());
     }
     let t0 = Instant::now();
-    let sent = crate::commands::images::stream_images(local, node, &missing)
+    let sent = images::stream(local, node, &missing)
         .await
         .map_err(|e| anyhow::anyhow!("{name}: {e:#}"))?;
     for r in &missing {
-        node.inspect_image(r)
+        images::require(node, r, "inspect the loaded image")
             .await
-            .engine("inspect the loaded image", r)
             .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
     }
     ui.ok(&format!(

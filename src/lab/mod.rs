@@ -8,6 +8,9 @@
 //! (`~/.local/state/twip/labs/NAME.json`). `--lab NAME` on environment commands reads it.
 
 pub mod images;
+pub mod provision;
+
+pub use provision::deliver;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

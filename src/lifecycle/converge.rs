@@ -68,7 +68,7 @@ pub async fn make_plan_with(
 /// Images a deploy needs that twip builds and the engine lacks: build them (and push them when
 /// the environment has a registry).
 pub async fn ensure_images(t: &Target, ui: &Ui) -> anyhow::Result<()> {
-    crate::commands::build::ensure_images(&t.env, &t.docker, &t.project.dir, ui).await
+    crate::lifecycle::images::ensure_images(&t.env, &t.docker, &t.project.dir, ui).await
 }
 
 /// Plan, execute, wait. Returns when the swarm runs what the manifest says.

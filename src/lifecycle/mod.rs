@@ -6,6 +6,7 @@
 
 pub mod converge;
 pub mod down;
+pub mod images;
 pub mod progress;
 pub mod rollback;
 

@@ -41,12 +41,7 @@ pub async fn run(args: &BenchArgs, g: &GlobalArgs, ui: &Ui) -> anyhow::Result<i3
         )));
     }
     let full = format!("{}_{svc}", t.env.stack());
-    let original = t
-        .docker
-        .inspect_service(
-            &full,
-            None::<bollard::query_parameters::InspectServiceOptions>,
-        )
+    let original = crate::engine::stats::service_replicas(&t.docker, &full)
         .await
         .map_err(|e| {
             anyhow::anyhow!(
@@ -54,11 +49,7 @@ pub async fn run(args: &BenchArgs, g: &GlobalArgs, ui: &Ui) -> anyhow::Result<i3
                 t.env.name
             )
         })?
-        .spec
-        .and_then(|s| s.mode)
-        .and_then(|m| m.replicated)
-        .and_then(|r| r.replicas)
-        .unwrap_or(1) as u64;
+        .unwrap_or(1);
     let duration = args.duration.unwrap_or(Duration::from_secs(10));
     let cfg = config(args, g, duration)?;
     let quiet = Ui {
@@ -130,9 +121,7 @@ async fn one_run(cfg: &load::Config, t: &Target, full: &str, n: u64) -> anyhow::
     // The service's CPU halfway through the run.
     let cpu = async {
         tokio::time::sleep(half).await;
-        crate::commands::autoscale::cpu_cores(&t.docker, full)
-            .await
-            .ok()
+        crate::engine::stats::cpu_cores(&t.docker, full).await.ok()
     };
     let (run, cpu) = tokio::join!(load::run(cfg), cpu);
     let (_, outcome) = run?;
