@@ -23,7 +23,15 @@ use serde::Serialize;
 
 use super::error::{EngineResult, ErrorKind};
 use crate::manifest::model::Role;
-use crate::ui::Ui;
+
+/// What joining and removing nodes reports as it goes: a step done, a warning, a detail for
+/// `-v`. The engine layer prints nothing; the caller shows these (`Ui` implements it, in
+/// `lifecycle::progress`).
+pub trait Notes: Sync {
+    fn ok(&self, line: &str);
+    fn warn(&self, line: &str);
+    fn debug(&self, line: &str);
+}
 
 /// A value that must never be shown: join tokens.
 #[derive(Clone, PartialEq, Eq)]
@@ -253,7 +261,7 @@ pub async fn join_all(
     mgr: &Manager,
     members: &[Member],
     timeout: Duration,
-    ui: &Ui,
+    ui: &dyn Notes,
 ) -> anyhow::Result<Vec<Joined>> {
     let known = mgr.node_ids().await?;
     // 1. Where does each stand? (All checked before the first change.)
@@ -476,7 +484,7 @@ pub async fn drain_and_remove(
     name: &str,
     own: Option<&Docker>,
     timeout: Duration,
-    ui: &Ui,
+    ui: &dyn Notes,
 ) -> anyhow::Result<()> {
     let deadline = Instant::now() + timeout;
     let node = mgr

@@ -83,3 +83,17 @@ impl Sink for Progress<'_> {
         }
     }
 }
+
+/// Joining and removing nodes reports its steps through [`engine::swarm::Notes`]: shown as
+/// any other message.
+impl crate::engine::swarm::Notes for Ui {
+    fn ok(&self, line: &str) {
+        Ui::ok(self, line)
+    }
+    fn warn(&self, line: &str) {
+        Ui::warn(self, line)
+    }
+    fn debug(&self, line: &str) {
+        Ui::debug(self, line)
+    }
+}
