@@ -329,3 +329,84 @@ async fn a_digest_from_the_registry_is_pinned_only_with_a_registry() {
     w.up(&env).await.unwrap();
     assert_eq!(w.image(APP), "twip/base:bookworm");
 }
+
+#[tokio::test]
+async fn update_of_one_service_rolls_it_again_with_the_force_counter_up() {
+    let w = World::new();
+    let env = w.env();
+    w.up(&env).await.unwrap();
+    let force = |w: &World| {
+        w.fake
+            .inspect(APP)
+            .and_then(|s| s.spec?.task_template?.force_update)
+    };
+    assert_eq!(force(&w), Some(0));
+    let mut desired = twip::lifecycle::desired_for(&env, w.dir.path()).unwrap();
+    let opts = twip::lifecycle::update::update(&env, &mut desired, Some("app"), None, &w.ui);
+    w.fake.clear_calls();
+    let r = twip::lifecycle::converge_on(
+        &w.deployment(&env),
+        &opts,
+        desired,
+        false,
+        fake_support::TIMEOUT,
+        &w.ui,
+    )
+    .await;
+    assert_eq!(code(&r), 0);
+    assert_eq!(stack_calls(&w.fake), vec![format!("update service {APP}")]);
+    assert_eq!(force(&w), Some(1));
+    // Every task was replaced: the first is shut down, a new one runs.
+    assert_eq!(w.fake.tasks_of(APP).len(), 2);
+    assert_eq!(w.running(APP), 1);
+}
+
+#[tokio::test]
+async fn update_with_an_image_moves_only_that_service() {
+    let w = World::new();
+    let env = w.env();
+    w.up(&env).await.unwrap();
+    let mut desired = twip::lifecycle::desired_for(&env, w.dir.path()).unwrap();
+    let opts = twip::lifecycle::update::update(
+        &env,
+        &mut desired,
+        Some("worker"),
+        Some("twip/base:hotfix"),
+        &w.ui,
+    );
+    assert!(opts.force.is_empty());
+    let r = twip::lifecycle::converge_on(
+        &w.deployment(&env),
+        &opts,
+        desired,
+        false,
+        fake_support::TIMEOUT,
+        &w.ui,
+    )
+    .await;
+    assert_eq!(code(&r), 0);
+    assert_eq!(w.image(WORKER), "twip/base:hotfix");
+    assert_eq!(w.image(APP), "twip/base:bookworm");
+    // A later up returns to the manifest's image.
+    w.up(&env).await.unwrap();
+    assert_eq!(w.image(WORKER), "twip/base:bookworm");
+}
+
+#[test]
+fn update_and_scale_refuse_what_cannot_be_met() {
+    let w = World::new();
+    let env = w.env();
+    let update = twip::lifecycle::update::check_update(&env, Some("nope"), None);
+    assert_eq!(twip::exit::code_for(&update.unwrap_err()), 2);
+    let image = twip::lifecycle::update::check_update(&env, Some("app"), Some("a b"));
+    assert_eq!(
+        image.unwrap_err().to_string(),
+        "`a b` is not an image reference"
+    );
+    let global = twip::lifecycle::update::scale(&env, &[("worker".into(), 2)], &w.ui);
+    let err = global.unwrap_err();
+    assert_eq!(twip::exit::code_for(&err), 2);
+    assert!(err.to_string().starts_with("`worker` is a global service"));
+    let ok = twip::lifecycle::update::scale(&env, &[("app".into(), 2)], &w.ui).unwrap();
+    assert_eq!(ok.scale.get("app"), Some(&2));
+}

@@ -239,8 +239,6 @@ pub async fn last_log_lines(docker: &dyn SwarmApi, service: &str, n: usize) -> V
 }
 
 /// Waits until every service converges, fails, or the timeout passes.
-// Over 120 lines: one polling loop whose exits (rolled back, paused, converged, failing,
-// timed out) read best side by side.
 pub async fn converge(
     docker: &dyn SwarmApi,
     services: &[String],

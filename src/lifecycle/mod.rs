@@ -9,6 +9,7 @@ pub mod down;
 pub mod images;
 pub mod progress;
 pub mod rollback;
+pub mod update;
 
 pub use converge::{
     converge, converge_on, converge_to, desired, desired_for, make_plan, record_release, Deployment,
