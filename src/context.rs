@@ -17,18 +17,6 @@ pub struct Target {
     pub lab: Option<Lab>,
 }
 
-impl Target {
-    /// What the lifecycle works on: this environment on this engine.
-    pub fn deployment(&self) -> crate::lifecycle::Deployment<'_> {
-        crate::lifecycle::Deployment {
-            api: &self.docker,
-            env: &self.env,
-            project_dir: &self.project.dir,
-            lab: self.lab.as_ref(),
-        }
-    }
-}
-
 /// Loads and validates `env` (exit 2 on problems), then connects to its engine and checks it
 /// is a swarm manager. Nothing is changed.
 pub async fn open(g: &GlobalArgs, env: &str) -> anyhow::Result<Target> {

@@ -760,14 +760,14 @@ fn images_load_delivers_to_a_second_engine_then_skips() {
             .await
             .unwrap();
         let ui = twip::ui::Ui::plain();
-        twip::commands::build::ensure_images(&env, &d2, p.path(), &ui)
+        twip::lifecycle::images::ensure_images(&env, &d2, p.path(), &ui)
             .await
             .expect("ensure_images builds and delivers");
         d2.inspect_image(&ensured)
             .await
             .expect("delivered to the engine");
         assert_eq!(docker(&["image", "rm", &ensured]).code, 0);
-        twip::commands::build::ensure_images(&env, &d2, p.path(), &ui)
+        twip::lifecycle::images::ensure_images(&env, &d2, p.path(), &ui)
             .await
             .expect("a second ensure_images is a no-op");
     });

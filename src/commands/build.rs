@@ -7,8 +7,6 @@ use crate::cli::{BuildArgs, EnvArg, GlobalArgs};
 use crate::project::Project;
 use crate::ui::Ui;
 
-pub use crate::lifecycle::images::ensure_images;
-
 /// `twip build ENV [--service S]... [--platform P,...] [--push] [--no-cache]`
 pub async fn run_build(g: &GlobalArgs, args: &BuildArgs, ui: &Ui) -> anyhow::Result<i32> {
     let project = Project::discover(g.project_dir.as_deref())?;

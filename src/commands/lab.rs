@@ -11,9 +11,6 @@ use crate::lab::provision::{self, role_name, UpRequest};
 use crate::lab::LabNode;
 use crate::ui::Ui;
 
-pub use crate::lab::deliver;
-pub use crate::lifecycle::images::prepare_lab as prepare;
-
 /// The local engine, where lab containers run.
 async fn host_engine(g: &GlobalArgs) -> anyhow::Result<Docker> {
     let ep = Endpoint::resolve(g.host.as_deref(), None);

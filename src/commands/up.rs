@@ -7,7 +7,7 @@ use crate::ui::Ui;
 pub async fn run(g: &GlobalArgs, args: &UpArgs, ui: &Ui) -> anyhow::Result<i32> {
     let t = crate::context::open_on(g, &args.env, args.lab.as_deref()).await?;
     if let Some(lab) = &t.lab {
-        super::lab::prepare(g, &t, lab, ui).await?;
+        crate::lifecycle::images::prepare_lab(g.host.as_deref(), &t, lab, ui).await?;
     }
     crate::lifecycle::converge::converge(&t, &Options::default(), args.detach, args.timeout, ui)
         .await

@@ -14,9 +14,9 @@ pub async fn run(g: &GlobalArgs, args: &UpdateArgs, ui: &Ui) -> anyhow::Result<i
     lifecycle::update::check_update(&t.env, service, image)?;
     if let Some(lab) = &t.lab {
         // The lab's nodes get the images from this machine's engine, --image's too.
-        super::lab::prepare(g, &t, lab, ui).await?;
+        crate::lifecycle::images::prepare_lab(g.host.as_deref(), &t, lab, ui).await?;
         if let Some(image) = &args.image {
-            super::lab::deliver(lab, std::slice::from_ref(image), ui).await?;
+            crate::lab::deliver(lab, std::slice::from_ref(image), ui).await?;
         }
     }
     let mut desired = lifecycle::desired(&t)?;

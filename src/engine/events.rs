@@ -16,7 +16,7 @@ pub enum Event {
     Warning { service: String, message: String },
     /// Waiting for these services to converge begins.
     Waiting { services: Vec<String> },
-    /// A service's state changed: `2/3 running, 1 starting` (engine text made safe to print).
+    /// A service's state changed: `2/3 running, 1 starting` (engine text: clean it to print it).
     State { service: String, line: String },
     /// A service converged (`ok`) or failed.
     Finished { service: String, ok: bool },

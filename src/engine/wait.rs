@@ -262,8 +262,8 @@ pub async fn converge(
                 continue;
             }
             let st = look(docker, s, before).await?;
-            // The engine's task messages are shown as they change: made safe for a terminal.
-            let line = crate::ui::clean(&st.line());
+            // The engine's task messages, as they change (the renderer makes them safe to print).
+            let line = st.line();
             if last.get(s) != Some(&line) {
                 sink.emit(Event::State {
                     service: s.clone(),

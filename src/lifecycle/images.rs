@@ -11,7 +11,6 @@ use crate::build::plan::{
     cli_env, deployed_build_images, fit_outputs_to_driver, plan, BuildOptions, ImageBuild,
 };
 use crate::build::run::{build_all, cache_dir_from_env, preflight_builds, summary};
-use crate::cli::GlobalArgs;
 use crate::engine::{self, images, Docker, Endpoint};
 use crate::exec::git;
 use crate::lab::Lab;
@@ -111,14 +110,15 @@ fn cli_endpoint(env: &Environment) -> Endpoint {
 /// lab nodes that stand in for its nodes (through `swarm join`, which skips nodes already in),
 /// then the stack's images, built in the local engine when missing, loaded into every lab node
 /// that lacks them (lab nodes cannot reach the host's registries).
+/// HOST is `--host` (the engine the manifest's nodes are reached through, when given).
 pub async fn prepare_lab(
-    g: &GlobalArgs,
+    host: Option<&str>,
     t: &crate::context::Target,
     lab: &Lab,
     ui: &Ui,
 ) -> anyhow::Result<()> {
     crate::nodes::join_env(
-        g.host.as_deref(),
+        host,
         &t.project.dir,
         &t.env,
         Some(lab),

@@ -14,3 +14,16 @@ pub mod update;
 pub use converge::{
     converge, converge_on, converge_to, desired, desired_for, make_plan, record_release, Deployment,
 };
+
+// Defined here, not in context.rs, so that the context does not import the layer that uses it.
+impl crate::context::Target {
+    /// What the lifecycle works on: this environment on this engine.
+    pub fn deployment(&self) -> Deployment<'_> {
+        Deployment {
+            api: &self.docker,
+            env: &self.env,
+            project_dir: &self.project.dir,
+            lab: self.lab.as_ref(),
+        }
+    }
+}

@@ -68,6 +68,7 @@ impl Sink for Progress<'_> {
                 }
             }
             Event::State { service, line } => {
+                let line = crate::ui::clean(&line);
                 if let Some(pb) = self.bars.get(&service) {
                     pb.set_message(line);
                 } else if !self.ui.quiet {
