@@ -7,6 +7,7 @@
 //! - [`load`]: the HTTP load generator, and [`http`] its HTTP/1.1 client.
 
 pub mod autoscale;
+pub mod bootstrap;
 pub mod build;
 pub mod cli;
 pub mod commands;

@@ -371,7 +371,7 @@ fn hostile_keys_and_values_keep_the_stack_files_structure() {
 
 #[test]
 fn a_hostile_environment_name_adds_no_line_to_the_bootstrap_script_or_user_data() {
-    use twip::commands::bootstrap::{cloud_init, script};
+    use twip::bootstrap::{cloud_init, script};
     let benign = script(&load(&repo(), "scaled"), &repo(), None).unwrap();
     let mut env = load(&repo(), "scaled");
     env.name = "x\nreboot\r\nbootcmd: [id]\u{2028}runcmd: $(id) `id` 'q'".into();

@@ -171,6 +171,27 @@ fn lower_layers_do_not_import_upper_ones() {
     );
 }
 
+/// A command is wiring: it opens a context and calls a layer below. What grows past this
+/// belongs in the layer below (`lifecycle/`, `lab/`, `build/`, `load/`, ...).
+const MAX_COMMAND_LINES: usize = 200;
+
+#[test]
+fn commands_are_wiring() {
+    let files = sources();
+    let big: Vec<String> = files
+        .iter()
+        .filter(|(p, _)| p.starts_with("src/commands/"))
+        .map(|(p, t)| (p, t.lines().count()))
+        .filter(|(_, n)| *n > MAX_COMMAND_LINES)
+        .map(|(p, n)| format!("{p}: {n} lines"))
+        .collect();
+    assert!(
+        big.is_empty(),
+        "command files over {MAX_COMMAND_LINES} lines:\n{}",
+        big.join("\n")
+    );
+}
+
 #[test]
 fn no_source_file_is_over_800_lines() {
     let big: Vec<String> = sources()
