@@ -46,9 +46,7 @@ pub fn select_nodes<'a>(
     let mut out = Vec::new();
     for name in names {
         let Some(n) = nodes.iter().find(|n| &n.name == name) else {
-            let hint = crate::suggest::closest(name, &known)
-                .map(|s| format!("; did you mean `{s}`?"))
-                .unwrap_or_default();
+            let hint = crate::suggest::hint(name, &known);
             return Err(invalid(format!(
                 "no node `{name}` in environment `{}`{hint} (nodes: {})",
                 env.name,

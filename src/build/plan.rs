@@ -125,9 +125,7 @@ pub fn check_platform(p: &str) -> anyhow::Result<()> {
     if PLATFORMS.contains(&p) {
         return Ok(());
     }
-    let hint = closest(p, PLATFORMS)
-        .map(|s| format!("; did you mean `{s}`?"))
-        .unwrap_or_default();
+    let hint = crate::suggest::hint(p, PLATFORMS);
     Err(invalid(format!(
         "`{p}` is not a platform{hint} (known: {})",
         PLATFORMS.join(", ")
@@ -156,9 +154,7 @@ pub fn plan(
         let mut names = Vec::new();
         for s in &opts.services {
             let Some((_, image)) = deployed.iter().find(|(n, _)| n == s) else {
-                let hint = closest(s, &known)
-                    .map(|x| format!("; did you mean `{x}`?"))
-                    .unwrap_or_default();
+                let hint = crate::suggest::hint(s, &known);
                 return Err(invalid(format!(
                     "no service `{s}` in environment `{}`{hint} (services: {})",
                     env.name,
