@@ -6,8 +6,11 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 use crate::ui::Ui;
 
+mod exec;
 pub mod parse;
 mod shortcuts;
+
+pub use exec::ExecArgs;
 
 pub use shortcuts::expand_shortcuts;
 
@@ -168,6 +171,12 @@ pub enum Command {
         after_help = "Examples:\n  twip logs training web\n  twip logs training web -f --tail 20"
     )]
     Logs(LogsArgs),
+
+    /// Run a command in a running task of a service, on whichever node holds it
+    #[command(
+        after_help = "Examples:\n  twip exec production web -- ls /app\n  twip exec production web -it -- sh\n  twip exec production web --task 2 -- cat /etc/hostname\n  twip exec scaled web --all -- uptime\n  echo 'print(6*7)' | twip exec production web -i -- python3\n\nExit code: the command's (126/127: it could not be run / was not found)."
+    )]
+    Exec(ExecArgs),
 
     /// Smoke test: requests through the environment's entrypoint
     #[command(

@@ -25,7 +25,9 @@ pub mod nodes;
 pub mod plan;
 pub mod project;
 pub mod render;
+pub mod session;
 pub mod suggest;
+pub mod tasks;
 pub mod ui;
 
 use std::ffi::OsString;
@@ -169,6 +171,7 @@ pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<i32> {
         Command::Rollback(a) => commands::rollback::run(g, &a, ui).await,
         Command::Status(a) => commands::status::run(g, &a, ui).await,
         Command::Logs(a) => commands::logs::run(g, &a, ui).await,
+        Command::Exec(a) => commands::exec::run(g, &a, ui).await,
         Command::Test(a) => commands::smoke::run(g, &a, ui).await,
         Command::Clean(a) => commands::clean::run(g, &a, ui).await,
         Command::Swarm(cli::SwarmCommand::Init(a)) => commands::swarm::init(g, &a, ui).await,

@@ -6,6 +6,8 @@
 //! sequences and invisible bidi/zero-width characters are shown as escapes ([`sanitize`]),
 //! whatever a manifest, the engine or a subprocess put in them.
 
+pub mod term;
+
 use console::{Style, Term};
 
 #[derive(Debug, Clone)]

@@ -130,6 +130,9 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
     ("src/build/", &["commands", "cli", "lifecycle"]),
     // A context is opened from the global options (`--project-dir`, `--host`).
     ("src/context.rs", &["commands", "lifecycle"]),
+    // exec's tasks and sessions: below the commands, beside the lifecycle.
+    ("src/tasks.rs", &["commands", "lifecycle", "cli"]),
+    ("src/session.rs", &["commands", "lifecycle", "context", "cli"]),
     // ui prints errors, manifest diagnostics among them.
     ("src/ui.rs", &["commands", "lifecycle", "context", "cli", "load", "engine", "plan"]),
     ("src/cli.rs", &["commands", "lifecycle", "context", "load", "engine"]),

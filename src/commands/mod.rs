@@ -8,6 +8,7 @@ pub mod clean;
 pub mod completions;
 pub mod docs;
 pub mod down;
+pub mod exec;
 pub mod images;
 pub mod init;
 pub mod lab;

@@ -2,6 +2,7 @@
 //! errors once, and naming what twip makes.
 
 pub mod api;
+pub mod attach;
 pub mod clean;
 pub mod error;
 pub mod events;
