@@ -237,10 +237,13 @@ pub fn check_service(t: &Target, service: &str) -> anyhow::Result<()> {
     )))
 }
 
-/// The service's tasks, as the manager lists them.
+/// The service's tasks, as the manager lists them (none when it is not deployed).
 pub async fn of_service(t: &Target, service: &str) -> anyhow::Result<Vec<Task>> {
     let full = format!("{}_{service}", t.env.stack());
-    Ok(engine::observe::tasks(&t.docker, &full).await?)
+    match engine::observe::tasks(&t.docker, &full).await {
+        Err(e) if e.kind == engine::ErrorKind::NotFound => Ok(Vec::new()),
+        r => Ok(r?),
+    }
 }
 
 /// The swarm's nodes, each with the engine that reaches it: the manager's own node, else (on a

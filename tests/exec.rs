@@ -252,6 +252,16 @@ fn exec_on_a_single_node_swarm() {
         "{}",
         stderr(&out)
     );
+    // Nor when it is not deployed at all.
+    let down = p.twip(&["down", "ex"]);
+    assert!(down.status.success(), "{}", stderr(&down));
+    let out = exec(&p, &["--", "true"], "");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("ex: app has no running task (is it up?"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 fn lflag(fd: i32) -> libc::tcflag_t {
@@ -394,8 +404,9 @@ fn exec_on_a_lab_reaches_the_worker_that_holds_the_task() {
         let mut cmd = twip();
         cmd.arg("--project-dir")
             .arg(project.path())
-            .args(args)
+            .args(&args[..2])
             .args(["--lab", &lab.name])
+            .args(&args[2..])
             .env("TWIP_LAB_DIR", lab.state_dir())
             .write_stdin(stdin.as_bytes().to_vec())
             .timeout(Duration::from_secs(600));
