@@ -7,8 +7,10 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use crate::ui::Ui;
 
 pub mod parse;
+mod run;
 mod shortcuts;
 
+pub use run::RunArgs;
 pub use shortcuts::expand_shortcuts;
 
 /// The top-level after-help: shortcuts, examples and the exit-code table
@@ -168,6 +170,12 @@ pub enum Command {
         after_help = "Examples:\n  twip logs training web\n  twip logs training web -f --tail 20"
     )]
     Logs(LogsArgs),
+
+    /// Run a command once in a new task made from a service's spec, then remove the task
+    #[command(
+        after_help = "Examples:\n  twip run production web -- python manage.py migrate\n  twip run training web --timeout 10m -- sh -c 'ls /data'\n\nThe task runs the environment's desired spec (as `twip up` would deploy it), with\nthe command replaced and no published ports; twip's exit code is the command's."
+    )]
+    Run(RunArgs),
 
     /// Smoke test: requests through the environment's entrypoint
     #[command(

@@ -1,0 +1,102 @@
+//! One-off tasks (`twip run`), release tasks (`before_deploy`) and ordered rollouts
+//! (`depends_on`) through the in-memory swarm: what is sent, and in which order.
+
+mod fake_support;
+
+use fake_support::{code, stack_calls, World, APP, TIMEOUT};
+use twip::lifecycle::oneoff;
+
+fn args(a: &[&str]) -> Vec<String> {
+    a.iter().map(|s| s.to_string()).collect()
+}
+
+/// Services whose name says they are one-offs.
+fn oneoffs(w: &World) -> Vec<String> {
+    w.fake.names()["service"]
+        .iter()
+        .filter(|s| s.contains("_run_"))
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn run_passes_the_exit_code_through_and_leaves_nothing_behind() {
+    let w = World::new();
+    let env = w.env();
+    w.up(&env).await.unwrap();
+    w.fake.clear_calls();
+    w.fake
+        .job_outcome(&format!("{APP}_run_"), 7, &["migrating", "boom"]);
+    let d = w.deployment(&env);
+    let r = oneoff::run(&d, "app", &args(&["sh", "-c", "exit 7"]), TIMEOUT, &w.ui).await;
+    assert_eq!(code(&r), 7);
+    assert_eq!(oneoffs(&w), Vec::<String>::new());
+    let calls = stack_calls(&w.fake);
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert!(
+        calls[0].starts_with(&format!("create service {APP}_run_")),
+        "{calls:?}"
+    );
+    assert_eq!(calls[1], calls[0].replace("create", "remove"));
+    // The one-off's spec: the service's, as a job, with the command replaced and no ports.
+    let spec = w.fake.created_specs().pop().unwrap();
+    let job = spec.mode.as_ref().unwrap().replicated_job.as_ref().unwrap();
+    assert_eq!(job.total_completions, Some(1));
+    assert_eq!(spec.endpoint_spec.as_ref().unwrap().ports, None);
+    let app = w.fake.inspect(APP).unwrap().spec.unwrap();
+    let (cs, app_cs) = (
+        spec.task_template.unwrap().container_spec.unwrap(),
+        app.task_template.unwrap().container_spec.unwrap(),
+    );
+    assert_eq!(cs.args, Some(args(&["sh", "-c", "exit 7"])));
+    assert_eq!(cs.image, app_cs.image);
+    assert_eq!(cs.env, app_cs.env);
+    assert_eq!(cs.mounts, app_cs.mounts);
+    assert_eq!(cs.secrets.as_ref().map(Vec::len), Some(1));
+    assert_eq!(cs.secrets, app_cs.secrets);
+    assert_eq!(cs.configs, app_cs.configs);
+    assert_eq!(
+        spec.labels
+            .unwrap()
+            .get("io.twip.oneoff")
+            .map(String::as_str),
+        Some("run")
+    );
+
+    // Exit 0 is 0.
+    let r = oneoff::run(&d, "worker", &args(&["true"]), TIMEOUT, &w.ui).await;
+    assert_eq!(code(&r), 0);
+    assert_eq!(oneoffs(&w), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn run_before_the_first_up_creates_the_objects_it_needs_and_no_service() {
+    let w = World::new();
+    let env = w.env();
+    let d = w.deployment(&env);
+    let r = oneoff::run(&d, "app", &args(&["true"]), TIMEOUT, &w.ui).await;
+    assert_eq!(code(&r), 0);
+    let calls = stack_calls(&w.fake);
+    let creates: Vec<&String> = calls.iter().filter(|c| c.starts_with("create")).collect();
+    assert_eq!(creates.len(), 5, "{calls:?}");
+    assert!(
+        creates[..4]
+            .iter()
+            .all(|c| !c.starts_with("create service")),
+        "{calls:?}"
+    );
+    assert!(creates[4].starts_with(&format!("create service {APP}_run_")));
+    assert_eq!(w.fake.names()["service"], Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn run_of_an_unknown_service_is_an_input_error_that_changes_nothing() {
+    let w = World::new();
+    let env = w.env();
+    let d = w.deployment(&env);
+    let r = oneoff::run(&d, "ap", &args(&["true"]), TIMEOUT, &w.ui).await;
+    assert_eq!(code(&r), 2);
+    let e = r.unwrap_err().to_string();
+    assert!(e.contains("did you mean `app`"), "{e}");
+    assert_eq!(w.fake.calls(), Vec::<String>::new());
+}
