@@ -100,3 +100,114 @@ async fn run_of_an_unknown_service_is_an_input_error_that_changes_nothing() {
     assert!(e.contains("did you mean `app`"), "{e}");
     assert_eq!(w.fake.calls(), Vec::<String>::new());
 }
+
+const RELEASE: &str = "    stop_grace_period: 2s\n    before_deploy: [migrate, --all]\n  worker:";
+const NO_RELEASE: &str = "    stop_grace_period: 2s\n  worker:";
+
+/// Position of the first call starting with PREFIX.
+fn at(calls: &[String], prefix: &str) -> usize {
+    calls
+        .iter()
+        .position(|c| c.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no `{prefix}` in {calls:?}"))
+}
+
+#[tokio::test]
+async fn a_release_task_runs_before_any_service_is_changed() {
+    let w = World::new();
+    w.up(&w.env()).await.unwrap();
+    w.fake.clear_calls();
+    w.edit(NO_RELEASE, RELEASE);
+    w.edit("GREETING: hello", "GREETING: hi");
+    let env = w.env();
+    let plan = w.plan(&env).await;
+    assert_eq!(plan.release.len(), 1, "{plan}");
+    let text = plan.to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    // Shown before the service's update it precedes.
+    let task = lines
+        .iter()
+        .position(|l| l.starts_with(&format!("  > task    {APP} ")))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(lines[task].ends_with("before_deploy: migrate --all (before any service changes)"));
+    assert!(
+        lines[task + 1].starts_with(&format!("  ~ service {APP} ")),
+        "{text}"
+    );
+    assert_eq!(code(&w.up(&env).await), 0);
+    let calls = stack_calls(&w.fake);
+    let run = at(&calls, &format!("create service {APP}_run_"));
+    let removed = at(&calls, &format!("remove service {APP}_run_"));
+    let update = at(&calls, "update service");
+    assert!(run < removed && removed < update, "{calls:?}");
+    // From the new spec: the new environment.
+    let job = w
+        .fake
+        .created_specs()
+        .into_iter()
+        .find(|s| s.name.as_deref().is_some_and(|n| n.contains("_run_")));
+    let cs = job.unwrap().task_template.unwrap().container_spec.unwrap();
+    assert_eq!(cs.args, Some(args(&["migrate", "--all"])));
+    assert!(cs.env.unwrap().contains(&"GREETING=hi".to_string()));
+    assert_eq!(oneoffs(&w), Vec::<String>::new());
+
+    // Up again: nothing changes, so no release task runs.
+    w.fake.clear_calls();
+    assert_eq!(code(&w.up(&env).await), 0);
+    assert_eq!(w.fake.calls(), Vec::<String>::new());
+    // Scaling alone runs none either.
+    assert_eq!(code(&w.scale(&env, "app", 2).await), 0);
+    let calls = stack_calls(&w.fake);
+    assert_eq!(calls, vec![format!("update service {APP}")]);
+}
+
+#[tokio::test]
+async fn a_failing_release_task_changes_no_service() {
+    let w = World::new();
+    w.up(&w.env()).await.unwrap();
+    let versions = (w.version(APP), w.version(fake_support::WORKER));
+    w.fake.clear_calls();
+    w.edit(NO_RELEASE, RELEASE);
+    w.edit("GREETING: hello", "GREETING: hi");
+    w.edit("content: \"hello from twip\"", "content: \"hello again\"");
+    w.fake.job_outcome(
+        &format!("{APP}_run_"),
+        3,
+        &["applying 0042", "error: relation exists"],
+    );
+    let env = w.env();
+    let r = w.up(&env).await;
+    assert_eq!(code(&r), 1);
+    let e = format!("{:#}", r.unwrap_err());
+    assert!(e.contains("exited with code 3"), "{e}");
+    assert!(e.contains("no service was changed"), "{e}");
+    assert!(e.contains("error: relation exists"), "{e}");
+    assert_eq!((w.version(APP), w.version(fake_support::WORKER)), versions);
+    let calls = stack_calls(&w.fake);
+    assert!(
+        calls.iter().all(|c| !c.starts_with("update service")),
+        "{calls:?}"
+    );
+    // The new config was made (before the task, which sees it); the one-off is gone.
+    assert!(at(&calls, "create config") < at(&calls, "create service"));
+    assert_eq!(oneoffs(&w), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn on_a_first_deploy_the_release_task_runs_after_the_objects_and_before_the_services() {
+    let w = World::new();
+    w.edit(NO_RELEASE, RELEASE);
+    let env = w.env();
+    assert_eq!(code(&w.up(&env).await), 0);
+    let calls = stack_calls(&w.fake);
+    let run = at(&calls, &format!("create service {APP}_run_"));
+    assert!(at(&calls, "create secret") < run, "{calls:?}");
+    let first_app = calls
+        .iter()
+        .position(|c| c == &format!("create service {APP}"))
+        .unwrap();
+    assert!(
+        at(&calls, &format!("remove service {APP}_run_")) < first_app,
+        "{calls:?}"
+    );
+}

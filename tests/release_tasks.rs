@@ -107,3 +107,117 @@ fn run_passes_the_exit_code_through_and_leaves_nothing_behind() {
     );
     assert_eq!(oneoffs(&stack), Vec::<String>::new());
 }
+
+/// The spec version index of each service of STACK, by name.
+fn versions(stack: &str) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = list(&[
+        "service",
+        "ls",
+        "--filter",
+        &format!("label=com.docker.stack.namespace={stack}"),
+        "--format",
+        "{{.Name}}",
+    ])
+    .into_iter()
+    .map(|name| {
+        let index = list(&[
+            "service",
+            "inspect",
+            "--format",
+            "{{.Version.Index}}",
+            &name,
+        ]);
+        (name, index.concat())
+    })
+    .collect();
+    v.sort();
+    v
+}
+
+/// A stack whose `app` has a release task that records when it ran in a shared volume, and
+/// records at its own start when it started and which migration it saw.
+fn release_manifest(stack: &str, version: u32, migrate_exit: u32) -> String {
+    format!(
+        r#"stack: {stack}
+services:
+  app:
+    image: twip/base:bookworm
+    command: [sh, -c, "date +%s%N > /data/app-start-$$VERSION; cat /data/migrated-$$VERSION > /data/app-saw-$$VERSION; exec sleep infinity"]
+    environment:
+      VERSION: "{version}"
+      MIGRATE_EXIT: "{migrate_exit}"
+    volumes: [shared:/data]
+    stop_grace_period: 1s
+    before_deploy: [sh, -c, "echo migrating to $$VERSION; date +%s%N > /data/migrated-$$VERSION; exit $$MIGRATE_EXIT"]
+  other:
+    image: twip/base:bookworm
+    command: [sleep, infinity]
+    environment:
+      VERSION: "{version}"
+    stop_grace_period: 1s
+volumes:
+  shared:
+"#
+    )
+}
+
+#[test]
+fn a_failing_release_task_changes_nothing_and_a_passing_one_runs_before_the_new_version() {
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    require_swarm();
+    let (p, stack) = project("release", |s| release_manifest(s, 1, 0));
+    let _rm = RemoveOneoffs(vec![stack.clone()]);
+    let up = p.twip(&["up", "release", "--timeout", "120s"]);
+    assert_eq!(up.status.code(), Some(0), "{}", stderr(&up));
+    assert!(
+        stderr(&up).contains("app:before_deploy | migrating to 1"),
+        "the task's lines are streamed with a prefix: {}",
+        stderr(&up)
+    );
+    let before = versions(&stack);
+    assert_eq!(before.len(), 2, "{before:?}");
+
+    // Version 2 with a migration that exits 3: exit 1, its output shown, nothing changed.
+    p.write_env("release", &release_manifest(&stack, 2, 3));
+    let plan = p.twip(&["plan", "release"]);
+    assert!(
+        stdout(&plan).contains("before_deploy: sh -c"),
+        "{}",
+        stdout(&plan)
+    );
+    let up = p.twip(&["up", "release", "--timeout", "120s"]);
+    let err = stderr(&up);
+    assert_eq!(up.status.code(), Some(1), "{err}");
+    assert!(err.contains("exited with code 3"), "{err}");
+    assert!(err.contains("no service was changed"), "{err}");
+    assert!(err.contains("migrating to 2"), "{err}");
+    assert_eq!(versions(&stack), before);
+    assert_eq!(oneoffs(&stack), Vec::<String>::new());
+
+    // Version 2 with a migration that passes: it ran before the new version's task started,
+    // and the new version saw it when it started.
+    p.write_env("release", &release_manifest(&stack, 2, 0));
+    let up = p.twip(&["up", "release", "--timeout", "120s"]);
+    assert_eq!(up.status.code(), Some(0), "{}", stderr(&up));
+    assert_ne!(versions(&stack), before);
+    let out = p.twip(&[
+        "run",
+        "release",
+        "app",
+        "--",
+        "sh",
+        "-c",
+        "cat /data/migrated-2 /data/app-start-2 /data/app-saw-2",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let o = stdout(&out);
+    let stamps: Vec<u128> = o.lines().filter_map(|l| l.trim().parse().ok()).collect();
+    assert_eq!(stamps.len(), 3, "{o}");
+    let (migrated, app_start, app_saw) = (stamps[0], stamps[1], stamps[2]);
+    assert!(
+        migrated < app_start,
+        "the migration ended after v2 started: {o}"
+    );
+    assert_eq!(app_saw, migrated, "v2 saw another migration: {o}");
+    assert_eq!(oneoffs(&stack), Vec::<String>::new());
+}

@@ -84,6 +84,51 @@ pub struct Service {
     pub working_dir: Option<String>,
     #[serde(default)]
     pub autoscale: Option<Autoscale>,
+    /// Release tasks: commands run once each, in a one-off task made from this service's new
+    /// spec (new image, new configs and secrets), before `up` changes any service of the
+    /// stack; a failure stops the deploy with every service unchanged. One command as a list
+    /// of words (`[python3, manage.py, migrate]`), or several as a list of such lists. Run only
+    /// when the deploy creates or updates this service.
+    #[serde(default)]
+    #[schemars(schema_with = "release_tasks_schema")]
+    pub before_deploy: Vec<StringOrList>,
+}
+
+impl Service {
+    /// The `before_deploy` commands, each an argv: a list of words is one command, a list of
+    /// lists several. `Err` for a list that mixes both (validation reports it).
+    pub fn release_tasks(&self) -> Result<Vec<Vec<String>>, &'static str> {
+        let lists = self
+            .before_deploy
+            .iter()
+            .filter(|c| matches!(c, StringOrList::List(_)))
+            .count();
+        if lists == 0 {
+            let words: Vec<String> = self.before_deploy.iter().flat_map(|c| c.to_vec()).collect();
+            return Ok(if words.is_empty() {
+                Vec::new()
+            } else {
+                vec![words]
+            });
+        }
+        if lists != self.before_deploy.len() {
+            return Err("mixes words and lists: write one command as a list of words (`[python3, manage.py, migrate]`) or several commands as a list of lists");
+        }
+        Ok(self
+            .before_deploy
+            .iter()
+            .map(StringOrList::to_vec)
+            .collect())
+    }
+}
+
+fn release_tasks_schema(_: &mut schemars::gen::SchemaGenerator) -> schemars::schema::Schema {
+    let words = serde_json::json!({"type": "array", "items": {"type": "string"}, "minItems": 1});
+    serde_json::from_value(serde_json::json!({
+        "description": "One command as a list of words, or several as a list of lists.",
+        "anyOf": [words.clone(), {"type": "array", "items": words}]
+    }))
+    .expect("a valid schema")
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
