@@ -211,3 +211,73 @@ async fn on_a_first_deploy_the_release_task_runs_after_the_objects_and_before_th
         "{calls:?}"
     );
 }
+
+const DEPENDS: &str =
+    "    stop_grace_period: 2s\n    depends_on:\n      worker: {condition: healthy}\n  worker:";
+
+#[tokio::test]
+async fn services_are_created_in_waves_after_their_dependencies_run() {
+    use twip::engine::model::TaskState;
+    let w = World::new();
+    w.edit(NO_RELEASE, DEPENDS);
+    let env = w.env();
+    assert_eq!(code(&w.up(&env).await), 0);
+    let calls = stack_calls(&w.fake);
+    let worker = at(&calls, &format!("create service {}", fake_support::WORKER));
+    let app = at(&calls, &format!("create service {APP}"));
+    // Without depends_on the executor creates them together, app first (by name).
+    assert!(worker < app, "{calls:?}");
+    // The app's first task was made only after the worker's task ran.
+    let worker_running = w
+        .fake
+        .tasks_of(fake_support::WORKER)
+        .iter()
+        .filter(|t| t.status.as_ref().and_then(|s| s.state) == Some(TaskState::RUNNING))
+        .filter_map(|t| t.status.as_ref()?.timestamp.clone())
+        .min()
+        .unwrap();
+    let app_created = w
+        .fake
+        .tasks_of(APP)
+        .iter()
+        .filter_map(|t| t.created_at.clone())
+        .min()
+        .unwrap();
+    assert!(
+        worker_running < app_created,
+        "{worker_running} !< {app_created}"
+    );
+    assert_eq!(w.running(APP), 1);
+
+    // An update of both: the same order.
+    w.fake.clear_calls();
+    w.edit("GREETING: hello", "GREETING: hi");
+    w.edit(
+        "command: [\"sleep\", \"infinity\"]",
+        "command: [\"sleep\", \"99999\"]",
+    );
+    let env = w.env();
+    assert_eq!(code(&w.up(&env).await), 0);
+    let calls = stack_calls(&w.fake);
+    let worker = at(&calls, &format!("update service {}", fake_support::WORKER));
+    let app = at(&calls, &format!("update service {APP}"));
+    assert!(worker < app, "{calls:?}");
+}
+
+#[tokio::test]
+async fn a_dependency_that_does_not_start_stops_the_deploy_before_its_dependents() {
+    use twip::engine::fake::Behaviour;
+    let w = World::new();
+    w.edit(NO_RELEASE, DEPENDS);
+    w.fake
+        .behave(fake_support::WORKER, Behaviour::CrashLoop { exit_code: 1 });
+    let env = w.env();
+    let r = w.up(&env).await;
+    assert_eq!(code(&r), 1, "{r:?}");
+    let calls = stack_calls(&w.fake);
+    assert!(calls.contains(&format!("create service {}", fake_support::WORKER)));
+    assert!(
+        !calls.contains(&format!("create service {APP}")),
+        "{calls:?}"
+    );
+}

@@ -221,3 +221,74 @@ fn a_failing_release_task_changes_nothing_and_a_passing_one_runs_before_the_new_
     assert_eq!(app_saw, migrated, "v2 saw another migration: {o}");
     assert_eq!(oneoffs(&stack), Vec::<String>::new());
 }
+
+/// Times of SERVICE's tasks as the engine recorded them: (created, state, state's time).
+fn task_times(service: &str) -> Vec<(std::time::SystemTime, String, std::time::SystemTime)> {
+    let parse = |ts: &str| {
+        humantime::parse_rfc3339_weak(ts.trim().trim_matches('"').trim_end_matches('Z'))
+            .unwrap_or_else(|e| panic!("{ts}: {e}"))
+    };
+    list(&["service", "ps", "-q", "--no-trunc", service])
+        .into_iter()
+        .map(|id| {
+            let line = list(&[
+                "inspect",
+                "--format",
+                "{{json .CreatedAt}}|{{.Status.State}}|{{json .Status.Timestamp}}",
+                &id,
+            ])
+            .concat();
+            let parts: Vec<&str> = line.split('|').collect();
+            assert_eq!(parts.len(), 3, "{line}");
+            (parse(parts[0]), parts[1].to_string(), parse(parts[2]))
+        })
+        .collect()
+}
+
+#[test]
+fn depends_on_healthy_starts_the_dependent_after_the_health_check_passed() {
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    require_swarm();
+    let (p, stack) = project("order", |stack| {
+        format!(
+            r#"stack: {stack}
+services:
+  web:
+    image: twip/base:bookworm
+    command: [sleep, infinity]
+    stop_grace_period: 1s
+    depends_on:
+      db: {{condition: healthy}}
+  db:
+    image: twip/base:bookworm
+    command: [sh, -c, "sleep 4; touch /tmp/ready; exec sleep infinity"]
+    stop_grace_period: 1s
+    healthcheck:
+      test: [CMD, test, -f, /tmp/ready]
+      interval: 1s
+      timeout: 1s
+      retries: 60
+"#
+        )
+    });
+    let up = p.twip(&["up", "order", "--timeout", "120s"]);
+    let err = stderr(&up);
+    assert_eq!(up.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains(&format!("waiting for {stack}_db to be healthy")),
+        "{err}"
+    );
+    let db = task_times(&format!("{stack}_db"));
+    let web = task_times(&format!("{stack}_web"));
+    assert_eq!(db.len(), 1, "{db:?}");
+    assert_eq!(web.len(), 1, "{web:?}");
+    let (db_created, db_state, db_running) = &db[0];
+    assert_eq!(db_state, "running");
+    // The db's task counts as running only once its health check passed.
+    assert!(db_created < db_running);
+    let (web_created, _, _) = &web[0];
+    assert!(
+        db_running < web_created,
+        "web's task was made before db was healthy: {db:?} {web:?}"
+    );
+}

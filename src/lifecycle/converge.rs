@@ -123,7 +123,7 @@ pub async fn converge_on(
         ui.info("not waiting (--detach); `twip status` shows progress");
         return Ok(crate::exit::SUCCESS);
     }
-    let touched = plan.touched_services();
+    let touched = plan::order::to_converge(&plan, &d.env.manifest);
     ui.info(&format!(
         "waiting for {} service{} to converge",
         touched.len(),

@@ -1,12 +1,15 @@
 //! Executing a plan in order when the manifest asks for one: networks, configs and secrets
 //! first, then the release tasks (`before_deploy`, each a one-off from its service's new
-//! spec, all of which must exit 0), and only then the services. A release task that fails
-//! stops the deploy before any service changed. Without release tasks this is the plain
-//! executor ([`super::converge::apply`]).
+//! spec, all of which must exit 0), and only then the services, in waves of dependency order
+//! (`depends_on`), each wave once the conditions of the dependencies it waits for are met. A
+//! release task that fails stops the deploy before any service changed. Without release
+//! tasks and dependencies this is the plain executor ([`super::converge::apply`]).
 
 use std::time::Duration;
 
 use crate::engine::{self, wait::Before};
+use crate::manifest::model::Condition;
+use crate::plan::order::{self, Wave};
 use crate::plan::{Desired, Op, Plan, Resource};
 use crate::ui::Ui;
 
@@ -22,15 +25,53 @@ pub async fn apply(
     timeout: Duration,
     ui: &Ui,
 ) -> anyhow::Result<Before> {
-    if plan.release.is_empty() {
+    let waves = order::waves(plan, &d.env.manifest);
+    if plan.release.is_empty() && waves.len() <= 1 {
         return super::converge::apply(d, plan, desired, ui).await;
     }
     let before = engine::wait::existing_tasks(d.api, &plan.touched_services()).await;
     oneoff::create_objects(d, plan, desired, ui).await?;
     run_release_tasks(d, plan, timeout, ui).await?;
-    let rest = oneoff::plan_part(plan, |a| !is_object_create(a));
+    for wave in &waves {
+        wait_for(d, wave, &before, timeout, ui).await?;
+        let part = oneoff::plan_part(plan, |a| {
+            wave.actions
+                .iter()
+                .any(|w| w.name == a.name && a.phase == 1)
+        });
+        engine::execute::execute(d.api, &part, desired, &mut Progress::new(ui)).await?;
+    }
+    let rest = oneoff::plan_part(plan, |a| !is_object_create(a) && a.phase != 1);
     engine::execute::execute(d.api, &rest, desired, &mut Progress::new(ui)).await?;
     Ok(before)
+}
+
+/// Waits until the dependencies WAVE waits for meet their conditions. `started` and
+/// `healthy` are the convergence wait of `up` (tasks running, update done; swarm counts a task
+/// with a health check as running only once the check passed); `completed` waits for the
+/// tasks to exit 0.
+async fn wait_for(
+    d: &Deployment<'_>,
+    wave: &Wave,
+    before: &Before,
+    timeout: Duration,
+    ui: &Ui,
+) -> anyhow::Result<()> {
+    for (service, condition) in &wave.wait_for {
+        let next: Vec<&str> = wave.actions.iter().map(|a| a.name.as_str()).collect();
+        ui.info(&format!(
+            "waiting for {service} to be {} before {}",
+            condition.name(),
+            next.join(", ")
+        ));
+        match condition {
+            Condition::Started | Condition::Healthy => {
+                super::converge::wait(d, std::slice::from_ref(service), before, timeout, ui).await?
+            }
+            Condition::Completed => engine::wait::completed(d.api, service, timeout).await?,
+        }
+    }
+    Ok(())
 }
 
 fn is_object_create(a: &crate::plan::Action) -> bool {

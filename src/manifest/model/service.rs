@@ -92,6 +92,99 @@ pub struct Service {
     #[serde(default)]
     #[schemars(schema_with = "release_tasks_schema")]
     pub before_deploy: Vec<StringOrList>,
+    /// Services `up` creates or updates before this one, and what it waits for between them:
+    /// `[db]` (started), or `{db: {condition: healthy}}` (`started`, `healthy`, `completed`).
+    #[serde(default)]
+    pub depends_on: DependsOn,
+}
+
+/// What a dependency must reach before its dependents are created or updated.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Deserialize, Serialize, JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Condition {
+    /// Its tasks run.
+    #[default]
+    Started,
+    /// Its tasks run and their health check passes.
+    Healthy,
+    /// Its tasks ran to the end and exited 0 (a service with `restart.condition` `none` or
+    /// `on-failure`).
+    Completed,
+}
+
+impl Condition {
+    pub fn name(self) -> &'static str {
+        match self {
+            Condition::Started => "started",
+            Condition::Healthy => "healthy",
+            Condition::Completed => "completed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Dependency {
+    #[serde(default)]
+    pub condition: Condition,
+}
+
+/// `depends_on`: service name → condition (the list form means `started` for each).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DependsOn(pub BTreeMap<String, Condition>);
+
+impl<'de> Deserialize<'de> for DependsOn {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = DependsOn;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of service names, or a mapping of service names to {condition: started|healthy|completed}")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<DependsOn, A::Error> {
+                let mut out = BTreeMap::new();
+                while let Some(s) = a.next_element::<ScalarString>()? {
+                    out.insert(s.0, Condition::Started);
+                }
+                Ok(DependsOn(out))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<DependsOn, A::Error> {
+                let mut out = BTreeMap::new();
+                while let Some((k, v)) = a.next_entry::<ScalarString, Option<Dependency>>()? {
+                    out.insert(k.0, v.unwrap_or_default().condition);
+                }
+                Ok(DependsOn(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for DependsOn {
+    fn schema_name() -> String {
+        "DependsOn".into()
+    }
+    fn json_schema(_: &mut schemars::gen::SchemaGenerator) -> schemars::schema::Schema {
+        let condition = serde_json::json!({"enum": ["started", "healthy", "completed"]});
+        serde_json::from_value(serde_json::json!({
+            "anyOf": [
+                {"type": "array", "items": {"type": "string"}},
+                {"type": "object", "additionalProperties": {
+                    "anyOf": [{"type": "null"}, {"type": "object", "additionalProperties": false,
+                        "properties": {"condition": condition}}]
+                }}
+            ]
+        }))
+        .expect("a valid schema")
+    }
 }
 
 impl Service {
