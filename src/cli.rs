@@ -8,10 +8,12 @@ use crate::ui::Ui;
 
 mod exec;
 pub mod parse;
+mod run;
 mod shortcuts;
 
 pub use exec::ExecArgs;
 
+pub use run::RunArgs;
 pub use shortcuts::expand_shortcuts;
 
 /// The top-level after-help: shortcuts, examples and the exit-code table
@@ -177,6 +179,12 @@ pub enum Command {
         after_help = "Examples:\n  twip exec production web -- ls /app\n  twip exec production web -it -- sh\n  twip exec production web --task 2 -- cat /etc/hostname\n  twip exec scaled web --all -- uptime\n  echo 'print(6*7)' | twip exec production web -i -- python3\n\nExit code: the command's (126/127: it could not be run / was not found)."
     )]
     Exec(ExecArgs),
+
+    /// Run a command once in a new task made from a service's spec, then remove the task
+    #[command(
+        after_help = "Examples:\n  twip run production web -- python manage.py migrate\n  twip run training web --timeout 10m -- sh -c 'ls /data'\n\nThe task runs the environment's desired spec (as `twip up` would deploy it), with\nthe command replaced and no published ports; twip's exit code is the command's."
+    )]
+    Run(RunArgs),
 
     /// Smoke test: requests through the environment's entrypoint
     #[command(

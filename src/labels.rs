@@ -25,6 +25,11 @@ pub const MANIFEST_REPLICAS: &str = "io.twip.manifest-replicas";
 /// The container label that names the local image a service was deployed from (no registry).
 pub const IMAGE_ID: &str = "io.twip.image-id";
 
+/// On a one-off task's service (`twip run`, a release task): what it runs for, `run` or
+/// `before_deploy`. Such a service carries no stack namespace, so no plan sees it; twip
+/// removes it once its task ended.
+pub const ONEOFF: &str = "io.twip.oneoff";
+
 /// On the configs that hold a stack's releases: the release's sequence number.
 pub const RELEASE: &str = "io.twip.release";
 

@@ -16,6 +16,7 @@ pub mod logs;
 pub mod plan;
 pub mod render;
 pub mod rollback;
+pub mod run;
 pub mod scale;
 pub mod schema;
 pub mod smoke;

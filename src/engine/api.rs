@@ -18,6 +18,7 @@ use bollard::query_parameters::{
     RemoveVolumeOptionsBuilder, UpdateServiceOptionsBuilder,
 };
 use bollard::Docker;
+use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
 
 use super::error::{EngineError, EngineResult};
@@ -55,6 +56,9 @@ pub trait SwarmApi: Send + Sync {
     async fn list_tasks(&self, service: &str) -> Result<Vec<Task>, EngineError>;
     /// The last N lines a service's tasks wrote (best effort: none on error).
     async fn service_logs(&self, service: &str, n: usize) -> Vec<String>;
+    /// One task's log from its start, followed until the task ends (stdout and stderr, as
+    /// text chunks that need not end at a line break).
+    fn follow_task_logs(&self, task: &str) -> BoxStream<'static, Result<String, EngineError>>;
 
     async fn list_networks(&self, filters: Option<&Filters>) -> Result<Vec<Network>, EngineError>;
     async fn create_network(&self, req: NetworkCreateRequest) -> Result<(), EngineError>;
@@ -171,6 +175,10 @@ impl SwarmApi for Docker {
         }
         let skip = lines.len().saturating_sub(n);
         lines.into_iter().skip(skip).collect()
+    }
+
+    fn follow_task_logs(&self, task: &str) -> BoxStream<'static, Result<String, EngineError>> {
+        super::observe::task_logs(self, task, true, None).boxed()
     }
 
     async fn list_networks(&self, filters: Option<&Filters>) -> Result<Vec<Network>, EngineError> {

@@ -108,6 +108,15 @@ async fn object_ids(docker: &dyn SwarmApi, _stack: &str) -> Result<Ids, EngineEr
     })
 }
 
+/// Fills in the IDs of the configs and secrets SPEC names (what a service made outside a plan,
+/// a one-off task, needs).
+pub async fn resolve_object_ids(
+    docker: &dyn SwarmApi,
+    spec: &mut ServiceSpec,
+) -> anyhow::Result<()> {
+    fill_ids(spec, &object_ids(docker, "").await?)
+}
+
 fn fill_ids(spec: &mut ServiceSpec, ids: &Ids) -> anyhow::Result<()> {
     let Some(cs) = spec
         .task_template

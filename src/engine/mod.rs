@@ -13,6 +13,7 @@ pub mod images;
 pub mod model;
 pub mod nodes;
 pub mod observe;
+pub mod oneoff;
 pub mod releases;
 pub mod stats;
 pub mod status;

@@ -375,3 +375,68 @@ pub async fn stack_gone(
         docker.sleep(Duration::from_millis(300)).await;
     }
 }
+
+/// Waits until every task of SERVICE ran to the end and exited 0 (`depends_on` with
+/// `condition: completed`): as many complete tasks as the service wants (one per task of a
+/// global service) and none still meant to run. A task that failed is an error with its exit
+/// code and the service's last lines; exit 3 after TIMEOUT.
+pub async fn completed(
+    docker: &dyn SwarmApi,
+    service: &str,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let start = docker.now();
+    loop {
+        let svc = observe::inspect_service(docker, service).await?;
+        let tasks = observe::tasks(docker, service).await?;
+        let state = |t: &Task| t.status.as_ref().and_then(|s| s.state);
+        if let Some(t) = tasks.iter().find(|t| state(t) == Some(TaskState::FAILED)) {
+            let mut msg = format!("{service} did not complete: {}", task_error(t));
+            for l in last_log_lines(docker, service, 10).await {
+                msg.push_str(&format!("\n  {l}"));
+            }
+            return Err(anyhow::anyhow!(msg));
+        }
+        let want = svc
+            .spec
+            .as_ref()
+            .and_then(|s| s.mode.as_ref())
+            .and_then(|m| m.replicated.as_ref())
+            .and_then(|r| r.replicas)
+            .map_or(1, |n| n.max(0) as usize);
+        let complete = tasks
+            .iter()
+            .filter(|t| state(t) == Some(TaskState::COMPLETE))
+            .count();
+        let running = tasks
+            .iter()
+            .filter(|t| t.desired_state == Some(TaskState::RUNNING) && !ended_state(state(t)))
+            .count();
+        if complete >= want && running == 0 {
+            return Ok(());
+        }
+        if docker.now().duration_since(start).unwrap_or_default() > timeout {
+            return Err(exit::coded(
+                exit::TIMEOUT,
+                format!(
+                    "timed out after {} waiting for {service} to complete ({complete}/{want} complete)",
+                    humantime::format_duration(Duration::from_secs(timeout.as_secs()))
+                ),
+            ));
+        }
+        docker.sleep(Duration::from_millis(400)).await;
+    }
+}
+
+fn ended_state(s: Option<TaskState>) -> bool {
+    matches!(
+        s,
+        Some(
+            TaskState::COMPLETE
+                | TaskState::FAILED
+                | TaskState::REJECTED
+                | TaskState::SHUTDOWN
+                | TaskState::ORPHANED
+        )
+    )
+}

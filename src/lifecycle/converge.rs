@@ -61,7 +61,8 @@ pub async fn make_plan_with(
     desired: Desired,
 ) -> anyhow::Result<(Desired, Plan)> {
     let observed = engine::observe::observe(d.api, &desired.stack).await?;
-    let plan = plan::reconcile(&desired, &observed, opts);
+    let mut plan = plan::reconcile(&desired, &observed, opts);
+    plan.release = plan::order::release_steps(&plan, &d.env.manifest);
     Ok((desired, plan))
 }
 
@@ -117,12 +118,12 @@ pub async fn converge_on(
     if !ui.quiet {
         eprint!("{}", crate::ui::clean(&plan.to_string()));
     }
-    let before = apply(d, &plan, &desired, ui).await?;
+    let before = super::ordered::apply(d, &plan, &desired, timeout, ui).await?;
     if detach {
         ui.info("not waiting (--detach); `twip status` shows progress");
         return Ok(crate::exit::SUCCESS);
     }
-    let touched = plan.touched_services();
+    let touched = plan::order::to_converge(&plan, &d.env.manifest);
     ui.info(&format!(
         "waiting for {} service{} to converge",
         touched.len(),

@@ -8,6 +8,8 @@ pub mod autoscale;
 pub mod converge;
 pub mod down;
 pub mod images;
+pub mod oneoff;
+pub mod ordered;
 pub mod progress;
 pub mod rollback;
 pub mod update;

@@ -5,6 +5,7 @@
 
 pub mod desired;
 pub mod drift;
+pub mod order;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -117,6 +118,10 @@ pub struct Plan {
     pub actions: Vec<Action>,
     /// Services that need nothing.
     pub unchanged: Vec<String>,
+    /// Release tasks (`before_deploy`) to run once the networks, configs and secrets exist
+    /// and before any service changes ([`order::release_steps`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub release: Vec<order::ReleaseStep>,
 }
 
 impl Plan {
@@ -157,7 +162,12 @@ impl fmt::Display for Plan {
             .chain(self.unchanged.iter().map(String::len))
             .max()
             .unwrap_or(0);
+        let mut release_shown = self.release.is_empty();
         for a in &self.actions {
+            if !release_shown && a.phase > 0 {
+                self.fmt_release(f, width)?;
+                release_shown = true;
+            }
             let sign = match a.op {
                 Op::Create => "+",
                 Op::Update | Op::Scale => "~",
@@ -169,6 +179,9 @@ impl fmt::Display for Plan {
             for c in &a.changes {
                 writeln!(f, "      {c}")?;
             }
+        }
+        if !release_shown {
+            self.fmt_release(f, width)?;
         }
         for u in &self.unchanged {
             writeln!(f, "  = service {u:<width$}  unchanged")?;
@@ -182,6 +195,20 @@ impl fmt::Display for Plan {
             self.count(Op::Remove),
             self.unchanged.len()
         )
+    }
+}
+
+impl Plan {
+    fn fmt_release(&self, f: &mut fmt::Formatter<'_>, width: usize) -> fmt::Result {
+        for r in &self.release {
+            writeln!(
+                f,
+                "  > task    {:<width$}  before_deploy: {} (before any service changes)",
+                r.service,
+                r.command.join(" ")
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -219,6 +246,7 @@ pub fn reconcile(desired: &Desired, observed: &Observed, opts: &Options) -> Plan
         stack: desired.stack.clone(),
         actions,
         unchanged,
+        release: Vec::new(),
     }
 }
 

@@ -22,6 +22,8 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
+use futures_util::stream::BoxStream;
+use futures_util::StreamExt;
 
 use super::api::{Filters, SwarmApi};
 use super::error::{EngineError, ErrorKind};
@@ -82,6 +84,21 @@ impl FakeSwarm {
             service.to_string(),
             lines.iter().map(|l| l.to_string()).collect(),
         );
+    }
+
+    /// How one-off jobs (`replicated-job` services) whose name starts with PREFIX end: their
+    /// task exits with EXIT_CODE after writing LINES. Without a rule a job exits 0.
+    pub fn job_outcome(&self, prefix: &str, exit_code: i64, lines: &[&str]) {
+        self.lock().jobs.push((
+            prefix.to_string(),
+            exit_code,
+            lines.iter().map(|l| l.to_string()).collect(),
+        ));
+    }
+
+    /// Every spec a service was created with, in order (also of services removed since).
+    pub fn created_specs(&self) -> Vec<ServiceSpec> {
+        self.lock().created.clone()
     }
 
     /// A local image (its id) and what a registry holds for a reference (its digest).
@@ -227,6 +244,20 @@ impl SwarmApi for FakeSwarm {
             ));
         }
         let spec = st.normalise(op, spec)?;
+        st.created.push(spec.clone());
+        if spec
+            .mode
+            .as_ref()
+            .is_some_and(|m| m.replicated_job.is_some())
+        {
+            let rule = st
+                .jobs
+                .iter()
+                .find(|(p, _, _)| name.starts_with(p.as_str()));
+            if let Some(lines) = rule.map(|(_, _, l)| l.clone()) {
+                st.logs.insert(name.clone(), lines);
+            }
+        }
         let id = st.id("svc");
         let version = st.bump();
         st.services.insert(
@@ -328,6 +359,22 @@ impl SwarmApi for FakeSwarm {
         let lines = self.lock().logs.get(service).cloned().unwrap_or_default();
         let skip = lines.len().saturating_sub(n);
         lines.into_iter().skip(skip).collect()
+    }
+
+    fn follow_task_logs(&self, task: &str) -> BoxStream<'static, Result<String, EngineError>> {
+        let st = self.lock();
+        let service_id = st
+            .tasks
+            .iter()
+            .find(|t| t.id.as_deref() == Some(task))
+            .and_then(|t| t.service_id.clone());
+        let lines = st
+            .services
+            .iter()
+            .find(|(_, s)| Some(&s.id) == service_id.as_ref())
+            .and_then(|(n, _)| st.logs.get(n).cloned())
+            .unwrap_or_default();
+        futures_util::stream::iter(lines.into_iter().map(|l| Ok(format!("{l}\n")))).boxed()
     }
 
     async fn list_networks(&self, filters: Option<&Filters>) -> Result<Vec<Network>, EngineError> {

@@ -36,6 +36,10 @@ pub(super) struct State {
     pub(super) image_ids: HashMap<String, String>,
     pub(super) digests: HashMap<String, String>,
     pub(super) calls: Vec<String>,
+    /// How one-off jobs end: (name prefix, exit code, log lines).
+    pub(super) jobs: Vec<(String, i64, Vec<String>)>,
+    /// Every spec a service was created with, in order (one-offs are gone once they ran).
+    pub(super) created: Vec<ServiceSpec>,
 }
 
 /// The fake's clock starts here (2026-01-01T00:00:00Z), in milliseconds after it.
@@ -237,6 +241,10 @@ impl State {
         for name in names {
             let behaviour = self.behaviour.get(&name).cloned().unwrap_or_default();
             let id = self.services[&name].id.clone();
+            if self.is_job(&name) {
+                self.advance_job(&name, &id, &stamp);
+                continue;
+            }
             let mut restart = Vec::new();
             for t in self.tasks.iter_mut().filter(|t| {
                 t.service_id.as_deref() == Some(id.as_str())
@@ -274,6 +282,54 @@ impl State {
                 self.start_task(&name, slot);
             }
             self.finish_update(&name, &stamp);
+        }
+    }
+
+    fn is_job(&self, name: &str) -> bool {
+        self.services[name]
+            .spec
+            .mode
+            .as_ref()
+            .is_some_and(|m| m.replicated_job.is_some())
+    }
+
+    /// A job's task starts, runs, then ends as the matching [`State::jobs`] rule says (exit 0
+    /// without one): `complete`, or `failed` with its exit code. Its task is not restarted.
+    fn advance_job(&mut self, name: &str, id: &str, stamp: &str) {
+        let exit = self
+            .jobs
+            .iter()
+            .find(|(prefix, _, _)| name.starts_with(prefix.as_str()))
+            .map_or(0, |(_, code, _)| *code);
+        for t in self.tasks.iter_mut().filter(|t| {
+            t.service_id.as_deref() == Some(id) && t.desired_state == Some(TaskState::RUNNING)
+        }) {
+            let st = t.status.get_or_insert_with(Default::default);
+            match st.state {
+                Some(TaskState::STARTING) => {
+                    st.state = Some(TaskState::RUNNING);
+                    st.message = Some("started".into());
+                }
+                Some(TaskState::RUNNING) => {
+                    st.state = Some(if exit == 0 {
+                        TaskState::COMPLETE
+                    } else {
+                        TaskState::FAILED
+                    });
+                    st.message = Some("finished".into());
+                    if exit != 0 {
+                        st.err = Some(format!("task: non-zero exit ({exit})"));
+                    }
+                    st.container_status = Some(ContainerStatus {
+                        exit_code: Some(exit),
+                        ..Default::default()
+                    });
+                    t.desired_state = Some(TaskState::COMPLETE);
+                }
+                _ => continue,
+            }
+            st.timestamp = Some(stamp.to_string());
+            t.updated_at = Some(stamp.to_string());
         }
     }
 

@@ -84,6 +84,144 @@ pub struct Service {
     pub working_dir: Option<String>,
     #[serde(default)]
     pub autoscale: Option<Autoscale>,
+    /// Release tasks: commands run once each, in a one-off task made from this service's new
+    /// spec (new image, new configs and secrets), before `up` changes any service of the
+    /// stack; a failure stops the deploy with every service unchanged. One command as a list
+    /// of words (`[python3, manage.py, migrate]`), or several as a list of such lists. Run only
+    /// when the deploy creates or updates this service.
+    #[serde(default)]
+    #[schemars(schema_with = "release_tasks_schema")]
+    pub before_deploy: Vec<StringOrList>,
+    /// Services `up` creates or updates before this one, and what it waits for between them:
+    /// `[db]` (started), or `{db: {condition: healthy}}` (`started`, `healthy`, `completed`).
+    #[serde(default)]
+    pub depends_on: DependsOn,
+}
+
+/// What a dependency must reach before its dependents are created or updated.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Deserialize, Serialize, JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Condition {
+    /// Its tasks run.
+    #[default]
+    Started,
+    /// Its tasks run and their health check passes.
+    Healthy,
+    /// Its tasks ran to the end and exited 0 (a service with `restart.condition` `none` or
+    /// `on-failure`).
+    Completed,
+}
+
+impl Condition {
+    pub fn name(self) -> &'static str {
+        match self {
+            Condition::Started => "started",
+            Condition::Healthy => "healthy",
+            Condition::Completed => "completed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Dependency {
+    #[serde(default)]
+    pub condition: Condition,
+}
+
+/// `depends_on`: service name → condition (the list form means `started` for each).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DependsOn(pub BTreeMap<String, Condition>);
+
+impl<'de> Deserialize<'de> for DependsOn {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = DependsOn;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of service names, or a mapping of service names to {condition: started|healthy|completed}")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<DependsOn, A::Error> {
+                let mut out = BTreeMap::new();
+                while let Some(s) = a.next_element::<ScalarString>()? {
+                    out.insert(s.0, Condition::Started);
+                }
+                Ok(DependsOn(out))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<DependsOn, A::Error> {
+                let mut out = BTreeMap::new();
+                while let Some((k, v)) = a.next_entry::<ScalarString, Option<Dependency>>()? {
+                    out.insert(k.0, v.unwrap_or_default().condition);
+                }
+                Ok(DependsOn(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for DependsOn {
+    fn schema_name() -> String {
+        "DependsOn".into()
+    }
+    fn json_schema(_: &mut schemars::gen::SchemaGenerator) -> schemars::schema::Schema {
+        let condition = serde_json::json!({"enum": ["started", "healthy", "completed"]});
+        serde_json::from_value(serde_json::json!({
+            "anyOf": [
+                {"type": "array", "items": {"type": "string"}},
+                {"type": "object", "additionalProperties": {
+                    "anyOf": [{"type": "null"}, {"type": "object", "additionalProperties": false,
+                        "properties": {"condition": condition}}]
+                }}
+            ]
+        }))
+        .expect("a valid schema")
+    }
+}
+
+impl Service {
+    /// The `before_deploy` commands, each an argv: a list of words is one command, a list of
+    /// lists several. `Err` for a list that mixes both (validation reports it).
+    pub fn release_tasks(&self) -> Result<Vec<Vec<String>>, &'static str> {
+        let lists = self
+            .before_deploy
+            .iter()
+            .filter(|c| matches!(c, StringOrList::List(_)))
+            .count();
+        if lists == 0 {
+            let words: Vec<String> = self.before_deploy.iter().flat_map(|c| c.to_vec()).collect();
+            return Ok(if words.is_empty() {
+                Vec::new()
+            } else {
+                vec![words]
+            });
+        }
+        if lists != self.before_deploy.len() {
+            return Err("mixes words and lists: write one command as a list of words (`[python3, manage.py, migrate]`) or several commands as a list of lists");
+        }
+        Ok(self
+            .before_deploy
+            .iter()
+            .map(StringOrList::to_vec)
+            .collect())
+    }
+}
+
+fn release_tasks_schema(_: &mut schemars::gen::SchemaGenerator) -> schemars::schema::Schema {
+    let words = serde_json::json!({"type": "array", "items": {"type": "string"}, "minItems": 1});
+    serde_json::from_value(serde_json::json!({
+        "description": "One command as a list of words, or several as a list of lists.",
+        "anyOf": [words.clone(), {"type": "array", "items": words}]
+    }))
+    .expect("a valid schema")
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
