@@ -275,6 +275,23 @@ fn desired_configs(
             base,
         ));
     }
+    if m.proxy.as_ref().is_some_and(|p| p.vip.is_some()) {
+        let data = out
+            .get(render::VIP_FILE)
+            .unwrap_or_default()
+            .as_bytes()
+            .to_vec();
+        configs.push(object(
+            render::VIP_CONFIG_KEY,
+            format!(
+                "{stack}_{}_{}",
+                render::VIP_CONFIG_KEY,
+                render::content_hash(&data)
+            ),
+            data,
+            base,
+        ));
+    }
     if m.monitoring.as_ref().is_some_and(|x| x.enabled) {
         let data = out
             .get(MONITORING_FILE)

@@ -79,6 +79,7 @@ fn container_spec(scope: &Scope, s: &ServiceCtx) -> TaskSpecContainerSpec {
         health_check: health_check(s),
         configs: (!configs.is_empty()).then_some(configs),
         secrets: (!secrets.is_empty()).then_some(secrets),
+        capability_add: (!s.cap_add.is_empty()).then(|| s.cap_add.clone()),
         ..Default::default()
     }
 }
@@ -266,7 +267,8 @@ fn network_attachments(scope: &Scope, s: &ServiceCtx) -> Vec<NetworkAttachmentCo
         .iter()
         .map(|n| NetworkAttachmentConfig {
             target: Some((scope.net_name)(n)),
-            aliases: Some(vec![s.name.clone()]),
+            // The node's own network has no service names.
+            aliases: (n != context::vip::HOST_NETWORK).then(|| vec![s.name.clone()]),
             ..Default::default()
         })
         .collect()

@@ -47,6 +47,8 @@ pub struct ServiceCtx {
     pub ports: Vec<PortCtx>,
     pub volumes: Vec<MountCtx>,
     pub networks: Vec<String>,
+    /// Kernel capabilities added to the container (`cap_add`).
+    pub cap_add: Vec<String>,
     pub healthcheck: Option<HealthCtx>,
     pub limits: Option<ResCtx>,
     pub reservations: Option<ResCtx>,
