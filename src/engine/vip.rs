@@ -90,10 +90,54 @@ pub async fn vip_status(docker: &Docker, stack: &str, address: &str) -> anyhow::
     })
 }
 
+/// The proxy's addresses as they are: `http://ADDRESS[:PORT]/` of each ready node running a
+/// task of STACK's proxy (the targets for a load balancer or DNS in front), sorted.
+pub async fn proxy_entrypoints(
+    docker: &Docker,
+    stack: &str,
+    port: u16,
+) -> anyhow::Result<Vec<String>> {
+    let service = format!("{stack}_{}", crate::manifest::validate::PROXY_SERVICE);
+    let nodes = docker.list_nodes(None).await.engine("list nodes", "")?;
+    let addresses: HashMap<String, String> = nodes
+        .iter()
+        .filter(|n| {
+            n.status
+                .as_ref()
+                .and_then(|s| s.state)
+                .is_some_and(|s| s.to_string() == "ready")
+        })
+        .filter_map(|n| Some((n.id.clone()?, n.status.as_ref()?.addr.clone()?)))
+        .collect();
+    let tasks = SwarmApi::list_tasks(docker, &service).await?;
+    let mut out: Vec<String> = tasks
+        .iter()
+        .filter(|t| t.status.as_ref().and_then(|s| s.state) == Some(TaskState::RUNNING))
+        .filter_map(|t| addresses.get(t.node_id.as_ref()?))
+        .map(|a| url(a, port))
+        .collect();
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// `http://ADDRESS[:PORT]/` (IPv6 in brackets).
+pub fn url(address: &str, port: u16) -> String {
+    let host = if address.contains(':') {
+        format!("[{address}]")
+    } else {
+        address.to_string()
+    };
+    match port {
+        80 => format!("http://{host}/"),
+        port => format!("http://{host}:{port}/"),
+    }
+}
+
 /// The last lines of a task's log, or what arrived within 3 s (a node that just died may
 /// never answer).
 async fn read_log(docker: &Docker, task: &str) -> String {
-    let mut stream = Box::pin(task_logs(docker, task, false, Some(200)));
+    let mut stream = Box::pin(task_logs(docker, task, false, Some(1000)));
     let mut text = String::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
     while let Ok(Some(Ok(chunk))) = tokio::time::timeout_at(deadline, stream.next()).await {
@@ -119,6 +163,13 @@ mod tests {
         assert_eq!(last_state(&later).as_deref(), Some("FAULT"));
         assert_eq!(last_state("twip-vip: starting\n"), None);
         assert_eq!(last_state(""), None);
+    }
+
+    #[test]
+    fn urls_bracket_ipv6_and_omit_port_80() {
+        assert_eq!(url("10.0.0.1", 80), "http://10.0.0.1/");
+        assert_eq!(url("10.0.0.1", 8080), "http://10.0.0.1:8080/");
+        assert_eq!(url("fd00::1", 80), "http://[fd00::1]/");
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub const STACK_FILE: &str = "stack.yml";
 pub const PROXY_FILE: &str = "haproxy.cfg";
 pub const MONITORING_FILE: &str = "prometheus.yml";
 pub const VIP_FILE: &str = "keepalived.conf";
+/// The proxy's addresses, for a load balancer or DNS in front (multi-node environments).
+pub const ENTRYPOINTS_FILE: &str = "entrypoints.txt";
 /// The config key of the rendered keepalived config in the stack.
 pub const VIP_CONFIG_KEY: &str = "keepalived";
 
@@ -393,6 +395,12 @@ pub fn render(env: &Environment, project_dir: &Path, out_dir: &Path) -> anyhow::
         });
         files.push(Rendered {
             name: VIP_FILE.into(),
+            content: text,
+        });
+    }
+    if let Some(text) = context::vip::entrypoints_file(env) {
+        files.push(Rendered {
+            name: ENTRYPOINTS_FILE.into(),
             content: text,
         });
     }

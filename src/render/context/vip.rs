@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use super::image_ref;
 use super::service::{base_labels, placement_parts, restart_ctx, update_ctx};
 use super::types::{NetworkCtx, RefCtx, ServiceCtx};
-use crate::manifest::model::{Proxy, Vip};
+use crate::manifest::model::{NodeSpec, Proxy, Role, Vip};
 use crate::manifest::validate::VIP_SERVICE;
 use crate::manifest::Environment;
 use crate::render::{Raw, VIP_CONFIG_KEY};
@@ -82,6 +82,100 @@ pub fn vip_url(env: &Environment) -> Option<String> {
         80 => format!("http://{}/", v.address),
         port => format!("http://{}:{port}/", v.address),
     })
+}
+
+/// Whether node N may run a task under CONSTRAINTS, as far as the manifest can tell: `==` and
+/// `!=` on `node.role`, `node.hostname`, `node.labels.KEY`, `node.platform.os` and
+/// `node.platform.arch`; any other constraint is taken as met (the swarm decides).
+pub fn node_may_run(n: &NodeSpec, constraints: &[String]) -> bool {
+    constraints.iter().all(|c| {
+        let (key, want, equal) = match (c.split_once("!="), c.split_once("==")) {
+            (Some((k, v)), _) => (k.trim(), v.trim(), false),
+            (None, Some((k, v))) => (k.trim(), v.trim(), true),
+            _ => return true,
+        };
+        let platform = n.platform.as_deref().unwrap_or("linux/amd64");
+        let mut parts = platform.split('/');
+        let (os, arch) = (
+            parts.next().unwrap_or("linux"),
+            parts.next().unwrap_or("amd64"),
+        );
+        let have = match key {
+            "node.role" => match n.role {
+                Role::Manager => "manager".to_string(),
+                Role::Worker => "worker".to_string(),
+            },
+            "node.hostname" => n.name.clone(),
+            "node.platform.os" => os.to_string(),
+            "node.platform.arch" => match arch {
+                "amd64" => "x86_64".to_string(),
+                "arm64" => "aarch64".to_string(),
+                other => other.to_string(),
+            },
+            k => match k.strip_prefix("node.labels.") {
+                Some(label) => match n.labels.get(label) {
+                    Some(v) => v.0.clone(),
+                    None => return !equal,
+                },
+                None => return true,
+            },
+        };
+        (have == want) == equal
+    })
+}
+
+/// The proxy's addresses, for a load balancer or DNS with health checks where no floating
+/// address is possible: `http://ADDRESS[:PORT]/` of each manifest node that may run the proxy.
+pub fn entrypoints(env: &Environment) -> Vec<String> {
+    let m = &env.manifest;
+    let Some(p) = &m.proxy else {
+        return Vec::new();
+    };
+    let (constraints, _, _) = placement_parts(p.placement.as_ref());
+    let port = p.port.unwrap_or(80);
+    m.nodes
+        .iter()
+        .filter(|n| node_may_run(n, &constraints))
+        .filter(|n| crate::manifest::names::host_name(&n.address).is_ok())
+        .map(|n| {
+            let host = if n.address.contains(':') && !n.address.starts_with('[') {
+                format!("[{}]", n.address)
+            } else {
+                n.address.clone()
+            };
+            match port {
+                80 => format!("http://{host}/"),
+                port => format!("http://{host}:{port}/"),
+            }
+        })
+        .collect()
+}
+
+/// `entrypoints.txt`: the proxy's addresses, one URL a line, under a comment saying what they
+/// are for. `None` when the environment names no nodes or has no proxy.
+pub fn entrypoints_file(env: &Environment) -> Option<String> {
+    let list = entrypoints(env);
+    if list.is_empty() {
+        return None;
+    }
+    let health = env
+        .manifest
+        .proxy
+        .as_ref()
+        .and_then(|p| p.routes.iter().find_map(|r| r.health.clone()))
+        .unwrap_or_else(|| "/healthz".into());
+    let mut out = format!(
+        "# The proxy's addresses for environment {}: the targets of a load balancer or of DNS\n\
+         # with health checks in front of the nodes (docs/reliability.md). Health check: GET\n\
+         # {} answers 200. Rendered by twip; one URL a line.\n",
+        crate::render::escape::comment(&env.name),
+        crate::render::escape::comment(&health)
+    );
+    for e in list {
+        out.push_str(&e);
+        out.push('\n');
+    }
+    Some(out)
 }
 
 /// The `host` network, external: the stack attaches keepalived to the node's own network.
@@ -244,6 +338,34 @@ secrets:
             "{conf}"
         );
         assert_eq!(vip_url(&env).as_deref(), Some("http://10.0.0.100:8080/"));
+    }
+
+    #[test]
+    fn entrypoints_are_the_nodes_that_may_run_the_proxy() {
+        let m = format!(
+            "{MANIFEST}nodes:
+  - {{name: a, address: 10.0.0.1, role: manager, labels: {{tier: edge}}}}
+  - {{name: b, address: 10.0.0.2, role: worker, labels: {{tier: app}}}}
+  - {{name: c, address: 10.0.0.3, role: worker, labels: {{tier: edge}}}}
+"
+        );
+        let (_dir, env) = crate::project::scratch("demo", &m, &[("vrrp.txt", b"x")]);
+        assert_eq!(
+            entrypoints(&env),
+            ["http://10.0.0.1:8080/", "http://10.0.0.3:8080/"]
+        );
+        let file = entrypoints_file(&env).unwrap();
+        assert!(
+            file.ends_with("\nhttp://10.0.0.1:8080/\nhttp://10.0.0.3:8080/\n"),
+            "{file}"
+        );
+        let n = &env.manifest.nodes[1];
+        assert!(node_may_run(n, &["node.role == worker".into()]));
+        assert!(!node_may_run(n, &["node.role != worker".into()]));
+        assert!(node_may_run(n, &["node.labels.zone != x".into()]));
+        assert!(!node_may_run(n, &["node.labels.zone == x".into()]));
+        assert!(node_may_run(n, &["node.platform.arch == x86_64".into()]));
+        assert!(node_may_run(n, &["engine.labels.x == y".into()]));
     }
 
     #[test]
