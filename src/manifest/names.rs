@@ -140,6 +140,21 @@ fn split_host_port(s: &str) -> (&str, Option<&str>) {
     }
 }
 
+/// A volume driver option's name (`type`, `o`, `device`): letters, digits, `_`, `.`, `-`,
+/// starting with a letter; at most 64.
+pub fn driver_option(s: &str) -> Result<(), String> {
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && s.starts_with(|c: char| c.is_ascii_alphabetic())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err("letters, digits, `_`, `.`, `-`, starting with a letter; at most 64".into())
+    }
+}
+
 /// An IPv4 address in dotted decimal, four numbers 0-255 (`10.0.0.100`), no prefix length; not
 /// 0.0.0.0, a loopback, multicast or broadcast address.
 pub fn ipv4_address(s: &str) -> Result<(), String> {
@@ -490,6 +505,16 @@ mod tests {
         "a\"b",
         "../x",
     ];
+
+    #[test]
+    fn driver_options() {
+        table(
+            driver_option,
+            &["type", "o", "device", "size-1", "a.b_c"],
+            HOSTILE,
+        );
+        table(driver_option, &["x"], &["1x", "_x", &"a".repeat(65)]);
+    }
 
     #[test]
     fn ipv4_addresses() {

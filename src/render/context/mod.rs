@@ -157,6 +157,11 @@ pub fn stack_ctx(
             VolumeCtx {
                 key: k.clone(),
                 driver: v.driver.clone(),
+                driver_opts: v
+                    .driver_opts
+                    .iter()
+                    .map(|(a, b)| (a.clone(), b.0.clone()))
+                    .collect(),
                 external: v.external,
                 labels,
             }

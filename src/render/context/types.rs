@@ -154,6 +154,7 @@ pub struct NetworkCtx {
 pub struct VolumeCtx {
     pub key: String,
     pub driver: Option<String>,
+    pub driver_opts: BTreeMap<String, String>,
     pub external: bool,
     pub labels: BTreeMap<String, String>,
 }
