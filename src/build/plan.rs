@@ -9,7 +9,7 @@ use crate::exec::buildx::{self, BuildSpec, Output};
 use crate::exec::docker as docker_cmd;
 use crate::exec::preflight::CliEnv;
 use crate::exit::invalid;
-use crate::manifest::validate::{MONITORING_SERVICE, PLATFORMS, PROXY_SERVICE};
+use crate::manifest::validate::{MONITORING_SERVICE, PLATFORMS, PROXY_SERVICE, VIP_SERVICE};
 use crate::manifest::Environment;
 use crate::render::context::{image_ref, image_repository};
 
@@ -93,6 +93,12 @@ pub fn deployed_images(env: &Environment) -> Vec<(String, String)> {
             PROXY_SERVICE.to_string(),
             p.image.clone().unwrap_or_else(|| "proxy".to_string()),
         ));
+        if let Some(v) = &p.vip {
+            out.push((
+                VIP_SERVICE.to_string(),
+                v.image.clone().unwrap_or_else(|| "keepalived".to_string()),
+            ));
+        }
     }
     if let Some(mon) = m.monitoring.as_ref().filter(|x| x.enabled) {
         out.push((MONITORING_SERVICE.to_string(), mon.image.clone()));

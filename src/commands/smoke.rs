@@ -16,12 +16,14 @@ pub async fn run(g: &GlobalArgs, args: &TestArgs, ui: &Ui) -> anyhow::Result<i32
     let project = Project::discover(g.project_dir.as_deref())?;
     let env = project.load(&args.env)?;
     let lab = args.lab.as_deref().map(crate::lab::Lab::load).transpose()?;
-    let base = crate::context::entrypoint_on(&env, lab.as_ref()).ok_or_else(|| {
-        exit::invalid(format!(
-            "{} has no proxy: there is no entrypoint to test",
-            env.name
-        ))
-    })?;
+    let base = crate::render::context::vip::vip_url(&env)
+        .or_else(|| crate::context::entrypoint_on(&env, lab.as_ref()))
+        .ok_or_else(|| {
+            exit::invalid(format!(
+                "{} has no proxy: there is no entrypoint to test",
+                env.name
+            ))
+        })?;
     let base = base.trim_end_matches('/').to_string();
     let paths: Vec<String> = if args.paths.is_empty() {
         let mut p: Vec<String> = env

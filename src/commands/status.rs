@@ -54,11 +54,14 @@ pub fn print(st: &Status) {
 }
 
 pub async fn run(g: &GlobalArgs, args: &StatusArgs, ui: &Ui) -> anyhow::Result<i32> {
+    let (mut vip_address, mut proxy_port) = (None, None);
     let (endpoint, stack) = match &args.env {
         Some(name) => {
             let project = crate::project::Project::discover(g.project_dir.as_deref())?;
             let env = project.load(name)?;
             let (endpoint, _) = crate::context::endpoint_for(g, &env, args.lab.as_deref())?;
+            vip_address = crate::render::context::vip::vip_address(&env);
+            proxy_port = env.manifest.proxy.as_ref().map(|p| p.port.unwrap_or(80));
             (endpoint, Some(env.stack().to_string()))
         }
         None => match &args.lab {
@@ -70,13 +73,35 @@ pub async fn run(g: &GlobalArgs, args: &StatusArgs, ui: &Ui) -> anyhow::Result<i
     engine::require_manager(&docker, &endpoint).await?;
     loop {
         let st = collect(&docker, stack.as_deref()).await?;
+        let vip = match (&vip_address, &stack) {
+            (Some(a), Some(s)) => Some(engine::vip::vip_status(&docker, s, a).await?),
+            _ => None,
+        };
+        let entrypoints = match (proxy_port, &stack) {
+            (Some(p), Some(s)) => Some(engine::vip::proxy_entrypoints(&docker, s, p).await?),
+            _ => None,
+        };
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&st)?);
+            let mut v = serde_json::to_value(&st)?;
+            if let Some(vip) = &vip {
+                v["vip"] = serde_json::to_value(vip)?;
+            }
+            if let Some(e) = &entrypoints {
+                v["entrypoints"] = serde_json::to_value(e)?;
+            }
+            println!("{}", serde_json::to_string_pretty(&v)?);
         } else {
             if args.watch && ui.interactive {
                 print!("\x1b[2J\x1b[H");
             }
             print(&st);
+            if let Some(vip) = &vip {
+                let holder = vip.holder.as_deref().unwrap_or("no node (not held)");
+                println!(
+                    "{}",
+                    crate::ui::clean(&format!("vip {} on {holder}", vip.address))
+                );
+            }
         }
         if !args.watch {
             return Ok(crate::exit::SUCCESS);

@@ -18,6 +18,7 @@ pub mod releases;
 pub mod stats;
 pub mod status;
 pub mod swarm;
+pub mod vip;
 pub mod wait;
 
 use std::path::PathBuf;

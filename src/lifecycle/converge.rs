@@ -132,7 +132,8 @@ pub async fn converge_on(
     wait(d, &touched, &before, timeout, ui).await?;
     record_release(d, ui).await;
     ui.ok(&format!("{} is up", d.env.name));
-    if let Some(url) = entrypoint_on(d.env, d.lab) {
+    let vip = crate::render::context::vip::vip_url(d.env);
+    if let Some(url) = vip.or_else(|| entrypoint_on(d.env, d.lab)) {
         ui.info(&format!("  {url}"));
     }
     Ok(crate::exit::SUCCESS)

@@ -140,6 +140,53 @@ fn split_host_port(s: &str) -> (&str, Option<&str>) {
     }
 }
 
+/// A volume driver option's name (`type`, `o`, `device`): letters, digits, `_`, `.`, `-`,
+/// starting with a letter; at most 64.
+pub fn driver_option(s: &str) -> Result<(), String> {
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && s.starts_with(|c: char| c.is_ascii_alphabetic())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err("letters, digits, `_`, `.`, `-`, starting with a letter; at most 64".into())
+    }
+}
+
+/// An IPv4 address in dotted decimal, four numbers 0-255 (`10.0.0.100`), no prefix length; not
+/// 0.0.0.0, a loopback, multicast or broadcast address.
+pub fn ipv4_address(s: &str) -> Result<(), String> {
+    let ip: std::net::Ipv4Addr = s
+        .parse()
+        .map_err(|_| "not an IPv4 address (four numbers 0-255 separated by `.`)".to_string())?;
+    if ip.is_unspecified() || ip.is_loopback() || ip.is_multicast() || ip.is_broadcast() {
+        return Err(
+            "not an address a node can hold (unspecified, loopback, multicast or broadcast)".into(),
+        );
+    }
+    Ok(())
+}
+
+/// A network interface's name as Linux takes it: 1 to 15 of letters, digits, `_`, `.`, `-`,
+/// `@`-free, not `.` or `..`, not starting with `-`.
+pub fn interface_name(s: &str) -> Result<(), String> {
+    if s.is_empty() || s.len() > 15 {
+        return Err("an interface name has 1 to 15 characters".into());
+    }
+    if s == "." || s == ".." || s.starts_with('-') {
+        return Err("not an interface name".into());
+    }
+    if !s
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+    {
+        return Err("an interface name has only letters, digits, `_`, `.` and `-`".into());
+    }
+    Ok(())
+}
+
 /// A node's name in the swarm (its hostname): a DNS name.
 pub fn node_name(s: &str) -> Result<(), String> {
     dns_name(s)
@@ -458,6 +505,54 @@ mod tests {
         "a\"b",
         "../x",
     ];
+
+    #[test]
+    fn driver_options() {
+        table(
+            driver_option,
+            &["type", "o", "device", "size-1", "a.b_c"],
+            HOSTILE,
+        );
+        table(driver_option, &["x"], &["1x", "_x", &"a".repeat(65)]);
+    }
+
+    #[test]
+    fn ipv4_addresses() {
+        table(
+            ipv4_address,
+            &["10.0.0.100", "192.168.1.1", "10.99.0.250"],
+            HOSTILE,
+        );
+        table(
+            ipv4_address,
+            &["1.2.3.4"],
+            &[
+                "10.0.0",
+                "10.0.0.256",
+                "10.0.0.1/24",
+                "::1",
+                "127.0.0.1",
+                "0.0.0.0",
+                "224.0.0.18",
+                "255.255.255.255",
+                " 10.0.0.1",
+            ],
+        );
+    }
+
+    #[test]
+    fn interface_names() {
+        table(
+            interface_name,
+            &["eth0", "ens3", "br-1a2b", "bond0.100", "wg_0"],
+            HOSTILE,
+        );
+        table(
+            interface_name,
+            &["e"],
+            &[".", "..", "-x", "eth0:1", "a/b", &"e".repeat(16)],
+        );
+    }
 
     #[test]
     fn object_names() {

@@ -260,6 +260,30 @@ pub fn request_target(s: &str) -> Result<&str, EscapeError> {
     Ok(s)
 }
 
+/// A keepalived configuration word (an address, an interface, a path): keepalived's parser
+/// splits on blanks and has no quoting that holds a blank, `#`, `!`, `{` or `}`, so a word is
+/// printed only when it is 1 to 255 of `A-Za-z0-9._:/-`, and stops the render otherwise.
+pub fn keepalived_word(s: &str) -> Result<&str, EscapeError> {
+    const WHAT: &str = "a keepalived word";
+    if s.is_empty() || s.len() > 255 {
+        return Err(error(WHAT, s, "must have 1 to 255 characters"));
+    }
+    if let Some(c) = s
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '/' | '-')))
+    {
+        return Err(error(
+            WHAT,
+            s,
+            format!(
+                "contains `{}`; keepalived's configuration cannot quote it",
+                comment(&c.to_string())
+            ),
+        ));
+    }
+    Ok(s)
+}
+
 /// Checks that `s` can be the name of a rendered file inside the output folder: one path
 /// component of `A-Z a-z 0-9 . _ -`, not starting with `.`, at most 200 bytes.
 pub fn file_name(s: &str) -> Result<&str, EscapeError> {
@@ -289,6 +313,27 @@ pub fn file_name(s: &str) -> Result<&str, EscapeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keepalived_words_are_plain_or_refused() {
+        for ok in ["10.0.0.100", "eth0", "/usr/local/bin/x", "br-1.2_3:a"] {
+            assert_eq!(keepalived_word(ok).unwrap(), ok);
+        }
+        for bad in [
+            "",
+            "a b",
+            "a#b",
+            "a!b",
+            "}",
+            "{",
+            "a\nb",
+            "a\"b",
+            "x;y",
+            &"a".repeat(256),
+        ] {
+            assert!(keepalived_word(bad).is_err(), "{bad:?}");
+        }
+    }
 
     /// Hostile values every escaper is tried with.
     const HOSTILE: &[&str] = &[

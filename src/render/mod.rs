@@ -25,10 +25,16 @@ pub const STACK_TEMPLATE: &str = "stack.yml.j2";
 pub const PROXY_TEMPLATE: &str = "haproxy.cfg.j2";
 pub const MONITORING_TEMPLATE: &str = "prometheus.yml.j2";
 pub const BOOTSTRAP_TEMPLATE: &str = "bootstrap.sh.j2";
+pub const VIP_TEMPLATE: &str = "keepalived.conf.j2";
 
 pub const STACK_FILE: &str = "stack.yml";
 pub const PROXY_FILE: &str = "haproxy.cfg";
 pub const MONITORING_FILE: &str = "prometheus.yml";
+pub const VIP_FILE: &str = "keepalived.conf";
+/// The proxy's addresses, for a load balancer or DNS in front (multi-node environments).
+pub const ENTRYPOINTS_FILE: &str = "entrypoints.txt";
+/// The config key of the rendered keepalived config in the stack.
+pub const VIP_CONFIG_KEY: &str = "keepalived";
 
 /// The built-in templates (the files in the repository's `templates/`).
 pub const BUILTIN: &[(&str, &str)] = &[
@@ -44,6 +50,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
     (
         BOOTSTRAP_TEMPLATE,
         include_str!("../../templates/bootstrap.sh.j2"),
+    ),
+    (
+        VIP_TEMPLATE,
+        include_str!("../../templates/keepalived.conf.j2"),
     ),
 ];
 
@@ -106,6 +116,8 @@ pub fn escaping_for(name: &str) -> AutoEscape {
         AutoEscape::Custom(ESC_HAPROXY)
     } else if name.ends_with(".sh") {
         AutoEscape::Custom(ESC_SHELL)
+    } else if name == VIP_FILE {
+        AutoEscape::Custom(ESC_KEEPALIVED)
     } else {
         AutoEscape::Custom(ESC_YAML)
     }
@@ -116,6 +128,7 @@ pub const ESC_HAPROXY: &str = "haproxy";
 pub const ESC_COMPOSE: &str = "compose";
 pub const ESC_YAML: &str = "yaml";
 pub const ESC_SHELL: &str = "shell";
+pub const ESC_KEEPALIVED: &str = "keepalived";
 
 fn invalid_value(e: escape::EscapeError) -> minijinja::Error {
     minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string())
@@ -150,6 +163,9 @@ pub fn escape_value(mode: &str, value: &Value) -> Result<String, minijinja::Erro
             .map_err(invalid_value)?
             .into_owned(),
         ESC_COMPOSE => escape::compose_scalar(&text),
+        ESC_KEEPALIVED => escape::keepalived_word(&text)
+            .map_err(invalid_value)?
+            .to_string(),
         _ => escape::yaml_scalar(&text),
     })
 }
@@ -363,6 +379,28 @@ pub fn render(env: &Environment, project_dir: &Path, out_dir: &Path) -> anyhow::
         mon_key = Some("prometheus");
         files.push(Rendered {
             name: MONITORING_FILE.into(),
+            content: text,
+        });
+    }
+    if let Some(v) = m.proxy.as_ref().and_then(|p| p.vip.as_ref()) {
+        let text = render_one(
+            VIP_TEMPLATE,
+            Value::from_serialize(context::vip::vip_ctx(env, v)),
+        )?;
+        configs.push(FileObjCtx {
+            key: VIP_CONFIG_KEY.into(),
+            name: format!("{stack}_{VIP_CONFIG_KEY}_{}", content_hash(text.as_bytes())),
+            file: Some(format!("./{VIP_FILE}")),
+            external: false,
+        });
+        files.push(Rendered {
+            name: VIP_FILE.into(),
+            content: text,
+        });
+    }
+    if let Some(text) = context::vip::entrypoints_file(env) {
+        files.push(Rendered {
+            name: ENTRYPOINTS_FILE.into(),
             content: text,
         });
     }

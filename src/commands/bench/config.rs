@@ -93,7 +93,8 @@ fn resolve_url(args: &BenchArgs, global: &GlobalArgs) -> anyhow::Result<Url> {
             ))
         })?;
         let lab = args.lab.as_deref().map(crate::lab::Lab::load).transpose()?;
-        let url = crate::context::entrypoint_on(&env, lab.as_ref())
+        let url = crate::render::context::vip::vip_url(&env)
+            .or_else(|| crate::context::entrypoint_on(&env, lab.as_ref()))
             .unwrap_or_else(|| "http://127.0.0.1/".into());
         Url::parse(&url)
             .map_err(|e| invalid(format!("environment `{}`: proxy.url {e}", args.target)))?

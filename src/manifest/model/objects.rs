@@ -25,8 +25,14 @@ pub struct Network {
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Volume {
+    /// The volume driver (default `local`).
     #[serde(default)]
     pub driver: Option<String>,
+    /// Options for the driver. Shared storage through the local driver, so that a task that
+    /// moves to another node finds its data: `{type: nfs, o: "addr=10.0.0.5,rw,nfsvers=4",
+    /// device: ":/exports/news"}`.
+    #[serde(default)]
+    pub driver_opts: BTreeMap<String, ScalarString>,
     #[serde(default)]
     pub external: bool,
     #[serde(default)]

@@ -37,9 +37,107 @@ pub struct Proxy {
     pub health: Option<ProxyHealth>,
     /// Routes, tried in order; the first match wins.
     pub routes: Vec<Route>,
-    /// Endpoint twip uses for `test` and `bench` (default `http://127.0.0.1:PORT`).
+    /// Endpoint twip uses for `test` and `bench` (default `http://127.0.0.1:PORT`, or the
+    /// floating address when `vip` is set).
     #[serde(default)]
     pub url: Option<String>,
+    /// A floating address (VRRP, keepalived) held by one of the nodes that run the proxy:
+    /// `ADDRESS`, or `{address, interface, router_id, password_secret, image}`.
+    #[serde(default)]
+    pub vip: Option<Vip>,
+}
+
+/// The floating entrypoint: keepalived beside the proxy moves ADDRESS to another node when the
+/// proxy or the node holding it fails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vip {
+    /// An IPv4 address in the nodes' subnet, e.g. `10.0.0.100`.
+    pub address: String,
+    /// The interface that carries it (default: on each node, the interface whose subnet holds
+    /// the address).
+    pub interface: Option<String>,
+    /// The VRRP router id, 1-255 (default: from the stack's name).
+    pub router_id: Option<u64>,
+    /// A `secrets` entry holding the VRRP password (at most 8 characters).
+    pub password_secret: Option<String>,
+    /// keepalived's image: an `images` entry or a full reference (default: `keepalived`).
+    pub image: Option<String>,
+}
+
+/// The long form of `proxy.vip`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VipSpec {
+    /// An IPv4 address in the nodes' subnet, e.g. `10.0.0.100`.
+    pub address: String,
+    /// The interface that carries it (default: on each node, the interface whose subnet holds
+    /// the address).
+    #[serde(default)]
+    pub interface: Option<String>,
+    /// The VRRP router id, 1-255 (default: from the stack's name).
+    #[serde(default)]
+    pub router_id: Option<u64>,
+    /// A `secrets` entry holding the VRRP password (at most 8 characters).
+    #[serde(default)]
+    pub password_secret: Option<String>,
+    /// keepalived's image: an `images` entry or a full reference (default: `keepalived`).
+    #[serde(default)]
+    pub image: Option<String>,
+}
+
+impl From<VipSpec> for Vip {
+    fn from(v: VipSpec) -> Vip {
+        Vip {
+            address: v.address,
+            interface: v.interface,
+            router_id: v.router_id,
+            password_secret: v.password_secret,
+            image: v.image,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Vip {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Vip;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an IPv4 address or {address, interface, router_id, password_secret}")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Vip, E> {
+                Ok(Vip {
+                    address: v.to_string(),
+                    interface: None,
+                    router_id: None,
+                    password_secret: None,
+                    image: None,
+                })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, a: A) -> Result<Vip, A::Error> {
+                VipSpec::deserialize(serde::de::value::MapAccessDeserializer::new(a)).map(Vip::from)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The schema's view of `proxy.vip`: an address, or the long form.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+#[serde(untagged)]
+enum VipForm {
+    Address(String),
+    Full(VipSpec),
+}
+
+impl JsonSchema for Vip {
+    fn schema_name() -> String {
+        "Vip".into()
+    }
+    fn json_schema(g: &mut schemars::gen::SchemaGenerator) -> schemars::schema::Schema {
+        VipForm::json_schema(g)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

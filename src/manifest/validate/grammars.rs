@@ -169,6 +169,14 @@ fn node_grammars(m: &Manifest, c: &mut Checker) {
             for k in v.labels.keys() {
                 c.grammar(&["volumes", name, "labels", k], k, "label key", label_key);
             }
+            for k in v.driver_opts.keys() {
+                c.grammar(
+                    &["volumes", name, "driver_opts", k],
+                    k,
+                    "driver option",
+                    driver_option,
+                );
+            }
         }
     }
     for (i, n) in m.nodes.iter().enumerate() {

@@ -46,6 +46,8 @@ pub const PLATFORMS: &[&str] = &[
 /// Service names twip adds to the stack itself when the sections are present.
 pub const PROXY_SERVICE: &str = "proxy";
 pub const MONITORING_SERVICE: &str = "prometheus";
+/// The keepalived service twip adds beside the proxy for `proxy.vip`.
+pub const VIP_SERVICE: &str = "vip";
 
 struct Checker<'a> {
     root: &'a Node,

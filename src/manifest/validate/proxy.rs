@@ -2,7 +2,7 @@
 
 use super::images::check_image_ref;
 use super::services::check_placement;
-use super::{did_you_mean, Checker};
+use super::{did_you_mean, Checker, VIP_SERVICE};
 use crate::manifest::model::*;
 
 pub(super) fn check_proxy(m: &Manifest, c: &mut Checker) {
@@ -92,6 +92,70 @@ pub(super) fn check_proxy(m: &Manifest, c: &mut Checker) {
         if !uri.starts_with('/') {
             c.err(&["proxy", "stats", "uri"], "the stats uri starts with `/`");
         }
+    }
+    if let Some(v) = &p.vip {
+        check_vip(m, v, c);
+    }
+}
+
+/// `proxy.vip`: an IPv4 address, an interface name, a router id 1-255, a secret that exists,
+/// keepalived's image. Written as a bare address, problems are reported at `proxy.vip`.
+fn check_vip(m: &Manifest, v: &Vip, c: &mut Checker) {
+    let short = v.interface.is_none()
+        && v.router_id.is_none()
+        && v.password_secret.is_none()
+        && v.image.is_none();
+    let at = |key: &'static str| -> Vec<&'static str> {
+        if short {
+            vec!["proxy", "vip"]
+        } else {
+            vec!["proxy", "vip", key]
+        }
+    };
+    if let Err(e) = crate::manifest::names::ipv4_address(&v.address) {
+        c.err(&at("address"), format!("`{}`: {e}", v.address));
+    }
+    if let Some(i) = &v.interface {
+        if let Err(e) = crate::manifest::names::interface_name(i) {
+            c.err(&at("interface"), format!("`{i}`: {e}"));
+        }
+    }
+    if let Some(r) = v.router_id {
+        if !(1..=255).contains(&r) {
+            c.err(
+                &at("router_id"),
+                format!("{r}: a VRRP router id is 1 to 255"),
+            );
+        }
+    }
+    if let Some(s) = &v.password_secret {
+        if !m.secrets.contains_key(s) {
+            c.err(
+                &at("password_secret"),
+                format!(
+                    "undefined secret `{s}`{}",
+                    did_you_mean(s, m.secrets.keys().map(String::as_str))
+                ),
+            );
+        }
+    }
+    check_image_ref(
+        m,
+        v.image.as_deref().unwrap_or("keepalived"),
+        &at("image"),
+        c,
+    );
+    if m.networks.contains_key("host") {
+        c.err(
+            &["networks", "host"],
+            "`host` is the node's own network, which keepalived joins for `proxy.vip`; rename this one",
+        );
+    }
+    if m.services.contains_key(VIP_SERVICE) {
+        c.err(
+            &["services", VIP_SERVICE],
+            format!("`{VIP_SERVICE}` is the name of the service twip adds for `proxy.vip`; rename this one"),
+        );
     }
 }
 

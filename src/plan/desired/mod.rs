@@ -203,6 +203,16 @@ pub fn desired(env: &Environment, out: &Output, inputs: &Inputs) -> anyhow::Resu
         .filter(|v| v.external)
         .map(|v| v.key.as_str())
         .collect();
+    let volume_drivers: BTreeMap<String, (String, HashMap<String, String>)> = ctx
+        .volumes
+        .iter()
+        .filter(|v| !v.external && (v.driver.is_some() || !v.driver_opts.is_empty()))
+        .map(|v| {
+            let driver = v.driver.clone().unwrap_or_else(|| "local".into());
+            let opts = v.driver_opts.clone().into_iter().collect();
+            (v.key.clone(), (driver, opts))
+        })
+        .collect();
     let scope = spec::Scope {
         stack: &stack,
         base: &base,
@@ -210,6 +220,7 @@ pub fn desired(env: &Environment, out: &Output, inputs: &Inputs) -> anyhow::Resu
         config_names: &names,
         secret_names: &secret_names,
         external_volumes: &external_volumes,
+        volume_drivers: &volume_drivers,
     };
     let services = ctx
         .services
@@ -271,6 +282,23 @@ fn desired_configs(
         configs.push(object(
             "haproxy",
             format!("{stack}_haproxy_{}", render::content_hash(&data)),
+            data,
+            base,
+        ));
+    }
+    if m.proxy.as_ref().is_some_and(|p| p.vip.is_some()) {
+        let data = out
+            .get(render::VIP_FILE)
+            .unwrap_or_default()
+            .as_bytes()
+            .to_vec();
+        configs.push(object(
+            render::VIP_CONFIG_KEY,
+            format!(
+                "{stack}_{}_{}",
+                render::VIP_CONFIG_KEY,
+                render::content_hash(&data)
+            ),
             data,
             base,
         ));
@@ -517,6 +545,47 @@ secrets:
             object(&b.secrets, "token").name
         );
         assert_ne!(a.services[0].spec_hash, b.services[0].spec_hash);
+    }
+
+    #[test]
+    fn a_volume_on_shared_storage_carries_its_driver_and_options() {
+        let manifest = "\
+services:
+  db:
+    image: postgres:16
+    volumes: [\"data:/var/lib/postgresql/data\", \"scratch:/tmp/scratch\"]
+volumes:
+  data:
+    driver_opts: {type: nfs, o: \"addr=10.0.0.5,rw,nfsvers=4\", device: \":/exports/db\"}
+  scratch:
+";
+        let (_dir, env) = crate::project::scratch("demo", manifest, &[]);
+        let d = desired(&env, &no_output(), &inputs("motd", "s3cret")).unwrap();
+        let mounts = d.services[0]
+            .spec
+            .task_template
+            .as_ref()
+            .and_then(|t| t.container_spec.as_ref())
+            .and_then(|c| c.mounts.clone())
+            .unwrap();
+        assert_eq!(mounts.len(), 2);
+        let config = |target: &str| {
+            mounts
+                .iter()
+                .find(|m| m.target.as_deref() == Some(target))
+                .and_then(|m| m.volume_options.as_ref())
+                .and_then(|o| o.driver_config.clone())
+        };
+        let nfs = config("/var/lib/postgresql/data").expect("a driver config");
+        assert_eq!(nfs.name.as_deref(), Some("local"));
+        let opts = nfs.options.unwrap();
+        assert_eq!(opts["type"], "nfs");
+        assert_eq!(opts["o"], "addr=10.0.0.5,rw,nfsvers=4");
+        assert_eq!(opts["device"], ":/exports/db");
+        assert!(
+            config("/tmp/scratch").is_none(),
+            "a plain volume has no driver config"
+        );
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub(super) struct Scope<'a> {
     pub config_names: &'a BTreeMap<String, String>,
     pub secret_names: &'a BTreeMap<String, String>,
     pub external_volumes: &'a [&'a str],
+    /// The stack's volumes made with a driver or its options: (driver, options) by key.
+    pub volume_drivers: &'a BTreeMap<String, (String, HashMap<String, String>)>,
 }
 
 pub(super) fn service_spec(scope: &Scope, s: &ServiceCtx) -> ServiceSpec {
@@ -79,6 +81,7 @@ fn container_spec(scope: &Scope, s: &ServiceCtx) -> TaskSpecContainerSpec {
         health_check: health_check(s),
         configs: (!configs.is_empty()).then_some(configs),
         secrets: (!secrets.is_empty()).then_some(secrets),
+        capability_add: (!s.cap_add.is_empty()).then(|| s.cap_add.clone()),
         ..Default::default()
     }
 }
@@ -109,6 +112,15 @@ fn mounts(scope: &Scope, s: &ServiceCtx) -> Vec<Mount> {
                 read_only: Some(v.read_only),
                 volume_options: (typ == MountType::VOLUME).then(|| MountVolumeOptions {
                     labels: Some(scope.base.clone()),
+                    // How each node makes the volume on first use (NFS through `local`).
+                    driver_config: v
+                        .source
+                        .as_ref()
+                        .and_then(|src| scope.volume_drivers.get(src))
+                        .map(|(name, options)| MountVolumeOptionsDriverConfig {
+                            name: Some(name.clone()),
+                            options: (!options.is_empty()).then(|| options.clone()),
+                        }),
                     ..Default::default()
                 }),
                 ..Default::default()
@@ -266,7 +278,8 @@ fn network_attachments(scope: &Scope, s: &ServiceCtx) -> Vec<NetworkAttachmentCo
         .iter()
         .map(|n| NetworkAttachmentConfig {
             target: Some((scope.net_name)(n)),
-            aliases: Some(vec![s.name.clone()]),
+            // The node's own network has no service names.
+            aliases: (n != context::vip::HOST_NETWORK).then(|| vec![s.name.clone()]),
             ..Default::default()
         })
         .collect()

@@ -10,6 +10,7 @@ use crate::manifest::Environment;
 mod proxy;
 mod service;
 mod types;
+pub mod vip;
 
 pub use proxy::{monitoring_ctx, proxy_ctx};
 pub use types::*;
@@ -112,6 +113,10 @@ pub fn stack_ctx(
     if let (Some(mon), Some(key)) = (m.monitoring.as_ref().filter(|x| x.enabled), mon_key) {
         services.push(monitoring_service(env, mon, key));
     }
+    let vip = m.proxy.as_ref().filter(|_| proxy_key.is_some());
+    if let Some((p, v)) = vip.and_then(|p| Some((p, p.vip.as_ref()?))) {
+        services.push(vip::vip_service(env, p, v));
+    }
     services.sort_by(|a, b| a.name.cmp(&b.name));
     let mut networks: Vec<NetworkCtx> = vec![];
     let default_cfg = m
@@ -128,6 +133,9 @@ pub fn stack_ctx(
         external: n.external,
     };
     networks.push(net("default", &default_cfg));
+    if vip.is_some_and(|p| p.vip.is_some()) {
+        networks.push(vip::host_network());
+    }
     for (k, n) in &m.networks {
         if k != "default" {
             networks.push(net(k, &n.clone().unwrap_or_default()));
@@ -149,6 +157,11 @@ pub fn stack_ctx(
             VolumeCtx {
                 key: k.clone(),
                 driver: v.driver.clone(),
+                driver_opts: v
+                    .driver_opts
+                    .iter()
+                    .map(|(a, b)| (a.clone(), b.0.clone()))
+                    .collect(),
                 external: v.external,
                 labels,
             }

@@ -141,6 +141,7 @@ pub(super) fn service_ctx(env: &Environment, name: &str, s: &Service) -> Service
             .map(StringOrList::to_vec)
             .unwrap_or_default(),
         ports,
+        cap_add: Vec::new(),
         volumes: s
             .volumes
             .iter()

@@ -47,6 +47,8 @@ pub struct ServiceCtx {
     pub ports: Vec<PortCtx>,
     pub volumes: Vec<MountCtx>,
     pub networks: Vec<String>,
+    /// Kernel capabilities added to the container (`cap_add`).
+    pub cap_add: Vec<String>,
     pub healthcheck: Option<HealthCtx>,
     pub limits: Option<ResCtx>,
     pub reservations: Option<ResCtx>,
@@ -152,6 +154,7 @@ pub struct NetworkCtx {
 pub struct VolumeCtx {
     pub key: String,
     pub driver: Option<String>,
+    pub driver_opts: BTreeMap<String, String>,
     pub external: bool,
     pub labels: BTreeMap<String, String>,
 }
