@@ -26,6 +26,7 @@ pub mod plan;
 pub mod project;
 pub mod render;
 pub mod suggest;
+pub mod tls;
 pub mod ui;
 
 use std::ffi::OsString;

@@ -40,6 +40,9 @@ pub struct Proxy {
     /// Endpoint twip uses for `test` and `bench` (default `http://127.0.0.1:PORT`).
     #[serde(default)]
     pub url: Option<String>,
+    /// HTTPS: certificates, redirect, HSTS, protocol versions and ciphers.
+    #[serde(default)]
+    pub tls: Option<super::ProxyTls>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -101,6 +104,10 @@ pub struct Route {
     /// Path `twip test` requests for this route (default: the route's path).
     #[serde(default)]
     pub probe: Option<String>,
+    /// With `proxy.tls`: `false` serves this route over plain HTTP too instead of redirecting
+    /// it to HTTPS (default: `proxy.tls.redirect`).
+    #[serde(default)]
+    pub https_redirect: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -15,6 +15,7 @@ mod images;
 mod numbers;
 mod proxy;
 mod services;
+mod tls;
 mod top;
 
 use files::{check_files, check_paths};
@@ -23,10 +24,12 @@ use images::check_images;
 use numbers::check_numbers;
 use proxy::{check_monitoring, check_proxy};
 use services::{check_ports, check_services};
+use tls::check_tls;
 use top::{check_nodes, check_top};
 
 pub use files::stays_in_project;
 pub use numbers::{MAX_COUNT, MAX_DURATION, MAX_MEMORY};
+pub use tls::{warnings, EXPIRY_WARNING_DAYS};
 
 /// Platforms buildx and swarm know.
 pub const PLATFORMS: &[&str] = &[
@@ -100,6 +103,7 @@ pub fn check(m: &Manifest, root: &Node, project_dir: &Path, out: &mut Vec<Proble
     check_ports(m, &mut c);
     check_proxy(m, &mut c);
     check_monitoring(m, &mut c);
+    check_tls(m, project_dir, crate::tls::now(), &mut c);
     check_nodes(m, &mut c);
     check_files(m, project_dir, &mut c);
     check_grammars(m, &mut c);
