@@ -127,10 +127,23 @@ fn redirects_everything_when_no_route_opts_out() {
     let out = render(&env, dir.path(), Path::new("/tmp/x")).unwrap();
     let cfg = out.get("haproxy.cfg").unwrap();
     assert!(
-        cfg.contains("    http-request redirect scheme https code 301 unless { ssl_fc }\n"),
+        cfg.contains("    http-request redirect location https://%[req.hdr(host),field(1,:)]:8443%[capture.req.uri] code 301 unless { ssl_fc }\n"),
         "{cfg}"
     );
     assert!(!cfg.contains("set-var(txn.twip_https)"), "{cfg}");
+    haproxy_check(cfg, dir.path());
+    // On 443 the Host header needs no other port: the scheme alone changes.
+    let manifest = MANIFEST
+        .replace(", https_redirect: false", "")
+        .replace("    port: 8443\n", "");
+    let (dir, _, _) = project(&manifest);
+    let env = load(dir.path(), "demo");
+    let out = render(&env, dir.path(), Path::new("/tmp/x")).unwrap();
+    let cfg = out.get("haproxy.cfg").unwrap();
+    assert!(
+        cfg.contains("    http-request redirect scheme https code 301 unless { ssl_fc }\n"),
+        "{cfg}"
+    );
     haproxy_check(cfg, dir.path());
 }
 

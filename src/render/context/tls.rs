@@ -65,6 +65,9 @@ pub struct TlsCtx {
     pub redirect_default: bool,
     /// The `Strict-Transport-Security` value, when HSTS is on.
     pub hsts: Option<String>,
+    /// The published HTTPS port when it is not 443: redirects name it (the Host header of a
+    /// plain HTTP request carries the HTTP port, if any).
+    pub redirect_port: Option<u16>,
 }
 
 /// Whether route `r` redirects plain HTTP to HTTPS.
@@ -95,6 +98,7 @@ pub fn tls_ctx(p: &Proxy) -> Option<TlsCtx> {
         redirect_all: redirecting == p.routes.len() && default,
         redirect_some: redirecting > 0 || default,
         redirect_default: default,
+        redirect_port: Some(t.port.unwrap_or(443)).filter(|p| *p != 443),
         hsts: t.hsts.as_ref().map(|h| {
             let mut v = format!("max-age={}", h.max_age);
             if h.include_subdomains {
