@@ -8,8 +8,10 @@ use crate::ui::Ui;
 
 pub mod parse;
 mod shortcuts;
+mod tls;
 
 pub use shortcuts::expand_shortcuts;
+pub use tls::{BenchTlsArgs, CertsArgs};
 
 /// The top-level after-help: shortcuts, examples and the exit-code table
 /// (kept equal to [`crate::exit::EXIT_CODES_HELP`] by a test).
@@ -177,7 +179,7 @@ pub enum Command {
 
     /// HTTP load generator with ab/hey-style reports
     #[command(
-        after_help = "Examples:\n  twip bench http://127.0.0.1:8080/ -n 10000 -c 50\n  twip bench http://127.0.0.1/ -z 30s -c 200 --json\n  twip bench production --path /news -z 10s"
+        after_help = "Examples:\n  twip bench http://127.0.0.1:8080/ -n 10000 -c 50\n  twip bench http://127.0.0.1/ -z 30s -c 200 --json\n  twip bench production --path /news -z 10s\n  twip bench https://news.example.com/ --cacert ca.pem -z 10s"
     )]
     Bench(BenchArgs),
 
@@ -508,6 +510,9 @@ pub struct BenchArgs {
     /// error `dropped_on_reuse`, and no request is ever sent twice
     #[arg(long)]
     pub retry_idempotent: bool,
+
+    #[command(flatten)]
+    pub tls: BenchTlsArgs,
 
     /// Print the report as one JSON object on stdout
     #[arg(long)]
