@@ -182,6 +182,11 @@ pub enum Command {
         after_help = "Examples:\n  twip bench http://127.0.0.1:8080/ -n 10000 -c 50\n  twip bench http://127.0.0.1/ -z 30s -c 200 --json\n  twip bench production --path /news -z 10s\n  twip bench https://news.example.com/ --cacert ca.pem -z 10s"
     )]
     Bench(BenchArgs),
+    /// The proxy's TLS certificates: names, issuer, validity, where each comes from
+    #[command(
+        after_help = "Examples:\n  twip certs production          names, issuer, expiry (days left), source\n  twip certs production --json   the same as data"
+    )]
+    Certs(CertsArgs),
 
     /// Remove exited containers, dangling images, unused networks and build cache made by twip
     #[command(
