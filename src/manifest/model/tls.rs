@@ -23,10 +23,11 @@ pub struct ProxyTls {
     /// The lowest TLS version accepted (default `1.2`).
     #[serde(default)]
     pub min_version: Option<TlsVersion>,
-    /// TLS 1.2 cipher list in OpenSSL syntax (default: Mozilla's "intermediate" list).
+    /// TLS 1.2 ciphers, OpenSSL names joined with `:`, from Mozilla's "old" list (default: its
+    /// "intermediate" list).
     #[serde(default)]
     pub ciphers: Option<String>,
-    /// TLS 1.3 cipher suites in OpenSSL syntax (default: Mozilla's "intermediate" list).
+    /// TLS 1.3 cipher suites joined with `:` (default: Mozilla's "intermediate" list).
     #[serde(default)]
     pub ciphersuites: Option<String>,
 }

@@ -352,7 +352,10 @@ pub(super) fn check_ports(m: &Manifest, c: &mut Checker) {
         let port = p.port.unwrap_or(80);
         publish(port, Protocol::Tcp, vec!["proxy".into(), "port".into()], c);
         if let Some(t) = &p.tls {
-            let path = vec!["proxy".into(), "tls".into()];
+            let mut path = vec!["proxy".to_string(), "tls".to_string()];
+            if t.port.is_some() {
+                path.push("port".into());
+            }
             publish(t.port.unwrap_or(443), Protocol::Tcp, path, c);
         }
         if let Some(st) = &p.stats {

@@ -12,6 +12,46 @@ use crate::manifest::model::*;
 use crate::manifest::yaml::Node;
 use crate::tls::{self, CertInfo};
 
+/// TLS 1.2 ciphers `proxy.tls.ciphers` may name: Mozilla's "old" list (which holds
+/// "intermediate"), in OpenSSL's names. A name outside it would make HAProxy refuse the config.
+const TLS12_CIPHERS: &[&str] = &[
+    "ECDHE-ECDSA-AES128-GCM-SHA256",
+    "ECDHE-RSA-AES128-GCM-SHA256",
+    "ECDHE-ECDSA-AES256-GCM-SHA384",
+    "ECDHE-RSA-AES256-GCM-SHA384",
+    "ECDHE-ECDSA-CHACHA20-POLY1305",
+    "ECDHE-RSA-CHACHA20-POLY1305",
+    "DHE-RSA-AES128-GCM-SHA256",
+    "DHE-RSA-AES256-GCM-SHA384",
+    "DHE-RSA-CHACHA20-POLY1305",
+    "ECDHE-ECDSA-AES128-SHA256",
+    "ECDHE-RSA-AES128-SHA256",
+    "ECDHE-ECDSA-AES128-SHA",
+    "ECDHE-RSA-AES128-SHA",
+    "ECDHE-ECDSA-AES256-SHA384",
+    "ECDHE-RSA-AES256-SHA384",
+    "ECDHE-ECDSA-AES256-SHA",
+    "ECDHE-RSA-AES256-SHA",
+    "DHE-RSA-AES128-SHA256",
+    "DHE-RSA-AES256-SHA256",
+    "AES128-GCM-SHA256",
+    "AES256-GCM-SHA384",
+    "AES128-SHA256",
+    "AES256-SHA256",
+    "AES128-SHA",
+    "AES256-SHA",
+    "DES-CBC3-SHA",
+];
+
+/// The TLS 1.3 cipher suites OpenSSL knows.
+const TLS13_SUITES: &[&str] = &[
+    "TLS_AES_128_GCM_SHA256",
+    "TLS_AES_256_GCM_SHA384",
+    "TLS_CHACHA20_POLY1305_SHA256",
+    "TLS_AES_128_CCM_SHA256",
+    "TLS_AES_128_CCM_8_SHA256",
+];
+
 /// Days before expiry from which loading an environment warns.
 pub const EXPIRY_WARNING_DAYS: i64 = 14;
 
@@ -35,17 +75,22 @@ pub(super) fn check_tls(m: &Manifest, project_dir: &Path, now: i64, c: &mut Chec
             "give at least one certificate: `- {cert: certs/site.crt, key: certs/site.key}` or `- {bundle: certs/site.pem}`",
         );
     }
-    for (what, v) in [("ciphers", &t.ciphers), ("ciphersuites", &t.ciphersuites)] {
-        if let Some(v) = v {
-            let ok = !v.is_empty()
-                && v.chars()
-                    .all(|ch| ch.is_ascii_alphanumeric() || "_:+!@.=-".contains(ch));
-            if !ok && names::check_line(v).is_ok() {
-                c.err(
-                    &["proxy", "tls", what],
-                    format!("`{v}` is not an OpenSSL cipher list (names joined with `:`)"),
-                );
-            }
+    for (what, v, known) in [
+        ("ciphers", &t.ciphers, TLS12_CIPHERS),
+        ("ciphersuites", &t.ciphersuites, TLS13_SUITES),
+    ] {
+        let Some(v) = v else { continue };
+        if names::check_line(v).is_err() {
+            continue; // reported by the character check
+        }
+        if let Some(bad) = v.split(':').find(|n| !known.contains(n)) {
+            c.err(
+                &["proxy", "tls", what],
+                format!(
+                    "`{bad}` is not a cipher twip knows; give names joined with `:` from: {}",
+                    known.join(", ")
+                ),
+            );
         }
     }
     if t.hsts.as_ref().is_some_and(|h| h.max_age > 1 << 31) {
