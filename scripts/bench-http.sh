@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Compares `twip bench` with wrk, oha and hey against one nginx on 127.0.0.1, in one run:
-# keep-alive, then without keep-alive, the tools alternating; then twip's memory.
+# keep-alive, then without keep-alive, then keep-alive over HTTPS (nginx with a self-signed
+# certificate made here by openssl; every tool skips verification), the tools alternating;
+# then twip's memory.
 # Prints requests/s and the generator's own CPU seconds (user+sys) and peak RSS per run,
 # and the ratios twip/wrk and twip/oha. See docs/bench.md for the figures.
 #
@@ -9,7 +11,7 @@
 #
 # Environment: DURATION (s, default 10), CONNS (50), ROUNDS (2), TOOLS ("twip wrk oha hey";
 # also "twip1" and "twip2": twip --threads 1 or 2; plain twip uses its default threads),
-# MODES ("keepalive close"), NICE (0; e.g. -10 runs nginx and the tools ahead of other work
+# MODES ("keepalive close https"), NICE (0; e.g. -10 runs nginx and the tools ahead of other work
 # on a shared machine, which steadies the figures),
 # MEMORY (1: also the -n 200000 / -n 2000000 RSS runs; 0 to skip),
 # TWIP_BENCH_CACHE (where oha is installed, default ~/.cache/twip-bench),
@@ -20,7 +22,7 @@ DURATION=${DURATION:-10}
 CONNS=${CONNS:-50}
 ROUNDS=${ROUNDS:-2}
 TOOLS=${TOOLS:-"twip wrk oha hey"}
-MODES=${MODES:-"keepalive close"}
+MODES=${MODES:-"keepalive close https"}
 NICE=${NICE:-0}
 MEMORY=${MEMORY:-1}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -42,6 +44,7 @@ apt_install() {
 command -v nginx >/dev/null || apt_install nginx-light || apt_install nginx
 [ -x /usr/bin/time ] || apt_install time
 command -v python3 >/dev/null || apt_install python3
+command -v openssl >/dev/null || apt_install openssl
 has() { case " $TOOLS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 if has wrk && ! command -v wrk >/dev/null; then apt_install wrk || true; fi
 if has hey && ! command -v hey >/dev/null; then
@@ -62,6 +65,9 @@ TWIP="$TARGET_DIR/release/twip"
 
 # --- nginx -------------------------------------------------------------------------------
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+TPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=localhost \
+    -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout "$WORK/tls.key" -out "$WORK/tls.crt" 2>/dev/null
 mkdir -p "$WORK/www" "$WORK/logs"
 python3 - "$WORK/www/index.html" <<'EOF'
 import sys
@@ -83,6 +89,12 @@ http {
         listen 127.0.0.1:$PORT;
         root $WORK/www;
     }
+    server {
+        listen 127.0.0.1:$TPORT ssl;
+        ssl_certificate $WORK/tls.crt;
+        ssl_certificate_key $WORK/tls.key;
+        root $WORK/www;
+    }
 }
 EOF
 nice -n "$NICE" nginx -p "$WORK" -c "$WORK/nginx.conf" &
@@ -94,6 +106,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 URL="http://127.0.0.1:$PORT/index.html"
+TURL="https://127.0.0.1:$TPORT/index.html"
 for _ in $(seq 50); do
     curl -fsS -o /dev/null "$URL" 2>/dev/null && break
     python3 -c "import urllib.request; urllib.request.urlopen('$URL')" 2>/dev/null && break
@@ -116,8 +129,9 @@ RESULTS="$WORK/results.tsv"
 # run MODE TOOL: runs TOOL for DURATION seconds; appends "mode tool rps cpu rss_kb" to RESULTS.
 run() {
     local mode=$1 tool=$2 out="$WORK/out.txt" t="$WORK/time.txt" rps
-    local ka=1 n0 n1 s0 s1 extra=""
+    local ka=1 n0 n1 s0 s1 extra="" URL=$URL tls=0
     [ "$mode" = "close" ] && ka=0
+    if [ "$mode" = "https" ]; then URL=$TURL; tls=1; fi
     n0=$(nginx_cpu)
     s0=$(cpu_ticks)
     case $tool in
@@ -126,6 +140,7 @@ run() {
         [ $ka = 0 ] && flags+=(--no-keepalive)
         [ "$tool" = twip1 ] && flags+=(--threads 1)
         [ "$tool" = twip2 ] && flags+=(--threads 2)
+        [ $tls = 1 ] && flags+=(--insecure)
         nice -n "$NICE" /usr/bin/time -f '%e %U %S %M' -o "$t" "$TWIP" bench "$URL" -z "${DURATION}s" -c "$CONNS" \
             --json -q "${flags[@]}" >"$out" 2>&1 || true
         rps=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["rps"])' "$out" 2>/dev/null || echo 0)
@@ -146,6 +161,7 @@ print("responses %d, sent %d, errors %s, cut %d, retries %d, connections %d" % (
         [ -n "$OHA" ] || return 0
         local flags=()
         [ $ka = 0 ] && flags+=(--disable-keepalive)
+        [ $tls = 1 ] && flags+=(--insecure)
         nice -n "$NICE" /usr/bin/time -f '%e %U %S %M' -o "$t" "$OHA" --no-tui --output-format json -z "${DURATION}s" -c "$CONNS" \
             "${flags[@]}" "$URL" >"$out" 2>/dev/null || true
         rps=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["summary"]["requestsPerSec"])' "$out" 2>/dev/null || echo 0)
@@ -202,7 +218,7 @@ for (mode, tool), v in agg.items():
     fig[(mode, tool)] = (rps, med, eff)
     print(f"  {mode:<10}{tool:<6}{rps:>11.0f}{med:>9.0f}{cpu:>7.2f}{eff:>11.0f}{rss:>8.1f}")
 print("ratios (twip / other): requests/s (mean, median), requests per CPU-second")
-for mode in ("keepalive", "close"):
+for mode in ("keepalive", "close", "https"):
     t = fig.get((mode, "twip"))
     for other in ("wrk", "oha", "hey", "twip1", "twip2"):
         o = fig.get((mode, other))

@@ -10,11 +10,13 @@ mod exec;
 pub mod parse;
 mod run;
 mod shortcuts;
+mod tls;
 
 pub use exec::ExecArgs;
 
 pub use run::RunArgs;
 pub use shortcuts::expand_shortcuts;
+pub use tls::{BenchTlsArgs, CertsArgs};
 
 /// The top-level after-help: shortcuts, examples and the exit-code table
 /// (kept equal to [`crate::exit::EXIT_CODES_HELP`] by a test).
@@ -194,9 +196,14 @@ pub enum Command {
 
     /// HTTP load generator with ab/hey-style reports
     #[command(
-        after_help = "Examples:\n  twip bench http://127.0.0.1:8080/ -n 10000 -c 50\n  twip bench http://127.0.0.1/ -z 30s -c 200 --json\n  twip bench production --path /news -z 10s"
+        after_help = "Examples:\n  twip bench http://127.0.0.1:8080/ -n 10000 -c 50\n  twip bench http://127.0.0.1/ -z 30s -c 200 --json\n  twip bench production --path /news -z 10s\n  twip bench https://news.example.com/ --cacert ca.pem -z 10s"
     )]
     Bench(BenchArgs),
+    /// The proxy's TLS certificates: names, issuer, validity, where each comes from
+    #[command(
+        after_help = "Examples:\n  twip certs production          names, issuer, expiry (days left), source\n  twip certs production --json   the same as data"
+    )]
+    Certs(CertsArgs),
 
     /// Remove exited containers, dangling images, unused networks and build cache made by twip
     #[command(
@@ -525,6 +532,9 @@ pub struct BenchArgs {
     /// error `dropped_on_reuse`, and no request is ever sent twice
     #[arg(long)]
     pub retry_idempotent: bool,
+
+    #[command(flatten)]
+    pub tls: BenchTlsArgs,
 
     /// Print the report as one JSON object on stdout
     #[arg(long)]

@@ -27,6 +27,9 @@ pub async fn open(g: &GlobalArgs, env: &str) -> anyhow::Result<Target> {
 pub async fn open_on(g: &GlobalArgs, env: &str, lab: Option<&str>) -> anyhow::Result<Target> {
     let project = Project::discover(g.project_dir.as_deref())?;
     let env = project.load(env)?;
+    for w in &env.warnings {
+        eprintln!("warning: {}", crate::ui::clean(w));
+    }
     let (endpoint, lab) = endpoint_for(g, &env, lab)?;
     let docker = engine::connect(&endpoint).await?;
     engine::require_manager(&docker, &endpoint).await?;

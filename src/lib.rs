@@ -28,6 +28,7 @@ pub mod render;
 pub mod session;
 pub mod suggest;
 pub mod tasks;
+pub mod tls;
 pub mod ui;
 
 use std::ffi::OsString;
@@ -160,6 +161,7 @@ pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<i32> {
         Command::Completions(args) => commands::completions::run(&args),
         Command::DocsCommands => commands::docs::run(),
         Command::Bench(args) => commands::bench::run(&args, g, ui).await,
+        Command::Certs(a) => commands::certs::run(g, &a, ui),
         Command::Plan(a) => commands::plan::run(g, &a, ui).await,
         Command::Build(a) => commands::build::run_build(g, &a, ui).await,
         Command::Push(a) => commands::build::run_push(g, &a, ui).await,

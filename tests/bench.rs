@@ -1092,7 +1092,10 @@ fn plot_writes_an_svg() {
 fn bad_input_is_exit_2_and_sends_nothing() {
     let s = serve(Behavior::Ok);
     for (args, msg) in [
-        (vec!["https://127.0.0.1/"], "not supported yet"),
+        (
+            vec!["https://127.0.0.1/", "--cacert", "/nonexistent/ca.pem"],
+            "cannot read the CA file",
+        ),
         (vec!["ftp://127.0.0.1/"], "unsupported scheme"),
         (vec![s.url("/").as_str(), "-H", "no colon"], "Name: value"),
         (vec![s.url("/").as_str(), "-c", "0"], "-c"),

@@ -295,8 +295,32 @@ fn universal_problems(run: &Run, extra_texts: &[(String, String)]) -> Vec<String
 /// `haproxy -c -f FILE`: Ok, or its complaint. Bounded: a config with a hundred million
 /// server slots keeps `haproxy -c` busy for minutes, which is itself a finding.
 fn haproxy_check(file: &Path) -> Result<(), String> {
+    // With `proxy.tls` the config names the proxy's secrets under /run/secrets/: lay them out
+    // (as the stack file beside it says) in a folder of our own and point the config there.
+    let text = std::fs::read_to_string(file).map_err(|e| e.to_string())?;
+    let secrets = tempfile::tempdir().unwrap();
+    let mut file = file.to_path_buf();
+    if text.contains("/run/secrets/") {
+        let dir = file.parent().unwrap().to_path_buf();
+        let stack = std::fs::read_to_string(dir.join("stack.yml")).map_err(|e| e.to_string())?;
+        let doc = &YamlLoader::load_from_str(&stack).map_err(|e| e.to_string())?[0];
+        if let Yaml::Array(refs) = &doc["services"]["proxy"]["secrets"] {
+            for r in refs {
+                let (Some(src), Some(target)) = (r["source"].as_str(), r["target"].as_str()) else {
+                    continue;
+                };
+                if let Some(f) = doc["secrets"][src]["file"].as_str() {
+                    std::fs::copy(dir.join(f), secrets.path().join(target))
+                        .map_err(|e| format!("secret {src}: {e}"))?;
+                }
+            }
+        }
+        let cfg = text.replace("/run/secrets/", &format!("{}/", secrets.path().display()));
+        file = secrets.path().join("haproxy.cfg");
+        std::fs::write(&file, cfg).unwrap();
+    }
     let mut cmd = Command::new("haproxy");
-    cmd.args(["-c", "-f"]).arg(file);
+    cmd.args(["-c", "-f"]).arg(&file);
     let run = run_bounded(cmd, vec!["haproxy".into()], Duration::from_secs(30));
     if run.timed_out {
         return Err("haproxy -c did not finish in 30 s".into());

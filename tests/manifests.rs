@@ -246,6 +246,25 @@ fn docs_manifest_examples_validate() {
         tmp.path().join("environments/production.yaml"),
     )
     .unwrap();
+    // The certificates the HTTPS example names.
+    std::fs::create_dir(tmp.path().join("certs")).unwrap();
+    for (name, files) in [
+        ("news.example.com", ["news.crt", "news.key"]),
+        ("api.example.com", ["api.pem", "api.pem"]),
+    ] {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec![name.to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let (c, k) = (cert.pem(), key.serialize_pem());
+        if files[0] == files[1] {
+            std::fs::write(tmp.path().join("certs").join(files[0]), format!("{c}{k}")).unwrap();
+        } else {
+            std::fs::write(tmp.path().join("certs").join(files[0]), c).unwrap();
+            std::fs::write(tmp.path().join("certs").join(files[1]), k).unwrap();
+        }
+    }
     let l = loader(tmp.path());
     for (i, b) in blocks.iter().enumerate() {
         let path = tmp.path().join(format!("environments/example{i}.yaml"));

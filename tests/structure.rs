@@ -123,6 +123,8 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
     ("src/engine/", &["commands", "lifecycle", "context", "load", "cli", "ui", "build"]),
     // exec shows a build's live lines and redacts what it prints (`ui::clean`, `ui::redact`).
     ("src/exec/", &["commands", "lifecycle", "context", "engine", "load", "cli"]),
+    // TLS for twip itself (certificates read, the bench client's configuration): nothing of twip.
+    ("src/tls/", &["commands", "lifecycle", "context", "engine", "load", "lab", "build", "cli", "ui", "http", "plan", "render", "manifest", "exec"]),
     ("src/http/", &["commands", "lifecycle", "context", "engine", "load", "lab", "build", "cli", "plan", "render", "manifest"]),
     ("src/load/", &["commands", "lifecycle", "context", "engine", "lab", "build", "cli", "plan", "render", "manifest"]),
     ("src/lifecycle/", &["commands", "cli"]),

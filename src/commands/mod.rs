@@ -4,6 +4,7 @@ pub mod autoscale;
 pub mod bench;
 pub mod bootstrap;
 pub mod build;
+pub mod certs;
 pub mod clean;
 pub mod completions;
 pub mod docs;

@@ -47,7 +47,12 @@ pub fn run(g: &GlobalArgs, args: &ValidateArgs, ui: &Ui) -> anyhow::Result<i32> 
             .display()
             .to_string();
         let (valid, problems) = match project.loader.load_file(name, &file) {
-            Ok(_) => (true, Vec::new()),
+            Ok(env) => {
+                for w in &env.warnings {
+                    ui.warn(w);
+                }
+                (true, Vec::new())
+            }
             Err(Diagnostics(items)) => (false, items),
         };
         reports.push(EnvReport {

@@ -77,6 +77,7 @@ pub fn request(host: &str, target: &str) -> anyhow::Result<Vec<u8>> {
         port: 80,
         authority: host.to_string(),
         path: target.to_string(),
+        tls: false,
     };
     let headers = [("User-Agent".to_string(), "twip-test".to_string())];
     Ok(build_request(&RequestSpec {

@@ -1,4 +1,4 @@
-//! An `http://host[:port][/path][?query]` URL, checked so that it can be sent as it is.
+//! An `http[s]://host[:port][/path][?query]` URL, checked so that it can be sent as it is.
 
 use super::{check_request_target, describe_char};
 
@@ -12,6 +12,8 @@ pub struct Url {
     pub authority: String,
     /// Path and query, starting with `/`.
     pub path: String,
+    /// `https://`: the connection speaks TLS (SNI from `host`).
+    pub tls: bool,
 }
 
 impl Url {
@@ -19,19 +21,15 @@ impl Url {
         let (scheme, rest) = url
             .split_once("://")
             .ok_or_else(|| format!("`{url}` is not a URL (expected http://HOST[:PORT]/PATH)"))?;
-        match scheme.to_ascii_lowercase().as_str() {
-            "http" => {}
-            "https" => {
-                return Err(format!(
-                    "`{url}`: https is not supported yet by twip bench; use an http:// URL"
-                ))
-            }
+        let tls = match scheme.to_ascii_lowercase().as_str() {
+            "http" => false,
+            "https" => true,
             other => {
                 return Err(format!(
-                    "`{url}`: unsupported scheme `{other}`; twip bench speaks http://"
+                    "`{url}`: unsupported scheme `{other}`; twip bench speaks http:// and https://"
                 ))
             }
-        }
+        };
         let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
         let (authority, tail) = rest.split_at(end);
         if authority.contains('@') {
@@ -71,6 +69,7 @@ impl Url {
             }
         };
         let port = match port {
+            None | Some("") if tls => 443,
             None | Some("") => 80,
             Some(p) => p
                 .parse::<u16>()
@@ -108,13 +107,15 @@ impl Url {
             port,
             authority: authority.to_string(),
             path,
+            tls,
         })
     }
 
-    /// `http://authority/path`.
+    /// `http://authority/path` (or `https://`).
     #[must_use]
     pub fn url(&self) -> String {
-        format!("http://{}{}", self.authority, self.path)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}{}", self.authority, self.path)
     }
 }
 
@@ -136,9 +137,14 @@ mod tests {
         assert_eq!(t.authority, "[::1]:81");
         assert_eq!(t.path, "/?q");
         assert_eq!(t.url(), "http://[::1]:81/?q");
-        assert!(Url::parse("https://x/")
-            .unwrap_err()
-            .contains("not supported yet"));
+        let t = Url::parse("https://x.example/a").unwrap();
+        assert_eq!(
+            (t.tls, t.port, t.url().as_str()),
+            (true, 443, "https://x.example/a")
+        );
+        let t = Url::parse("HTTPS://x:8443").unwrap();
+        assert_eq!((t.tls, t.port), (true, 8443));
+        assert!(!Url::parse("http://x/").unwrap().tls);
         assert!(Url::parse("ftp://x/").is_err());
         assert!(Url::parse("http://x:99999/").is_err());
         assert!(Url::parse("http://x:0/").is_err());

@@ -89,9 +89,58 @@ enum Stage {
 /// first successful write (the fast path); a connection dropped before that (a timeout
 /// while connecting, the end of the run) is counted when dropped if it was established.
 struct Conn {
-    stream: TcpStream,
+    stream: Stream,
     counted: bool,
     ctx: Rc<Ctx>,
+}
+
+/// A connection's byte stream: plain TCP (the hot path, unchanged but for one match), or
+/// TLS over it (`https://`).
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl Stream {
+    #[inline]
+    async fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(b).await,
+            Stream::Tls(s) => {
+                let n = s.write(b).await?;
+                // rustls buffers what it encrypts: send it now, the response waits for it.
+                s.flush().await?;
+                Ok(n)
+            }
+        }
+    }
+
+    #[inline]
+    async fn read(&mut self, b: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(b).await,
+            Stream::Tls(s) => s.read(b).await,
+        }
+    }
+
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(s) => s.get_ref().0,
+        }
+    }
+
+    /// See [`idle_and_open`]. Over TLS the records that arrive while idle (session tickets)
+    /// carry no data: one poll without waiting tells an open connection from a closed one.
+    fn idle_and_open(&mut self, buf: &mut [u8]) -> bool {
+        match self {
+            Stream::Plain(s) => idle_and_open(s, buf),
+            Stream::Tls(s) => {
+                use futures_util::FutureExt;
+                s.read(buf).now_or_never().is_none()
+            }
+        }
+    }
 }
 
 impl Conn {
@@ -107,7 +156,7 @@ impl Drop for Conn {
     fn drop(&mut self) {
         // `getpeername` succeeds only on an established connection; one syscall, and only
         // for a connection that never carried a request.
-        if !self.counted && self.stream.peer_addr().is_ok() {
+        if !self.counted && self.stream.tcp().peer_addr().is_ok() {
             self.count();
         }
     }
@@ -164,11 +213,25 @@ impl Ctx {
     /// written straight away (on loopback the handshake is already done by then), and a
     /// write on a socket still connecting just waits for it. This saves a wake-up and a
     /// `getsockopt` per connection over awaiting the connect.
-    fn connect(self: &Rc<Self>) -> Result<Conn, Failure> {
+    ///
+    /// Over TLS the handshake is awaited here (its time counts in the latency of the
+    /// connection's first request, as the TCP handshake does); one per connection.
+    async fn connect(self: &Rc<Self>) -> Result<Conn, Failure> {
         let addr = self.cfg.addrs[self.preferred.get()];
         // A request in one segment is never held back by Nagle; a larger one could be.
-        let nodelay = self.cfg.request.len() > 1400;
-        let stream = start_connect(addr, nodelay).map_err(|e| classify(&e))?;
+        let nodelay = self.cfg.request.len() > 1400 || self.cfg.tls.is_some();
+        let tcp = start_connect(addr, nodelay).map_err(|e| classify(&e))?;
+        let stream = match &self.cfg.tls {
+            None => Stream::Plain(tcp),
+            Some(t) => {
+                let s = t
+                    .connector
+                    .connect(t.name.clone(), tcp)
+                    .await
+                    .map_err(|e| classify_tls(&e))?;
+                Stream::Tls(Box::new(s))
+            }
+        };
         Ok(Conn {
             stream,
             counted: false,
@@ -348,7 +411,7 @@ async fn exchange(
     loop {
         if let Some(c) = conn {
             // Bytes left over, or the connection closed while idle: replace it.
-            if win.end > win.start || !idle_and_open(&c.stream, buf) {
+            if win.end > win.start || !c.stream.idle_and_open(buf) {
                 *conn = None;
                 win.clear();
             }
@@ -358,7 +421,7 @@ async fn exchange(
             Some(c) => c,
             None => {
                 win.clear();
-                conn.insert(ctx.connect()?)
+                conn.insert(ctx.connect().await?)
             }
         };
         match send_and_read(ctx, c, buf, win, written).await {
@@ -579,11 +642,21 @@ async fn send_and_read(
 }
 
 /// Reads at least one byte; end of stream is an error (the body was not complete).
-async fn read_some(stream: &mut TcpStream, buf: &mut [u8]) -> Result<usize, Failure> {
+async fn read_some(stream: &mut Stream, buf: &mut [u8]) -> Result<usize, Failure> {
     match stream.read(buf).await {
         Ok(0) => Err(Failure::Closed),
         Ok(n) => Ok(n),
         Err(e) => Err(classify(&e)),
+    }
+}
+
+/// The error kind of a failed TLS handshake: rustls's own errors are `Tls`, the rest as for
+/// plain connections.
+fn classify_tls(e: &io::Error) -> Failure {
+    if e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) {
+        Failure::Tls
+    } else {
+        classify(e)
     }
 }
 

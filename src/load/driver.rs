@@ -20,6 +20,8 @@ pub const DEFAULT_MAX_HEAD: usize = 64 * 1024;
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// `https://`: every connection starts with a TLS handshake.
+    pub tls: Option<Tls>,
     /// The target's addresses, tried in order until one accepts.
     pub addrs: Vec<SocketAddr>,
     /// The request, sent as it is every time.
@@ -42,6 +44,20 @@ pub struct Config {
     /// Send a request again, once, on a new connection when a reused connection dropped it
     /// (`--retry-idempotent`, and only for an idempotent method).
     pub retry: bool,
+}
+
+/// What a TLS connection needs: the configured connector and the name sent as SNI (and
+/// checked against the certificate).
+#[derive(Clone)]
+pub struct Tls {
+    pub connector: tokio_rustls::TlsConnector,
+    pub name: rustls::pki_types::ServerName<'static>,
+}
+
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tls({:?})", self.name)
+    }
 }
 
 /// Live counters of one thread, for the progress line (a plain store per response).

@@ -58,6 +58,8 @@ pub struct Config {
     pub max_head: usize,
     /// Send a request dropped by a reused connection again, once (idempotent methods only).
     pub retry_idempotent: bool,
+    /// How an `https://` target's certificate is checked.
+    pub verify: crate::tls::client::Verify,
 }
 
 /// A run ready to start: how it is set up (for the report) and the driver's settings.
@@ -121,7 +123,19 @@ pub async fn prepare(cfg: &Config) -> anyhow::Result<Prepared> {
         retry_idempotent: cfg.retry_idempotent,
         interrupted: false,
     };
+    let tls = if cfg.url.tls {
+        let config = crate::tls::client::config(&cfg.verify).map_err(invalid)?;
+        let name = rustls::pki_types::ServerName::try_from(cfg.url.host.clone())
+            .map_err(|_| invalid(format!("`{}` is not a name TLS can check", cfg.url.host)))?;
+        Some(driver::Tls {
+            connector: tokio_rustls::TlsConnector::from(config),
+            name,
+        })
+    } else {
+        None
+    };
     let driver = driver::Config {
+        tls,
         addrs,
         head_only: cfg.method == "HEAD",
         request,

@@ -51,10 +51,13 @@ pub enum Failure {
     HeadTooLarge,
     /// The connection was not established within `--timeout`: the request was not sent.
     ConnectTimeout,
+    /// The TLS handshake failed (certificate not trusted or not for the host, no common
+    /// version or cipher): the request was not sent.
+    Tls,
 }
 
 impl Failure {
-    pub const COUNT: usize = 11;
+    pub const COUNT: usize = 12;
     pub const ALL: [Failure; Self::COUNT] = [
         Failure::Refused,
         Failure::Reset,
@@ -67,6 +70,7 @@ impl Failure {
         Failure::DroppedOnReuse,
         Failure::HeadTooLarge,
         Failure::ConnectTimeout,
+        Failure::Tls,
     ];
 
     /// The key in `--json`'s `errors` object and in the report.
@@ -83,6 +87,7 @@ impl Failure {
             Failure::DroppedOnReuse => "dropped_on_reuse",
             Failure::HeadTooLarge => "head_too_large",
             Failure::ConnectTimeout => "connect_timeout",
+            Failure::Tls => "tls",
         }
     }
 
@@ -102,6 +107,9 @@ impl Failure {
             }
             Failure::HeadTooLarge => "response head larger than --max-header-size",
             Failure::ConnectTimeout => "no connection within --timeout; the request was not sent",
+            Failure::Tls => {
+                "TLS handshake failed (see --cacert, --insecure); the request was not sent"
+            }
         }
     }
 

@@ -30,6 +30,9 @@ pub struct Environment {
     /// The merged, interpolated tree (for positions).
     pub root: Node,
     pub sources: Sources,
+    /// What is valid but deserves attention (a certificate close to expiry), as
+    /// `FILE:LINE:COLUMN: key: message` lines.
+    pub warnings: Vec<String>,
 }
 
 impl Environment {
@@ -112,7 +115,10 @@ impl Loader {
         if !problems.is_empty() {
             return Err(sources.resolve(problems));
         }
+        let warned = validate::warnings(&manifest, &root, &self.project_dir, crate::tls::now());
+        let warnings = sources.resolve(warned).lines();
         Ok(Environment {
+            warnings,
             name: name.to_string(),
             file: self.display(path),
             manifest,

@@ -71,6 +71,13 @@ pub fn gather(env: &Environment, project_dir: &Path) -> anyhow::Result<Inputs> {
         }
         inputs.secrets.insert(key.clone(), data);
     }
+    for t in m.proxy.iter().flat_map(crate::render::context::tls_secrets) {
+        let data = std::fs::read(project_dir.join(&t.file))?;
+        if inputs.name_key.is_none() {
+            inputs.name_key = Some(NameKey::for_project(project_dir)?);
+        }
+        inputs.secrets.insert(t.key, data);
+    }
     Ok(inputs)
 }
 

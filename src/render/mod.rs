@@ -533,6 +533,23 @@ fn manifest_secrets(
             });
         }
     }
+    // The proxy's certificates and keys: secrets pointing at the files in the project.
+    for t in env.manifest.proxy.iter().flat_map(context::tls_secrets) {
+        let path = project_dir.join(&t.file);
+        let bytes = std::fs::read(&path)
+            .with_context(|| format!("reading certificate file {}", path.display()))?;
+        secrets.push(FileObjCtx {
+            name: names::secret_name(
+                stack,
+                &t.key,
+                &bytes,
+                name_key(&mut key_cache, project_dir)?,
+            ),
+            key: t.key,
+            file: Some(relative_to(out_dir, &path)),
+            external: false,
+        });
+    }
     Ok(secrets)
 }
 

@@ -70,6 +70,15 @@ pub(super) fn config(args: &BenchArgs, global: &GlobalArgs) -> anyhow::Result<lo
         timeout: (!args.timeout.is_zero()).then_some(args.timeout),
         max_head: args.max_header_size,
         retry_idempotent: args.retry_idempotent,
+        verify: match (&args.tls.cacert, args.tls.insecure) {
+            (_, true) => crate::tls::client::Verify::Insecure,
+            (Some(f), _) => {
+                crate::tls::client::Verify::Roots(std::fs::read(f).map_err(|e| {
+                    invalid(format!("cannot read the CA file {}: {e}", f.display()))
+                })?)
+            }
+            (None, false) => crate::tls::client::Verify::System,
+        },
     })
 }
 

@@ -9,6 +9,7 @@ mod ports;
 mod proxy;
 mod scalars;
 mod service;
+mod tls;
 
 use std::collections::BTreeMap;
 
@@ -23,6 +24,7 @@ pub use ports::*;
 pub use proxy::*;
 pub use scalars::*;
 pub use service::*;
+pub use tls::*;
 
 fn yes() -> bool {
     true

@@ -41,6 +41,9 @@ pub struct Proxy {
     /// floating address when `vip` is set).
     #[serde(default)]
     pub url: Option<String>,
+    /// HTTPS: certificates, redirect, HSTS, protocol versions and ciphers.
+    #[serde(default)]
+    pub tls: Option<super::ProxyTls>,
     /// A floating address (VRRP, keepalived) held by one of the nodes that run the proxy:
     /// `ADDRESS`, or `{address, interface, router_id, password_secret, image}`.
     #[serde(default)]
@@ -199,6 +202,10 @@ pub struct Route {
     /// Path `twip test` requests for this route (default: the route's path).
     #[serde(default)]
     pub probe: Option<String>,
+    /// With `proxy.tls`: `false` serves this route over plain HTTP too instead of redirecting
+    /// it to HTTPS (default: `proxy.tls.redirect`).
+    #[serde(default)]
+    pub https_redirect: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -16,6 +16,7 @@ mod numbers;
 mod order;
 mod proxy;
 mod services;
+mod tls;
 mod top;
 
 use files::{check_files, check_paths};
@@ -25,10 +26,12 @@ use numbers::check_numbers;
 use order::check_order;
 use proxy::{check_monitoring, check_proxy};
 use services::{check_ports, check_services};
+use tls::check_tls;
 use top::{check_nodes, check_top};
 
 pub use files::stays_in_project;
 pub use numbers::{MAX_COUNT, MAX_DURATION, MAX_MEMORY};
+pub use tls::{warnings, EXPIRY_WARNING_DAYS};
 
 /// Platforms buildx and swarm know.
 pub const PLATFORMS: &[&str] = &[
@@ -105,6 +108,7 @@ pub fn check(m: &Manifest, root: &Node, project_dir: &Path, out: &mut Vec<Proble
     check_order(m, &mut c);
     check_proxy(m, &mut c);
     check_monitoring(m, &mut c);
+    check_tls(m, project_dir, crate::tls::now(), &mut c);
     check_nodes(m, &mut c);
     check_files(m, project_dir, &mut c);
     check_grammars(m, &mut c);

@@ -351,6 +351,13 @@ pub(super) fn check_ports(m: &Manifest, c: &mut Checker) {
     if let Some(p) = &m.proxy {
         let port = p.port.unwrap_or(80);
         publish(port, Protocol::Tcp, vec!["proxy".into(), "port".into()], c);
+        if let Some(t) = &p.tls {
+            let mut path = vec!["proxy".to_string(), "tls".to_string()];
+            if t.port.is_some() {
+                path.push("port".into());
+            }
+            publish(t.port.unwrap_or(443), Protocol::Tcp, path, c);
+        }
         if let Some(st) = &p.stats {
             if st.enabled {
                 publish(

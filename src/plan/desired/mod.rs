@@ -370,6 +370,19 @@ fn desired_secrets(
             base,
         ));
     }
+    for t in env.manifest.proxy.iter().flat_map(context::tls_secrets) {
+        let data = inputs
+            .secrets
+            .get(&t.key)
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("certificate file {}: not read", t.file))?;
+        let name_key = inputs
+            .name_key
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("no key to name secrets with"))?;
+        let name = render::names::secret_name(stack, &t.key, &data, name_key);
+        secrets.push(object(&t.key, name, data, base));
+    }
     Ok(secrets)
 }
 

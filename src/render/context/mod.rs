@@ -9,10 +9,14 @@ use crate::manifest::Environment;
 
 mod proxy;
 mod service;
+mod tls;
 mod types;
 pub mod vip;
 
 pub use proxy::{monitoring_ctx, proxy_ctx};
+pub use tls::{
+    route_redirects, tls_ctx, tls_secrets, TlsCtx, TlsSecret, HTTPS_LISTEN_PORT, SECRETS_DIR,
+};
 pub use types::*;
 
 use proxy::{monitoring_service, proxy_service};

@@ -42,6 +42,14 @@ pub(super) fn proxy_service(env: &Environment, p: &Proxy, config_key: &str) -> S
         protocol: "tcp",
         mode,
     }];
+    if let Some(t) = &p.tls {
+        ports.push(PortCtx {
+            target: super::HTTPS_LISTEN_PORT,
+            published: Some(t.port.unwrap_or(443)),
+            protocol: "tcp",
+            mode,
+        });
+    }
     if let Some(st) = stats(p) {
         ports.push(PortCtx {
             target: st.port,
@@ -79,7 +87,14 @@ pub(super) fn proxy_service(env: &Environment, p: &Proxy, config_key: &str) -> S
         rollback: update_ctx(None, host_ports, true),
         restart: restart_ctx(None),
         labels: base_labels(env, PROXY_SERVICE),
-        secrets: Vec::new(),
+        secrets: super::tls_secrets(p)
+            .into_iter()
+            .map(|s| RefCtx {
+                source: s.key,
+                target: Some(s.target),
+                mode: Some(crate::render::Raw::octal_mode(0o400)),
+            })
+            .collect(),
         configs: vec![RefCtx {
             source: config_key.to_string(),
             target: Some(PROXY_CONFIG_PATH.to_string()),
@@ -213,6 +228,7 @@ pub fn proxy_ctx(env: &Environment, p: &Proxy) -> ProxyCtx {
             path: r.path.clone().filter(|p| p != "/"),
             host: r.host.clone(),
             backend: name,
+            https_redirect: p.tls.as_ref().is_some_and(|t| super::route_redirects(t, r)),
         });
     }
     ProxyCtx {
@@ -230,6 +246,7 @@ pub fn proxy_ctx(env: &Environment, p: &Proxy) -> ProxyCtx {
         health_rise: health.rise.unwrap_or(1),
         routes,
         backends,
+        tls: super::tls_ctx(p),
     }
 }
 

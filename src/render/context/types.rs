@@ -186,6 +186,8 @@ pub struct ProxyCtx {
     pub health_rise: u64,
     pub routes: Vec<RouteCtx>,
     pub backends: Vec<BackendCtx>,
+    /// HTTPS, when `proxy.tls` is given.
+    pub tls: Option<super::TlsCtx>,
 }
 
 #[derive(Debug, Serialize)]
@@ -202,6 +204,8 @@ pub struct RouteCtx {
     pub path: Option<String>,
     pub host: Option<String>,
     pub backend: String,
+    /// With TLS: plain HTTP to this route is redirected to HTTPS.
+    pub https_redirect: bool,
 }
 
 #[derive(Debug, Serialize)]

@@ -1,0 +1,110 @@
+//! `proxy.tls` in the proxy's context: the certificate files as swarm secrets of the proxy
+//! service (their content never enters a rendered file; the stack file points at the files
+//! in the project, as for the manifest's own secrets), and the HTTPS listener of haproxy.cfg.
+
+use serde::Serialize;
+
+use crate::manifest::model::*;
+use crate::render::Raw;
+
+/// Where the proxy container listens for HTTPS (published on `proxy.tls.port`).
+pub const HTTPS_LISTEN_PORT: u16 = 443;
+/// Where swarm mounts a service's secrets.
+pub const SECRETS_DIR: &str = "/run/secrets";
+
+/// One certificate file deployed as a secret of the proxy service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSecret {
+    /// The secret's key in the stack. It starts with `_`, which no manifest key can, so it
+    /// never collides with the manifest's secrets.
+    pub key: String,
+    /// The file, relative to the project directory (as the manifest says).
+    pub file: String,
+    /// The file name under [`SECRETS_DIR`] in the proxy's containers. HAProxy loads
+    /// `NAME.pem` and, when that holds no key, `NAME.pem.key` beside it.
+    pub target: String,
+}
+
+/// The secrets of `p`'s certificates, in the manifest's order: `cert` and `key`, or `bundle`.
+pub fn tls_secrets(p: &Proxy) -> Vec<TlsSecret> {
+    let Some(t) = &p.tls else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (i, c) in t.certificates.iter().enumerate() {
+        for (what, file) in c.files() {
+            let target = match what {
+                "key" => format!("tls-{i}.pem.key"),
+                _ => format!("tls-{i}.pem"),
+            };
+            out.push(TlsSecret {
+                key: format!("_tls_{i}_{what}"),
+                file: file.to_string(),
+                target,
+            });
+        }
+    }
+    out
+}
+
+/// The HTTPS side of haproxy.cfg.
+#[derive(Debug, Serialize)]
+pub struct TlsCtx {
+    pub listen_port: u16,
+    /// Certificate files in the container, the first one the default.
+    pub crts: Vec<String>,
+    pub alpn: Raw,
+    pub min_version: Raw,
+    pub ciphers: String,
+    pub ciphersuites: String,
+    /// Every route redirects plain HTTP to HTTPS.
+    pub redirect_all: bool,
+    /// Some route redirects (and some does not: decided per route).
+    pub redirect_some: bool,
+    /// What a request no route matches does.
+    pub redirect_default: bool,
+    /// The `Strict-Transport-Security` value, when HSTS is on.
+    pub hsts: Option<String>,
+    /// The published HTTPS port when it is not 443: redirects name it (the Host header of a
+    /// plain HTTP request carries the HTTP port, if any).
+    pub redirect_port: Option<u16>,
+}
+
+/// Whether route `r` redirects plain HTTP to HTTPS.
+pub fn route_redirects(t: &ProxyTls, r: &Route) -> bool {
+    r.https_redirect.unwrap_or(t.redirect.unwrap_or(true))
+}
+
+pub fn tls_ctx(p: &Proxy) -> Option<TlsCtx> {
+    let t = p.tls.as_ref()?;
+    let crts = (0..t.certificates.len())
+        .map(|i| format!("{SECRETS_DIR}/tls-{i}.pem"))
+        .collect();
+    let redirecting = p.routes.iter().filter(|r| route_redirects(t, r)).count();
+    let default = t.redirect.unwrap_or(true);
+    Some(TlsCtx {
+        listen_port: HTTPS_LISTEN_PORT,
+        crts,
+        alpn: Raw::constant("h2,http/1.1"),
+        min_version: Raw::constant(t.min_version.unwrap_or(TlsVersion::V12).haproxy()),
+        ciphers: t
+            .ciphers
+            .clone()
+            .unwrap_or_else(|| INTERMEDIATE_CIPHERS.to_string()),
+        ciphersuites: t
+            .ciphersuites
+            .clone()
+            .unwrap_or_else(|| INTERMEDIATE_CIPHERSUITES.to_string()),
+        redirect_all: redirecting == p.routes.len() && default,
+        redirect_some: redirecting > 0 || default,
+        redirect_default: default,
+        redirect_port: Some(t.port.unwrap_or(443)).filter(|p| *p != 443),
+        hsts: t.hsts.as_ref().map(|h| {
+            let mut v = format!("max-age={}", h.max_age);
+            if h.include_subdomains {
+                v.push_str("; includeSubDomains");
+            }
+            v
+        }),
+    })
+}
