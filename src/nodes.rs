@@ -82,25 +82,6 @@ pub fn first_manager(host: Option<&str>, env: &Environment) -> (Endpoint, Option
     }
 }
 
-/// The manager twip talks to: the lab's first manager with `--lab`, else the manifest's.
-pub fn manager_endpoint(
-    host: Option<&str>,
-    env: &Environment,
-    lab: Option<&Lab>,
-) -> anyhow::Result<Endpoint> {
-    match lab {
-        Some(l) => {
-            if host.is_some() {
-                return Err(exit::invalid(
-                    "--host and --lab both say where the engine is; give one of them",
-                ));
-            }
-            Ok(l.manager()?.endpoint())
-        }
-        None => Ok(first_manager(host, env).0),
-    }
-}
-
 /// One node of the environment and the engine that stands for it.
 #[derive(Debug, Clone)]
 pub struct NodeTarget {
@@ -189,18 +170,23 @@ pub async fn connect_node(
     }
 }
 
-/// Connects to the manager twip talks to and reads what joining needs.
+/// Connects to the first manager that answers ([`crate::managers`]) and reads what joining
+/// needs.
 pub async fn open_manager(
     host: Option<&str>,
     env: &Environment,
     lab: Option<&Lab>,
+    ui: &Ui,
 ) -> anyhow::Result<Manager> {
-    let endpoint = manager_endpoint(host, env, lab)?;
-    let docker = engine::connect(&endpoint).await?;
-    engine::require_manager(&docker, &endpoint)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}; `twip swarm init {}` makes it one", env.name))?;
-    Manager::open(docker, &endpoint.url).await
+    let cands = crate::managers::candidates(host, Some(env), lab)?;
+    let reached = crate::managers::reach(&cands, &[], ui).await.map_err(|e| {
+        if exit::code_for(&e) == exit::INVALID_INPUT {
+            e
+        } else {
+            anyhow::anyhow!("{e}; `twip swarm init {}` makes one", env.name)
+        }
+    })?;
+    Manager::open(reached.docker, &reached.candidate.endpoint.url).await
 }
 
 /// Joins the environment's nodes (with their labels) and waits until they are Ready. Used by
@@ -221,19 +207,32 @@ pub async fn join_env(
         ));
         return Ok(Vec::new());
     }
-    let mgr = open_manager(host, env, lab).await?;
+    let mgr = open_manager(host, env, lab, ui).await?;
     let engines =
         futures_util::future::join_all(targets.iter().map(|t| connect_node(t, project_dir))).await;
     let mut members = Vec::new();
     let mut unreachable = Vec::new();
     let mut tunnels = Vec::new();
+    let known = engine::nodes::collect_nodes(&mgr.docker).await?;
     for (t, d) in targets.iter().zip(engines) {
         match d {
             Ok((docker, tunnel)) => {
                 tunnels.extend(tunnel);
                 members.push(t.member(docker))
             }
-            Err(e) => unreachable.push(format!("{}: {e:#}", t.label())),
+            // A member whose engine is gone (a dead node): nothing to join; left as it is.
+            Err(e) => match known
+                .iter()
+                .find(|n| n.hostname == t.hostname || n.address == t.advertise)
+            {
+                Some(n) => ui.warn(&format!(
+                    "{}: its engine does not answer ({e}); it is in the swarm (node {}, {}): left as it is",
+                    t.label(),
+                    n.id.chars().take(12).collect::<String>(),
+                    n.state
+                )),
+                None => unreachable.push(format!("{}: {e:#}", t.label())),
+            },
         }
     }
     if !unreachable.is_empty() {

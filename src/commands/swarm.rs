@@ -52,14 +52,13 @@ pub async fn init(g: &GlobalArgs, args: &EnvArg, ui: &Ui) -> anyhow::Result<i32>
     Ok(exit::SUCCESS)
 }
 
-pub async fn nodes(g: &GlobalArgs, args: &SwarmNodesArgs, _ui: &Ui) -> anyhow::Result<i32> {
+pub async fn nodes(g: &GlobalArgs, args: &SwarmNodesArgs, ui: &Ui) -> anyhow::Result<i32> {
     let project = Project::discover(g.project_dir.as_deref())?;
     let env = project.load(&args.env)?;
     let lab = load_lab(args.lab.as_deref())?;
-    let endpoint = crate::nodes::manager_endpoint(g.host.as_deref(), &env, lab.as_ref())?;
-    let docker = engine::connect(&endpoint).await?;
-    engine::require_manager(&docker, &endpoint).await?;
-    let nodes = engine::nodes::collect_nodes(&docker).await?;
+    let reached =
+        crate::managers::reach_env(g.host.as_deref(), Some(&env), lab.as_ref(), ui).await?;
+    let nodes = engine::nodes::collect_nodes(&reached.docker).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&nodes)?);
     } else {
@@ -107,7 +106,7 @@ pub async fn leave(g: &GlobalArgs, args: &SwarmLeaveArgs, ui: &Ui) -> anyhow::Re
     let env = project.load(&args.env)?;
     let lab = load_lab(args.lab.as_deref())?;
     let targets = crate::nodes::node_targets(&env, lab.as_ref())?;
-    let mgr = crate::nodes::open_manager(g.host.as_deref(), &env, lab.as_ref()).await?;
+    let mgr = crate::nodes::open_manager(g.host.as_deref(), &env, lab.as_ref(), ui).await?;
     let chosen: Vec<&crate::nodes::NodeTarget> = match &args.node {
         Some(name) => {
             let t = targets
