@@ -178,14 +178,27 @@ pub async fn open_manager(
     lab: Option<&Lab>,
     ui: &Ui,
 ) -> anyhow::Result<Manager> {
+    open_manager_skipping(host, env, lab, &[], ui).await
+}
+
+/// [`open_manager`], not trying the managers at the URLs in `skip`.
+pub async fn open_manager_skipping(
+    host: Option<&str>,
+    env: &Environment,
+    lab: Option<&Lab>,
+    skip: &[String],
+    ui: &Ui,
+) -> anyhow::Result<Manager> {
     let cands = crate::managers::candidates(host, Some(env), lab)?;
-    let reached = crate::managers::reach(&cands, &[], ui).await.map_err(|e| {
-        if exit::code_for(&e) == exit::INVALID_INPUT {
-            e
-        } else {
-            anyhow::anyhow!("{e}; `twip swarm init {}` makes one", env.name)
-        }
-    })?;
+    let reached = crate::managers::reach(&cands, skip, ui)
+        .await
+        .map_err(|e| {
+            if exit::code_for(&e) == exit::INVALID_INPUT {
+                e
+            } else {
+                anyhow::anyhow!("{e}; `twip swarm init {}` makes one", env.name)
+            }
+        })?;
     Manager::open(reached.docker, &reached.candidate.endpoint.url).await
 }
 
@@ -264,6 +277,42 @@ pub async fn node_id_of(
         .find(|n| n.hostname == t.hostname || n.address == t.advertise)
         .map(|n| n.id.clone())
         .ok_or_else(|| anyhow::anyhow!("{} is not in the swarm: nothing to remove", t.label()))
+}
+
+/// Before the manager `id` leaves: refused (exit 2) when the managers that would remain have
+/// no reachable majority, unless `force`; then demoted to a worker (it leaves the raft group
+/// before it is drained). Nothing happens to a worker.
+pub async fn demote_for_leave(
+    mgr: &Docker,
+    id: &str,
+    label: &str,
+    force: bool,
+    ui: &Ui,
+) -> anyhow::Result<()> {
+    use crate::engine::managers as quorum;
+    let managers = quorum::list_managers(mgr).await?;
+    let Some(me) = managers.iter().find(|m| m.id == id) else {
+        return Ok(());
+    };
+    let after = quorum::after_removal(&managers, &me.name);
+    if !after.held() {
+        let msg = format!(
+            "removing manager {label} leaves {} of {} managers reachable, {} needed: the swarm would lose quorum and could no longer schedule, scale or update; bring the unreachable managers back or remove them first",
+            after.reachable, after.managers, after.needed
+        );
+        if !force {
+            return Err(exit::invalid(format!("{msg} (or --force)")));
+        }
+        ui.warn(&format!("{msg}; removing it anyway (--force)"));
+    } else if let Some(w) = after.warning() {
+        ui.warn(&format!("once {label} has left, {w}"));
+    }
+    if quorum::demote(mgr, id, label, Duration::from_secs(60)).await? {
+        ui.ok(&format!(
+            "{label}: demoted to a worker (left the raft group)"
+        ));
+    }
+    Ok(())
 }
 
 /// The nodes as a table, on stdout.

@@ -22,6 +22,8 @@ stack: labha{pid}
 registry:
   url: 127.0.0.1:5000
   namespace: {namespace}
+engine:
+  allow_plain_tcp: true
 nodes:
   - {{name: manager-1, address: 10.10.0.11, role: manager}}
   - {{name: manager-2, address: 10.10.0.12, role: manager}}
@@ -198,7 +200,7 @@ fn the_control_plane_survives_the_leaders_death() {
         ],
     );
     assert!(o.status.success(), "scale:\n{}", stderr(&o));
-    let st = status_until(&lab, p, Duration::from_secs(60), "web 3/3", |v| {
+    let st = status_until(&lab, p, Duration::from_secs(180), "web 3/3", |v| {
         web(v) == (3, 3)
     });
     assert_eq!(leader(&st).as_deref(), Some(new.as_str()));
@@ -209,7 +211,7 @@ fn the_control_plane_survives_the_leaders_death() {
     let err = stderr(&o);
     assert!(o.status.success(), "up after the kill:\n{err}");
     assert!(err.contains("its engine does not answer"), "{err}");
-    let st = status_until(&lab, p, Duration::from_secs(60), "web whole", |v| {
+    let st = status_until(&lab, p, Duration::from_secs(180), "web whole", |v| {
         let (running, desired) = web(v);
         running == desired && desired >= 2
     });
@@ -218,4 +220,100 @@ fn the_control_plane_survives_the_leaders_death() {
         .unwrap()
         .iter()
         .any(|d| d == old.as_str()));
+
+    // The live follower: removing it would leave 1 of 2 reachable (refused, below).
+    let other = (1..=3)
+        .map(|i| format!("{}-manager-{i}", lab.name))
+        .find(|m| *m != old && *m != new)
+        .unwrap();
+    // First a write through that follower (`--host` overrides the managers): swarm forwards
+    // it to the leader, and it converges.
+    let addr = st["managers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == other.as_str())
+        .map(|m| m["address"].as_str().unwrap().to_string())
+        .unwrap_or_else(|| panic!("{other} in {st:#}"));
+    let host = format!("tcp://{addr}:2375");
+    let o = lab.twip_in(
+        Some(p),
+        &[
+            "--host",
+            &host,
+            "scale",
+            "labha",
+            "web=2",
+            "--timeout",
+            "5m",
+        ],
+    );
+    assert!(o.status.success(), "scale through {other}:\n{}", stderr(&o));
+    let st = status_until(&lab, p, Duration::from_secs(180), "web 2/2", |v| {
+        web(v) == (2, 2)
+    });
+    assert_eq!(leader(&st).as_deref(), Some(new.as_str()), "{st:#}");
+
+    let o = lab.twip_in(
+        Some(p),
+        &[
+            "swarm", "leave", "labha", "--lab", &lab.name, "--node", &other,
+        ],
+    );
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("leaves 1 of 2 managers reachable, 2 needed"),
+        "{err}"
+    );
+    assert!(err.contains("would lose quorum"), "{err}");
+    let st = json(&lab.twip_in(Some(p), &["status", "labha", "--lab", &lab.name, "--json"]));
+    assert_eq!(st["quorum"]["managers"], 3, "{st:#}");
+    assert_eq!(st["quorum"]["reachable"], 2, "{st:#}");
+}
+
+/// `swarm join` refuses an even number of managers before it reaches any engine (exit 2,
+/// saying why); `--force` goes on (and then fails to reach these made-up engines: exit 1).
+#[test]
+fn an_even_number_of_managers_is_refused_unless_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("environments")).unwrap();
+    let mut yaml = String::from(
+        "services:\n  web:\n    image: nginx:1.25\nengine:\n  allow_plain_tcp: true\nnodes:\n",
+    );
+    for i in 1..=4 {
+        // Addresses of the documentation range: nothing answers there.
+        yaml += &format!(
+            "  - {{name: m{i}, address: 192.0.2.{i}, role: manager, engine: \"tcp://192.0.2.{i}:2375\"}}\n"
+        );
+    }
+    std::fs::write(dir.path().join("environments/even.yaml"), yaml).unwrap();
+    let run = |extra: &[&str]| {
+        let mut cmd = twip();
+        cmd.arg("--project-dir")
+            .arg(dir.path())
+            .args(["swarm", "join", "even"])
+            .args(extra)
+            .timeout(Duration::from_secs(120));
+        cmd.output().unwrap()
+    };
+    let o = run(&[]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("environment `even` lists 4 managers"), "{err}");
+    assert!(err.contains("majority (3 of 4)"), "{err}");
+    assert!(err.contains("use 3 or 5 managers"), "{err}");
+    assert!(err.contains("--force"), "{err}");
+    assert!(
+        !err.contains("cannot reach"),
+        "refused before any engine: {err}"
+    );
+
+    let o = run(&["--force"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("joining them anyway (--force)"), "{err}");
+    assert!(err.contains("no swarm manager answered"), "{err}");
+    assert!(err.contains("m1 (tcp://192.0.2.1:2375)"), "{err}");
+    assert!(err.contains("m4 (tcp://192.0.2.4:2375)"), "{err}");
 }

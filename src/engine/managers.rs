@@ -3,16 +3,22 @@
 //! managers needs a majority, N/2+1 of them, to change anything; with fewer it keeps running
 //! its tasks but can no longer schedule, scale, update or answer `docker node ls`.
 
+use std::time::{Duration, Instant};
+
 use bollard::models::{Node, NodeSpecRoleEnum, NodeState};
-use bollard::query_parameters::ListNodesOptions;
+use bollard::query_parameters::{ListNodesOptions, UpdateNodeOptions};
 use bollard::Docker;
 use serde::Serialize;
 
-use super::error::EngineResult;
+use super::error::{EngineResult, ErrorKind};
+use crate::manifest::model::Role;
 
 /// One manager as `twip status` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ManagerView {
+    /// Its swarm node id (not in the JSON: `nodes[]` has it).
+    #[serde(skip)]
+    pub id: String,
     /// Its hostname.
     pub name: String,
     /// The address other managers reach it at (its raft address without the port).
@@ -106,7 +112,7 @@ pub fn even_managers_problem(managers: usize) -> Option<String> {
         return None;
     }
     Some(format!(
-        "{managers} managers: raft needs a majority ({} of {managers}) to change anything, so {managers} managers tolerate the loss of {}, no more than {} would, and are one more machine that can fail; use {} or {} managers (or --force)",
+        "{managers} managers: raft needs a majority ({} of {managers}) to change anything, so {managers} managers tolerate the loss of {}, no more than {} would, and are one more machine that can fail; use {} or {} managers",
         majority(managers),
         fault_tolerance(managers),
         managers - 1,
@@ -138,6 +144,7 @@ pub fn managers_of(nodes: &[Node]) -> Vec<ManagerView> {
             let ms = n.manager_status.clone().unwrap_or_default();
             let addr = ms.addr.unwrap_or_default();
             ManagerView {
+                id: n.id.clone().unwrap_or_default(),
                 name: n
                     .description
                     .as_ref()
@@ -177,12 +184,89 @@ pub async fn list_managers(docker: &Docker) -> anyhow::Result<Vec<ManagerView>> 
     Ok(managers_of(&nodes))
 }
 
+/// The order nodes join in: managers first, one at a time in the given order (each changes
+/// the raft membership, and a manager joining while another is still catching up can cost
+/// quorum), then the workers (at once). Takes (index, role) of the nodes to join.
+pub fn join_order(free: &[(usize, Role)]) -> (Vec<usize>, Vec<usize>) {
+    let of = |r: Role| -> Vec<usize> {
+        free.iter()
+            .filter(|(_, role)| *role == r)
+            .map(|(i, _)| *i)
+            .collect()
+    };
+    (of(Role::Manager), of(Role::Worker))
+}
+
+/// Demotes the manager `node_id` to a worker and waits (up to `within`) until it has left the
+/// raft group. Returns false when it was not a manager.
+pub async fn demote(
+    docker: &Docker,
+    node_id: &str,
+    name: &str,
+    within: Duration,
+) -> anyhow::Result<bool> {
+    for attempt in 0..5 {
+        let node = docker
+            .inspect_node(node_id)
+            .await
+            .engine("inspect node", name)?;
+        let mut spec = node.spec.unwrap_or_default();
+        if spec.role != Some(NodeSpecRoleEnum::MANAGER) {
+            return Ok(false);
+        }
+        spec.role = Some(NodeSpecRoleEnum::WORKER);
+        let version = node.version.and_then(|v| v.index).unwrap_or_default() as i64;
+        match docker
+            .update_node(node_id, spec, UpdateNodeOptions { version })
+            .await
+            .engine("demote", name)
+        {
+            Ok(()) => break,
+            Err(e) if e.kind == ErrorKind::OutOfSequence && attempt < 4 => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let deadline = Instant::now() + within;
+    loop {
+        let node = docker
+            .inspect_node(node_id)
+            .await
+            .engine("inspect node", name)?;
+        if node.manager_status.is_none() {
+            return Ok(true);
+        }
+        if Instant::now() > deadline {
+            return Err(crate::exit::coded(
+                crate::exit::TIMEOUT,
+                format!(
+                    "{name} was demoted but is still in the raft group after {}s",
+                    within.as_secs()
+                ),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    #[test]
+    fn managers_join_first_in_order_then_workers() {
+        let free = [
+            (0, Role::Worker),
+            (1, Role::Manager),
+            (2, Role::Worker),
+            (4, Role::Manager),
+        ];
+        assert_eq!(join_order(&free), (vec![1, 4], vec![0, 2]));
+        assert_eq!(join_order(&[]), (vec![], vec![]));
+    }
+
     fn m(name: &str, reach: &str, leader: bool) -> ManagerView {
         ManagerView {
+            id: name.into(),
             name: name.into(),
             address: format!("10.0.0.{}", name.len()),
             reachability: reach.into(),
