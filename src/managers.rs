@@ -323,6 +323,17 @@ pub fn lost_manager(e: &anyhow::Error) -> bool {
     })
 }
 
+/// `e` with what "the swarm does not have a leader" means for an operator, when it says that.
+pub fn explain_no_leader(e: anyhow::Error) -> anyhow::Error {
+    if format!("{e:#}").contains("does not have a leader") {
+        anyhow::anyhow!(
+            "{e}\nthe swarm has no leader: an election is under way (seconds; try again), or fewer than a majority of its managers are reachable (`twip status` on another manager, or bring managers back)"
+        )
+    } else {
+        e
+    }
+}
+
 #[cfg(test)]
 #[path = "managers_tests.rs"]
 mod tests;

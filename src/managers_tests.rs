@@ -151,3 +151,20 @@ fn only_transport_failures_count_as_a_lost_manager() {
         "cannot reach the Docker engine at tcp://10.0.0.1:2375: no answer within 3s."
     )));
 }
+
+#[test]
+fn a_swarm_without_a_leader_is_explained() {
+    let e = explain_no_leader(
+        EngineError::of(
+            "list nodes",
+            "",
+            ErrorKind::NotManager,
+            Some(503),
+            "rpc error: code = Unknown desc = The swarm does not have a leader.",
+        )
+        .into(),
+    );
+    assert!(e.to_string().contains("an election is under way"), "{e}");
+    let other = explain_no_leader(anyhow::anyhow!("no such service"));
+    assert_eq!(other.to_string(), "no such service");
+}

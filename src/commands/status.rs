@@ -105,7 +105,9 @@ pub async fn run(g: &GlobalArgs, args: &StatusArgs, ui: &Ui) -> anyhow::Result<i
             .await?;
     let docker = reached.docker;
     loop {
-        let st = collect(&docker, stack.as_deref()).await?;
+        let st = collect(&docker, stack.as_deref())
+            .await
+            .map_err(crate::managers::explain_no_leader)?;
         if args.json {
             println!("{}", serde_json::to_string_pretty(&st)?);
             if let Some(w) = st.quorum.warning() {
