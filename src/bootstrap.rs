@@ -280,7 +280,7 @@ pub async fn run(args: &Request<'_>, ui: &Ui) -> anyhow::Result<i32> {
     }
 
     // 2. Join, label, wait until Ready: the same code as `twip swarm join`.
-    let mgr = crate::nodes::open_manager(args.host, &env, None).await?;
+    let mgr = crate::nodes::open_manager(args.host, &env, None, ui).await?;
     let targets: Vec<crate::nodes::NodeTarget> = crate::nodes::node_targets(&env, None)?
         .into_iter()
         .filter(|t| nodes.iter().any(|n| n.name == t.spec.name))
@@ -331,7 +331,7 @@ async fn print_script(
                 "--join-token: the hosts have different roles; name hosts of one role (a token is for managers or for workers)",
             ));
         }
-        let mgr = crate::nodes::open_manager(args.host, env, None).await?;
+        let mgr = crate::nodes::open_manager(args.host, env, None, ui).await?;
         Some(JoinSpec {
             role,
             token: mgr.token(role).clone(),

@@ -485,9 +485,9 @@ pub enum SwarmCommand {
     /// Initialise the swarm on the environment's first manager
     #[command(after_help = "Examples:\n  twip swarm init scaled")]
     Init(EnvArg),
-    /// Join every node the manifest lists, apply labels, wait until Ready
+    /// Join every node the manifest lists (managers first), apply labels, wait until Ready
     #[command(
-        after_help = "Examples:\n  twip swarm join scaled\n  twip swarm join scaled --lab lab"
+        after_help = "Examples:\n  twip swarm join scaled\n  twip swarm join scaled --lab lab\n  twip swarm join ha --force   # an even number of managers, knowingly"
     )]
     Join(SwarmJoinArgs),
     /// Show the swarm's nodes
@@ -496,8 +496,10 @@ pub enum SwarmCommand {
         after_help = "Examples:\n  twip swarm nodes scaled --json"
     )]
     Nodes(SwarmNodesArgs),
-    /// Drain a node, wait for its tasks to move, then remove it
-    #[command(after_help = "Examples:\n  twip swarm leave scaled --node worker-2")]
+    /// Drain a node (a manager is demoted first), wait for its tasks to move, then remove it
+    #[command(
+        after_help = "Examples:\n  twip swarm leave scaled --node worker-2\n  twip swarm leave ha --node manager-3"
+    )]
     Leave(SwarmLeaveArgs),
 }
 
@@ -525,6 +527,9 @@ pub struct SwarmJoinArgs {
     /// Use the lab of this name instead of the manifest's engine
     #[arg(long, value_name = "NAME")]
     pub lab: Option<String>,
+    /// Join an even number of managers anyway (it tolerates no more failures than one fewer)
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -541,6 +546,9 @@ pub struct SwarmLeaveArgs {
     /// Use the lab of this name instead of the manifest's engine
     #[arg(long, value_name = "NAME")]
     pub lab: Option<String>,
+    /// Remove a manager even when the swarm would lose quorum
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

@@ -20,6 +20,7 @@ pub mod lab;
 pub mod labels;
 pub mod lifecycle;
 pub mod load;
+pub mod managers;
 pub mod manifest;
 pub mod nodes;
 pub mod plan;

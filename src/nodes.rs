@@ -82,25 +82,6 @@ pub fn first_manager(host: Option<&str>, env: &Environment) -> (Endpoint, Option
     }
 }
 
-/// The manager twip talks to: the lab's first manager with `--lab`, else the manifest's.
-pub fn manager_endpoint(
-    host: Option<&str>,
-    env: &Environment,
-    lab: Option<&Lab>,
-) -> anyhow::Result<Endpoint> {
-    match lab {
-        Some(l) => {
-            if host.is_some() {
-                return Err(exit::invalid(
-                    "--host and --lab both say where the engine is; give one of them",
-                ));
-            }
-            Ok(l.manager()?.endpoint())
-        }
-        None => Ok(first_manager(host, env).0),
-    }
-}
-
 /// One node of the environment and the engine that stands for it.
 #[derive(Debug, Clone)]
 pub struct NodeTarget {
@@ -189,18 +170,36 @@ pub async fn connect_node(
     }
 }
 
-/// Connects to the manager twip talks to and reads what joining needs.
+/// Connects to the first manager that answers ([`crate::managers`]) and reads what joining
+/// needs.
 pub async fn open_manager(
     host: Option<&str>,
     env: &Environment,
     lab: Option<&Lab>,
+    ui: &Ui,
 ) -> anyhow::Result<Manager> {
-    let endpoint = manager_endpoint(host, env, lab)?;
-    let docker = engine::connect(&endpoint).await?;
-    engine::require_manager(&docker, &endpoint)
+    open_manager_skipping(host, env, lab, &[], ui).await
+}
+
+/// [`open_manager`], not trying the managers at the URLs in `skip`.
+pub async fn open_manager_skipping(
+    host: Option<&str>,
+    env: &Environment,
+    lab: Option<&Lab>,
+    skip: &[String],
+    ui: &Ui,
+) -> anyhow::Result<Manager> {
+    let cands = crate::managers::candidates(host, Some(env), lab)?;
+    let reached = crate::managers::reach(&cands, skip, ui)
         .await
-        .map_err(|e| anyhow::anyhow!("{e}; `twip swarm init {}` makes it one", env.name))?;
-    Manager::open(docker, &endpoint.url).await
+        .map_err(|e| {
+            if exit::code_for(&e) == exit::INVALID_INPUT {
+                e
+            } else {
+                anyhow::anyhow!("{e}; `twip swarm init {}` makes one", env.name)
+            }
+        })?;
+    Manager::open(reached.docker, &reached.candidate.endpoint.url).await
 }
 
 /// Joins the environment's nodes (with their labels) and waits until they are Ready. Used by
@@ -221,19 +220,32 @@ pub async fn join_env(
         ));
         return Ok(Vec::new());
     }
-    let mgr = open_manager(host, env, lab).await?;
+    let mgr = open_manager(host, env, lab, ui).await?;
     let engines =
         futures_util::future::join_all(targets.iter().map(|t| connect_node(t, project_dir))).await;
     let mut members = Vec::new();
     let mut unreachable = Vec::new();
     let mut tunnels = Vec::new();
+    let known = engine::nodes::collect_nodes(&mgr.docker).await?;
     for (t, d) in targets.iter().zip(engines) {
         match d {
             Ok((docker, tunnel)) => {
                 tunnels.extend(tunnel);
                 members.push(t.member(docker))
             }
-            Err(e) => unreachable.push(format!("{}: {e:#}", t.label())),
+            // A member whose engine is gone (a dead node): nothing to join; left as it is.
+            Err(e) => match known
+                .iter()
+                .find(|n| n.hostname == t.hostname || n.address == t.advertise)
+            {
+                Some(n) => ui.warn(&format!(
+                    "{}: its engine does not answer ({e}); it is in the swarm (node {}, {}): left as it is",
+                    t.label(),
+                    n.id.chars().take(12).collect::<String>(),
+                    n.state
+                )),
+                None => unreachable.push(format!("{}: {e:#}", t.label())),
+            },
         }
     }
     if !unreachable.is_empty() {
@@ -265,6 +277,42 @@ pub async fn node_id_of(
         .find(|n| n.hostname == t.hostname || n.address == t.advertise)
         .map(|n| n.id.clone())
         .ok_or_else(|| anyhow::anyhow!("{} is not in the swarm: nothing to remove", t.label()))
+}
+
+/// Before the manager `id` leaves: refused (exit 2) when the managers that would remain have
+/// no reachable majority, unless `force`; then demoted to a worker (it leaves the raft group
+/// before it is drained). Nothing happens to a worker.
+pub async fn demote_for_leave(
+    mgr: &Docker,
+    id: &str,
+    label: &str,
+    force: bool,
+    ui: &Ui,
+) -> anyhow::Result<()> {
+    use crate::engine::managers as quorum;
+    let managers = quorum::list_managers(mgr).await?;
+    let Some(me) = managers.iter().find(|m| m.id == id) else {
+        return Ok(());
+    };
+    let after = quorum::after_removal(&managers, &me.name);
+    if !after.held() {
+        let msg = format!(
+            "removing manager {label} leaves {} of {} managers reachable, {} needed: the swarm would lose quorum and could no longer schedule, scale or update; bring the unreachable managers back or remove them first",
+            after.reachable, after.managers, after.needed
+        );
+        if !force {
+            return Err(exit::invalid(format!("{msg} (or --force)")));
+        }
+        ui.warn(&format!("{msg}; removing it anyway (--force)"));
+    } else if let Some(w) = after.warning() {
+        ui.warn(&format!("once {label} has left, {w}"));
+    }
+    if quorum::demote(mgr, id, label, Duration::from_secs(60)).await? {
+        ui.ok(&format!(
+            "{label}: demoted to a worker (left the raft group)"
+        ));
+    }
+    Ok(())
 }
 
 /// The nodes as a table, on stdout.

@@ -233,8 +233,9 @@ impl Ctx {
     }
 
     /// `twip status labvip --json` through the engine HOST (a manager), when it answers.
-    fn status_via(&self, host: &str) -> Option<serde_json::Value> {
-        let out = self.twip(&["status", "labvip", "--host", host, "--json"]);
+    /// `twip status --json` with no engine flag: twip finds a manager of the lab that answers.
+    fn status(&self) -> Option<serde_json::Value> {
+        let out = self.twip(&["status", "labvip", "--lab", &self.lab.name, "--json"]);
         if !out.status.success() {
             return None;
         }
@@ -289,10 +290,8 @@ fn the_floating_address_survives_the_leader_and_a_worker() {
     let vip = format!("{prefix}.250");
     let ctx = Ctx { lab, project };
     let m1 = format!("{}-manager-1", ctx.lab.name);
-    let m2 = format!("{}-manager-2", ctx.lab.name);
     let w1 = format!("{}-worker-1", ctx.lab.name);
     let (m1_addr, _) = node(&nodes, &m1);
-    let (_, m2_engine) = node(&nodes, &m2);
     std::fs::write(
         ctx.project.path().join("environments/labvip.yaml"),
         labvip(&ctx.project.namespace, &vip),
@@ -315,7 +314,7 @@ fn the_floating_address_survives_the_leader_and_a_worker() {
         "the floating address {vip} never answered"
     );
     let st = eventually(60, || {
-        let st = ctx.status_via(m2_engine)?;
+        let st = ctx.status()?;
         (st["vip"]["nodes"].as_array()?.len() == 3 && holder(&st).is_some()).then_some(st)
     })
     .expect("status shows three keepalived and a holder");
@@ -347,7 +346,7 @@ fn the_floating_address_survives_the_leader_and_a_worker() {
         on(engine, &["kill", "-s", "TERM", &ids[0]]);
     }
     let st = eventually(90, || {
-        let st = ctx.status_via(m2_engine)?;
+        let st = ctx.status()?;
         let states: Vec<&str> = st["vip"]["nodes"]
             .as_array()?
             .iter()
@@ -379,18 +378,18 @@ fn the_floating_address_survives_the_leader_and_a_worker() {
         let args = (
             ctx.project.path().to_path_buf(),
             ctx.lab.state_dir().to_path_buf(),
-            m2_engine.to_string(),
+            ctx.lab.name.clone(),
             m1.clone(),
         );
         std::thread::spawn(move || {
-            let (project, labs, engine, dead) = args;
+            let (project, labs, lab, dead) = args;
             let killed = kill_rx.recv().unwrap();
             eventually(120, || {
-                // once twip fails over to another manager by itself, drop --host
+                // No engine flag: twip tries the lab's managers and skips the dead one.
                 let out = twip()
                     .arg("--project-dir")
                     .arg(&project)
-                    .args(["status", "labvip", "--host", &engine, "--json"])
+                    .args(["status", "labvip", "--lab", &lab, "--json"])
                     .env("TWIP_LAB_DIR", &labs)
                     .timeout(Duration::from_secs(30))
                     .output()
@@ -510,9 +509,8 @@ fn the_floating_address_survives_the_leader_and_a_worker() {
     assert!(second.failed <= 10, "{second:?}");
 
     // Afterwards status names another holder and another leader, through a surviving manager.
-    // once twip fails over to another manager by itself, drop --host
     let st = eventually(120, || {
-        let st = ctx.status_via(m2_engine)?;
+        let st = ctx.status()?;
         let h = holder(&st)?;
         let down = st["nodes"]
             .as_array()?

@@ -1,6 +1,6 @@
 //! `twip scale ENV SVC=N...`: change desired replica counts and converge through the same path
 //! as `up`. The manifest is not edited; a later `up` keeps these counts until the manifest's
-//! own count changes.
+//! own count changes. Retried once through another manager when its manager goes away.
 
 use crate::cli::{GlobalArgs, ScaleArgs};
 use crate::ui::Ui;
@@ -9,6 +9,9 @@ pub async fn run(g: &GlobalArgs, args: &ScaleArgs, ui: &Ui) -> anyhow::Result<i3
     let project = crate::project::Project::discover(g.project_dir.as_deref())?;
     let env = project.load(&args.env)?;
     let opts = crate::lifecycle::update::scale(&env, &args.scales, ui)?;
-    let t = crate::context::open_on(g, &args.env, args.lab.as_deref()).await?;
-    crate::lifecycle::converge::converge(&t, &opts, false, args.timeout, ui).await
+    let opts = &opts;
+    crate::context::with_retry(g, &args.env, args.lab.as_deref(), ui, |t| async move {
+        crate::lifecycle::converge::converge(&t, opts, false, args.timeout, ui).await
+    })
+    .await
 }

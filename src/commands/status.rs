@@ -7,7 +7,6 @@ use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
 
 use crate::cli::{GlobalArgs, StatusArgs};
 use crate::engine::status::{collect, Status};
-use crate::engine::{self, Endpoint};
 use crate::ui::Ui;
 
 pub fn print(st: &Status) {
@@ -53,32 +52,72 @@ pub fn print(st: &Status) {
     }
 }
 
+/// The control plane under the tables: each manager, the leader, the quorum (a warning on
+/// stderr when one more lost manager would stop it), and the nodes that are down.
+pub fn print_control_plane(st: &Status, ui: &Ui) {
+    if !st.managers.is_empty() {
+        let list: Vec<String> = st
+            .managers
+            .iter()
+            .map(|m| {
+                format!(
+                    "{} {}{}",
+                    m.name,
+                    m.reachability,
+                    if m.leader { " (leader)" } else { "" }
+                )
+            })
+            .collect();
+        let leader = st
+            .managers
+            .iter()
+            .find(|m| m.leader)
+            .map_or("none".to_string(), |m| m.name.clone());
+        println!(
+            "{}",
+            crate::ui::clean(&format!("managers: {}; leader: {leader}", list.join(", ")))
+        );
+        println!("{}", st.quorum.summary());
+    }
+    if !st.down.is_empty() {
+        println!(
+            "{}",
+            crate::ui::clean(&format!("down: {}", st.down.join(", ")))
+        );
+    }
+    if let Some(w) = st.quorum.warning() {
+        ui.warn(&w);
+    }
+}
+
 pub async fn run(g: &GlobalArgs, args: &StatusArgs, ui: &Ui) -> anyhow::Result<i32> {
     let (mut vip_address, mut proxy_port) = (None, None);
-    let (endpoint, stack) = match &args.env {
+    let project_env = match &args.env {
         Some(name) => {
             let project = crate::project::Project::discover(g.project_dir.as_deref())?;
             let env = project.load(name)?;
-            let (endpoint, _) = crate::context::endpoint_for(g, &env, args.lab.as_deref())?;
             vip_address = crate::render::context::vip::vip_address(&env);
             proxy_port = env.manifest.proxy.as_ref().map(|p| p.port.unwrap_or(80));
-            (endpoint, Some(env.stack().to_string()))
+            Some(env)
         }
-        None => match &args.lab {
-            Some(lab) => (crate::lab::Lab::load(lab)?.manager()?.endpoint(), None),
-            None => (Endpoint::resolve(g.host.as_deref(), None), None),
-        },
+        None => None,
     };
-    let docker = engine::connect(&endpoint).await?;
-    engine::require_manager(&docker, &endpoint).await?;
+    let lab = args.lab.as_deref().map(crate::lab::Lab::load).transpose()?;
+    let stack = project_env.as_ref().map(|e| e.stack().to_string());
+    let reached =
+        crate::managers::reach_env(g.host.as_deref(), project_env.as_ref(), lab.as_ref(), ui)
+            .await?;
+    let docker = reached.docker;
     loop {
-        let st = collect(&docker, stack.as_deref()).await?;
+        let st = collect(&docker, stack.as_deref())
+            .await
+            .map_err(crate::managers::explain_no_leader)?;
         let vip = match (&vip_address, &stack) {
-            (Some(a), Some(s)) => Some(engine::vip::vip_status(&docker, s, a).await?),
+            (Some(a), Some(s)) => Some(crate::engine::vip::vip_status(&docker, s, a).await?),
             _ => None,
         };
         let entrypoints = match (proxy_port, &stack) {
-            (Some(p), Some(s)) => Some(engine::vip::proxy_entrypoints(&docker, s, p).await?),
+            (Some(p), Some(s)) => Some(crate::engine::vip::proxy_entrypoints(&docker, s, p).await?),
             _ => None,
         };
         if args.json {
@@ -90,11 +129,15 @@ pub async fn run(g: &GlobalArgs, args: &StatusArgs, ui: &Ui) -> anyhow::Result<i
                 v["entrypoints"] = serde_json::to_value(e)?;
             }
             println!("{}", serde_json::to_string_pretty(&v)?);
+            if let Some(w) = st.quorum.warning() {
+                ui.warn(&w);
+            }
         } else {
             if args.watch && ui.interactive {
                 print!("\x1b[2J\x1b[H");
             }
             print(&st);
+            print_control_plane(&st, ui);
             if let Some(vip) = &vip {
                 let holder = vip.holder.as_deref().unwrap_or("no node (not held)");
                 println!(

@@ -52,14 +52,13 @@ pub async fn init(g: &GlobalArgs, args: &EnvArg, ui: &Ui) -> anyhow::Result<i32>
     Ok(exit::SUCCESS)
 }
 
-pub async fn nodes(g: &GlobalArgs, args: &SwarmNodesArgs, _ui: &Ui) -> anyhow::Result<i32> {
+pub async fn nodes(g: &GlobalArgs, args: &SwarmNodesArgs, ui: &Ui) -> anyhow::Result<i32> {
     let project = Project::discover(g.project_dir.as_deref())?;
     let env = project.load(&args.env)?;
     let lab = load_lab(args.lab.as_deref())?;
-    let endpoint = crate::nodes::manager_endpoint(g.host.as_deref(), &env, lab.as_ref())?;
-    let docker = engine::connect(&endpoint).await?;
-    engine::require_manager(&docker, &endpoint).await?;
-    let nodes = engine::nodes::collect_nodes(&docker).await?;
+    let reached =
+        crate::managers::reach_env(g.host.as_deref(), Some(&env), lab.as_ref(), ui).await?;
+    let nodes = engine::nodes::collect_nodes(&reached.docker).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&nodes)?);
     } else {
@@ -72,6 +71,19 @@ pub async fn join(g: &GlobalArgs, args: &SwarmJoinArgs, ui: &Ui) -> anyhow::Resu
     let project = Project::discover(g.project_dir.as_deref())?;
     let env = project.load(&args.env)?;
     let lab = load_lab(args.lab.as_deref())?;
+    let managers = env
+        .manifest
+        .nodes
+        .iter()
+        .filter(|n| n.role == Role::Manager)
+        .count();
+    if let Some(why) = engine::managers::even_managers_problem(managers) {
+        let msg = format!("environment `{}` lists {why}", env.name);
+        if !args.force {
+            return Err(exit::invalid(format!("{msg} (or --force)")));
+        }
+        ui.warn(&format!("{msg}; joining them anyway (--force)"));
+    }
     let done = crate::nodes::join_env(
         g.host.as_deref(),
         &project.dir,
@@ -107,7 +119,7 @@ pub async fn leave(g: &GlobalArgs, args: &SwarmLeaveArgs, ui: &Ui) -> anyhow::Re
     let env = project.load(&args.env)?;
     let lab = load_lab(args.lab.as_deref())?;
     let targets = crate::nodes::node_targets(&env, lab.as_ref())?;
-    let mgr = crate::nodes::open_manager(g.host.as_deref(), &env, lab.as_ref()).await?;
+    let mut mgr = crate::nodes::open_manager(g.host.as_deref(), &env, lab.as_ref(), ui).await?;
     let chosen: Vec<&crate::nodes::NodeTarget> = match &args.node {
         Some(name) => {
             let t = targets
@@ -153,12 +165,19 @@ pub async fn leave(g: &GlobalArgs, args: &SwarmLeaveArgs, ui: &Ui) -> anyhow::Re
             }
         };
         let id = crate::nodes::node_id_of(&mgr.docker, t, own.as_ref()).await?;
+        if id == mgr.node_id && g.host.is_none() {
+            // Talk to another manager while this one leaves.
+            let skip = [mgr.url.clone()];
+            let h = g.host.as_deref();
+            mgr = crate::nodes::open_manager_skipping(h, &env, lab.as_ref(), &skip, ui).await?;
+        }
         if id == mgr.node_id {
             return Err(exit::invalid(format!(
                 "{} is the manager twip talks to; remove another node, or point twip at another manager",
                 t.label()
             )));
         }
+        crate::nodes::demote_for_leave(&mgr.docker, &id, &t.label(), args.force, ui).await?;
         membership::drain_and_remove(&mgr.docker, &id, &t.label(), own.as_ref(), args.timeout, ui)
             .await?;
     }

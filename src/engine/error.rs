@@ -54,7 +54,8 @@ impl EngineError {
                 status_code,
                 message,
             } => (Some(*status_code), message.clone()),
-            other => (None, other.to_string()),
+            // A transport error: its causes say what happened (refused, reset, ...).
+            other => (None, with_sources(other)),
         };
         let lower = message.to_ascii_lowercase();
         let kind = if lower.contains("out of sequence") {
@@ -80,6 +81,21 @@ impl EngineError {
             message,
         }
     }
+}
+
+/// An error's message followed by its causes' (each once).
+pub fn with_sources(e: &dyn std::error::Error) -> String {
+    let mut m = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        let t = s.to_string();
+        if !m.contains(&t) {
+            m.push_str(": ");
+            m.push_str(&t);
+        }
+        src = s.source();
+    }
+    m
 }
 
 impl fmt::Display for EngineError {

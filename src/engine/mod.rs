@@ -10,6 +10,7 @@ pub mod execute;
 pub mod fake;
 pub mod host;
 pub mod images;
+pub mod managers;
 pub mod model;
 pub mod nodes;
 pub mod observe;
@@ -110,6 +111,12 @@ impl Endpoint {
 /// Connects and negotiates the API version, then pings: an unreachable engine is reported
 /// here, before anything else is done.
 pub async fn connect(ep: &Endpoint) -> anyhow::Result<Docker> {
+    connect_within(ep, Duration::from_secs(20)).await
+}
+
+/// [`connect`], giving up when the version negotiation or the ping take longer than `within`
+/// each (how twip tries one manager after another: a dead one costs at most that).
+pub async fn connect_within(ep: &Endpoint, within: Duration) -> anyhow::Result<Docker> {
     let v = bollard::API_DEFAULT_VERSION;
     let docker = if let Some(path) = ep.url.strip_prefix("unix://") {
         if !std::path::Path::new(path).exists() {
@@ -145,14 +152,15 @@ pub async fn connect(ep: &Endpoint) -> anyhow::Result<Docker> {
         )));
     };
     let docker = docker.map_err(|e| unreachable(ep, &e.to_string()))?;
-    let docker = tokio::time::timeout(Duration::from_secs(20), docker.negotiate_version())
+    let late = || unreachable(ep, &format!("no answer within {}s", within.as_secs()));
+    let docker = tokio::time::timeout(within, docker.negotiate_version())
         .await
-        .map_err(|_| unreachable(ep, "no answer within 20s"))?
-        .map_err(|e| unreachable(ep, &e.to_string()))?;
-    tokio::time::timeout(Duration::from_secs(20), docker.ping())
+        .map_err(|_| late())?
+        .map_err(|e| unreachable(ep, &error::with_sources(&e)))?;
+    tokio::time::timeout(within, docker.ping())
         .await
-        .map_err(|_| unreachable(ep, "no answer within 20s"))?
-        .map_err(|e| unreachable(ep, &e.to_string()))?;
+        .map_err(|_| late())?
+        .map_err(|e| unreachable(ep, &error::with_sources(&e)))?;
     Ok(docker)
 }
 

@@ -10,12 +10,18 @@ use bollard::Docker;
 use serde::Serialize;
 
 use super::error::EngineResult;
+use super::managers::{down_nodes, managers_of, quorum_of, ManagerView, Quorum};
 use super::nodes::{node_list, NodeStatus};
 use crate::labels::{ENV as LABEL_ENV, MANAGED as LABEL_MANAGED, NAMESPACE as LABEL_NAMESPACE};
 
 #[derive(Debug, Serialize)]
 pub struct Status {
     pub nodes: Vec<NodeStatus>,
+    /// The control plane: each manager's reachability and the leader, and the quorum.
+    pub managers: Vec<ManagerView>,
+    pub quorum: Quorum,
+    /// Hostnames of the nodes the swarm marks down.
+    pub down: Vec<String>,
     pub services: Vec<ServiceStatus>,
     pub failing_tasks: Vec<TaskStatus>,
 }
@@ -83,8 +89,12 @@ pub async fn collect(docker: &Docker, stack: Option<&str>) -> anyhow::Result<Sta
         .iter()
         .filter_map(|n| Some((n.id.clone()?, n.description.as_ref()?.hostname.clone()?)))
         .collect();
+    let managers = managers_of(&nodes);
     let mut out = Status {
         nodes: node_list(&nodes),
+        quorum: quorum_of(&managers),
+        managers,
+        down: down_nodes(&nodes),
         services: Vec::new(),
         failing_tasks: Vec::new(),
     };

@@ -310,12 +310,13 @@ pub async fn join_all(
             ids[*i] = Some((node_id.clone(), false));
         }
     }
-    let free: Vec<usize> = plan
+    let free: Vec<(usize, Role)> = plan
         .iter()
         .filter(|(_, s)| *s == Membership::Free)
-        .map(|(i, _)| *i)
+        .map(|(i, _)| (*i, members[*i].role))
         .collect();
-    for &i in free.iter().filter(|&&i| members[i].role == Role::Manager) {
+    let (managers, workers) = super::managers::join_order(&free);
+    for i in managers {
         let id = join_one(mgr, &members[i]).await?;
         ui.ok(&format!(
             "{} joined as a manager (node {})",
@@ -324,11 +325,6 @@ pub async fn join_all(
         ));
         ids[i] = Some((id, true));
     }
-    let workers: Vec<usize> = free
-        .iter()
-        .copied()
-        .filter(|&i| members[i].role == Role::Worker)
-        .collect();
     let results =
         futures_util::future::join_all(workers.iter().map(|&i| join_one(mgr, &members[i]))).await;
     let mut failed = Vec::new();

@@ -550,7 +550,14 @@ pub async fn deliver(lab: &Lab, refs: &[String], ui: &Ui) -> anyhow::Result<()> 
     .await;
     let mut nodes = Vec::new();
     for (n, d) in lab.nodes.iter().zip(engines) {
-        nodes.push((n.name.clone(), d?));
+        match d {
+            Ok(d) => nodes.push((n.name.clone(), d)),
+            // A node that is down (killed, stopped) cannot run tasks either: not waited for.
+            Err(e) => ui.warn(&format!("{}: no images delivered: {e}", n.name)),
+        }
+    }
+    if nodes.is_empty() && !lab.nodes.is_empty() {
+        anyhow::bail!("no node of lab `{}` answers", lab.name);
     }
     super::images::deliver(&local, &nodes, refs, ui).await
 }
