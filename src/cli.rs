@@ -6,9 +6,11 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 use crate::ui::Ui;
 
+mod lock;
 pub mod parse;
 mod shortcuts;
 
+pub use lock::{DeployArgs, HistoryArgs, LockArgs, LockCommand, RollbackArgs};
 pub use shortcuts::expand_shortcuts;
 
 /// The top-level after-help: shortcuts, examples and the exit-code table
@@ -32,7 +34,9 @@ Exit codes:
   3  timed out waiting for the swarm to converge
   4  an update failed and was rolled back
   5  an update was paused by swarm
- 70  internal error: a bug in twip (one line says where to report it)";
+  6  the stack is locked by another operator (twip lock status); nothing was changed
+ 70  internal error: a bug in twip (one line says where to report it)
+130  interrupted (Ctrl-C); a deploy lock held was released";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -151,11 +155,21 @@ pub enum Command {
     )]
     Update(UpdateArgs),
 
-    /// Return services to their previous release
+    /// Return services to an earlier release (the previous one, or --to N)
     #[command(
-        after_help = "Examples:\n  twip rollback production\n  twip rollback production web"
+        after_help = "Examples:\n  twip rollback production\n  twip rollback production web\n  twip rollback production --to 12"
     )]
-    Rollback(ServiceTargetArgs),
+    Rollback(RollbackArgs),
+
+    /// The stack's releases: who changed what, when, and how it ended
+    #[command(
+        after_help = "Examples:\n  twip history production\n  twip history production 12\n  twip history production --json"
+    )]
+    History(HistoryArgs),
+
+    /// The stack's deploy lock: status, acquire, release
+    #[command(subcommand)]
+    Lock(LockCommand),
 
     /// Nodes, services and failing tasks
     #[command(
@@ -323,6 +337,8 @@ pub struct UpArgs {
     /// How long to wait for convergence (e.g. 90s, 5m)
     #[arg(long, value_name = "DUR", default_value = "5m", value_parser = parse::duration)]
     pub timeout: std::time::Duration,
+    #[command(flatten)]
+    pub deploy: DeployArgs,
     /// Use the lab of this name instead of the manifest's engine
     #[arg(long, value_name = "NAME")]
     pub lab: Option<String>,
@@ -336,6 +352,8 @@ pub struct DownArgs {
     /// Also remove the environment's named volumes (their data is lost)
     #[arg(long)]
     pub volumes: bool,
+    #[command(flatten)]
+    pub lock: LockArgs,
     /// Use the lab of this name instead of the manifest's engine
     #[arg(long, value_name = "NAME")]
     pub lab: Option<String>,
@@ -352,6 +370,8 @@ pub struct ScaleArgs {
     /// How long to wait for convergence
     #[arg(long, value_name = "DUR", default_value = "5m", value_parser = parse::duration)]
     pub timeout: std::time::Duration,
+    #[command(flatten)]
+    pub deploy: DeployArgs,
     /// Use the lab of this name instead of the manifest's engine
     #[arg(long, value_name = "NAME")]
     pub lab: Option<String>,
@@ -372,19 +392,8 @@ pub struct UpdateArgs {
     /// How long to wait for the rollout
     #[arg(long, value_name = "DUR", default_value = "10m", value_parser = parse::duration)]
     pub timeout: std::time::Duration,
-    /// Use the lab of this name instead of the manifest's engine
-    #[arg(long, value_name = "NAME")]
-    pub lab: Option<String>,
-}
-
-#[derive(Debug, Args)]
-pub struct ServiceTargetArgs {
-    /// The environment
-    #[arg(value_name = "ENV")]
-    pub env: String,
-    /// Only this service
-    #[arg(value_name = "SVC")]
-    pub service: Option<String>,
+    #[command(flatten)]
+    pub deploy: DeployArgs,
     /// Use the lab of this name instead of the manifest's engine
     #[arg(long, value_name = "NAME")]
     pub lab: Option<String>,
@@ -744,6 +753,8 @@ pub struct AutoscaleArgs {
     /// Print each decision as a JSON line on stdout
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub lock: LockArgs,
     /// Use the lab of this name instead of the manifest's engine
     #[arg(long, value_name = "NAME")]
     pub lab: Option<String>,

@@ -1,8 +1,9 @@
 //! `twip scale ENV SVC=N...`: change desired replica counts and converge through the same path
-//! as `up`. The manifest is not edited; a later `up` keeps these counts until the manifest's
-//! own count changes.
+//! as `up`, holding the stack's deploy lock. The manifest is not edited; a later `up` keeps
+//! these counts until the manifest's own count changes.
 
 use crate::cli::{GlobalArgs, ScaleArgs};
+use crate::lifecycle::lock::{self, Operation};
 use crate::ui::Ui;
 
 pub async fn run(g: &GlobalArgs, args: &ScaleArgs, ui: &Ui) -> anyhow::Result<i32> {
@@ -10,5 +11,24 @@ pub async fn run(g: &GlobalArgs, args: &ScaleArgs, ui: &Ui) -> anyhow::Result<i3
     let env = project.load(&args.env)?;
     let opts = crate::lifecycle::update::scale(&env, &args.scales, ui)?;
     let t = crate::context::open_on(g, &args.env, args.lab.as_deref()).await?;
-    crate::lifecycle::converge::converge(&t, &opts, false, args.timeout, ui).await
+    let counts: Vec<String> = args
+        .scales
+        .iter()
+        .map(|(s, n)| format!("{s}={n}"))
+        .collect();
+    let d = &args.deploy;
+    let op = Operation::here(&format!("scale {}", counts.join(" ")))
+        .reason(d.lock.reason.as_deref())
+        .hooks(!d.no_hooks);
+    let ttl = lock::ttl_for(args.timeout);
+    lock::with_lock(
+        &t.docker,
+        t.env.stack(),
+        op,
+        d.lock.lock_wait,
+        ttl,
+        ui,
+        async { crate::lifecycle::converge::converge(&t, &opts, false, args.timeout, ui).await },
+    )
+    .await
 }

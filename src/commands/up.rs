@@ -1,14 +1,37 @@
-//! `twip up ENV`: deploy and wait until the swarm converges.
+//! `twip up ENV`: deploy and wait until the swarm converges, holding the stack's deploy lock.
 
 use crate::cli::{GlobalArgs, UpArgs};
+use crate::lifecycle::lock::{self, Operation};
 use crate::plan::Options;
 use crate::ui::Ui;
 
 pub async fn run(g: &GlobalArgs, args: &UpArgs, ui: &Ui) -> anyhow::Result<i32> {
     let t = crate::context::open_on(g, &args.env, args.lab.as_deref()).await?;
-    if let Some(lab) = &t.lab {
-        crate::lifecycle::images::prepare_lab(g.host.as_deref(), &t, lab, ui).await?;
-    }
-    crate::lifecycle::converge::converge(&t, &Options::default(), args.detach, args.timeout, ui)
-        .await
+    let d = &args.deploy;
+    let op = Operation::here("up")
+        .reason(d.lock.reason.as_deref())
+        .hooks(!d.no_hooks);
+    let ttl = lock::ttl_for(args.timeout);
+    lock::with_lock(
+        &t.docker,
+        t.env.stack(),
+        op,
+        d.lock.lock_wait,
+        ttl,
+        ui,
+        async {
+            if let Some(lab) = &t.lab {
+                crate::lifecycle::images::prepare_lab(g.host.as_deref(), &t, lab, ui).await?;
+            }
+            crate::lifecycle::converge::converge(
+                &t,
+                &Options::default(),
+                args.detach,
+                args.timeout,
+                ui,
+            )
+            .await
+        },
+    )
+    .await
 }

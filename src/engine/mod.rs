@@ -9,6 +9,7 @@ pub mod execute;
 pub mod fake;
 pub mod host;
 pub mod images;
+pub mod lock;
 pub mod model;
 pub mod nodes;
 pub mod observe;

@@ -1,0 +1,178 @@
+//! Day-2 operations on a real engine in swarm mode: the deploy lock between two operators,
+//! the release history and `rollback --to`. A one-service project on the prebuilt base image
+//! (nothing to build), under a stack name unique to the run; removed also when a test fails.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+
+use common::*;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+struct Ops {
+    dir: tempfile::TempDir,
+    stack: String,
+}
+
+impl Ops {
+    fn new(tag: &str) -> Ops {
+        let dir = tempfile::tempdir().unwrap();
+        let stack = test_stack(tag);
+        std::fs::create_dir(dir.path().join("environments")).unwrap();
+        let base =
+            std::env::var("TWIP_TEST_BASE_IMAGE").unwrap_or_else(|_| "twip/base:bookworm".into());
+        std::fs::write(
+            dir.path().join("environments/ops.yaml"),
+            format!(
+                "stack: {stack}\nservices:\n  app:\n    image: {base}\n    entrypoint: [\"sleep\"]\n    command: [\"infinity\"]\n    stop_grace_period: 1s\n    update:\n      delay: 0s\n      monitor: 1s\n    environment:\n      VERSION: \"${{TWIP_OPS_VERSION:-1}}\"\n"
+            ),
+        )
+        .unwrap();
+        Ops { dir, stack }
+    }
+
+    fn cmd(&self, user: &str, version: &str, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_twip"));
+        c.arg("--project-dir")
+            .arg(self.dir.path())
+            .args(args)
+            .env("TWIP_USER", user)
+            .env("TWIP_OPS_VERSION", version)
+            .env("NO_COLOR", "1")
+            .env_remove("TWIP_HOST")
+            .env_remove("TWIP_PROJECT_DIR");
+        c
+    }
+
+    fn run(&self, user: &str, version: &str, args: &[&str]) -> std::process::Output {
+        self.cmd(user, version, args).output().unwrap()
+    }
+
+    fn spawn(&self, user: &str, version: &str, args: &[&str]) -> Child {
+        self.cmd(user, version, args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    fn service(&self) -> String {
+        format!("{}_app", self.stack)
+    }
+
+    /// The service's version index and its VERSION variable.
+    fn state(&self) -> (u64, String) {
+        let out = list(&[
+            "service",
+            "inspect",
+            "--format",
+            "{{.Version.Index}} {{range .Spec.TaskTemplate.ContainerSpec.Env}}{{.}} {{end}}",
+            &self.service(),
+        ]);
+        let line = out.first().cloned().unwrap_or_default();
+        let mut words = line.split_whitespace();
+        let index = words.next().and_then(|w| w.parse().ok()).unwrap_or(0);
+        let version = words
+            .find_map(|w| w.strip_prefix("VERSION="))
+            .unwrap_or_default()
+            .to_string();
+        (index, version)
+    }
+
+    /// VERSION as a running task's container has it (what the app itself sees).
+    #[allow(dead_code)] // used by the history test (next step)
+    fn running_version(&self) -> Option<String> {
+        let ids = list(&[
+            "ps",
+            "-q",
+            "--filter",
+            &format!("label=com.docker.swarm.service.name={}", self.service()),
+        ]);
+        let id = ids.first()?;
+        let out = docker(&["exec", id, "printenv", "VERSION"]).output().ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+}
+
+impl Drop for Ops {
+    fn drop(&mut self) {
+        remove_stacks(std::slice::from_ref(&self.stack));
+        // The lock (outside the stack's namespace), if a failed test left it.
+        docker(&["config", "rm", &format!("twip-lock-{}", self.stack)])
+            .output()
+            .ok();
+    }
+}
+
+fn out(o: &std::process::Output) -> String {
+    format!("exit {:?}\n{}{}", o.status.code(), stdout(o), stderr(o))
+}
+
+#[test]
+fn two_ups_at_once_one_proceeds_the_other_exits_6_or_waits_its_turn() {
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    require_swarm();
+    let p = Ops::new("lock");
+    let first = p.run("alice", "1", &["up", "ops"]);
+    assert!(first.status.success(), "{}", out(&first));
+    let (index0, v0) = p.state();
+    assert_eq!(v0, "1");
+
+    // Two operators at the same time: exactly one proceeds, the other exits 6, names the
+    // holder, and changes nothing (the service was updated once, to the winner's version).
+    let a = p.spawn("alice", "2", &["up", "ops"]);
+    let b = p.spawn("bob", "3", &["up", "ops"]);
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let codes = [a.status.code(), b.status.code()];
+    assert!(
+        codes == [Some(0), Some(6)] || codes == [Some(6), Some(0)],
+        "alice: {}\nbob: {}",
+        out(&a),
+        out(&b)
+    );
+    let (winner, loser, won_version, other) = if codes[0] == Some(0) {
+        (&a, &b, "2", "alice")
+    } else {
+        (&b, &a, "3", "bob")
+    };
+    assert!(
+        stderr(loser).contains(&format!("locked by {other}@")),
+        "{}",
+        out(loser)
+    );
+    assert!(
+        stderr(loser).contains("nothing was changed"),
+        "{}",
+        out(loser)
+    );
+    assert!(stderr(winner).contains("ops is up"), "{}", out(winner));
+    let (index1, v1) = p.state();
+    assert_eq!(v1, won_version);
+    assert!(index1 > index0);
+    // The lock is free again: a plan-less `lock status` says so.
+    let st = p.run("carol", "1", &["lock", "status", "ops", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    assert_eq!(v["locked"], false, "{}", out(&st));
+
+    // With --lock-wait both run, one after the other: the one that waited says so, and its
+    // version is the one that runs at the end.
+    let a = p.spawn("alice", "4", &["up", "ops", "--lock-wait", "5m"]);
+    let b = p.spawn("bob", "5", &["up", "ops", "--lock-wait", "5m"]);
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert!(a.status.success(), "{}", out(&a));
+    assert!(b.status.success(), "{}", out(&b));
+    let waited: Vec<&str> = [("alice", &a, "4"), ("bob", &b, "5")]
+        .iter()
+        .filter(|(_, o, _)| stderr(o).contains("waiting up to 5m"))
+        .map(|(_, _, v)| *v)
+        .collect();
+    // Both start at once and a deploy takes seconds (it waits for the new task): exactly one
+    // found the lock held and waited.
+    assert_eq!(waited.len(), 1, "alice: {}\nbob: {}", out(&a), out(&b));
+    let (_, v2) = p.state();
+    assert_eq!(v2, waited[0], "the one that waited ran last");
+}
