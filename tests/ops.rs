@@ -82,7 +82,6 @@ impl Ops {
     }
 
     /// VERSION as a running task's container has it (what the app itself sees).
-    #[allow(dead_code)] // used by the history test (next step)
     fn running_version(&self) -> Option<String> {
         let ids = list(&[
             "ps",
@@ -175,4 +174,87 @@ fn two_ups_at_once_one_proceeds_the_other_exits_6_or_waits_its_turn() {
     assert_eq!(waited.len(), 1, "alice: {}\nbob: {}", out(&a), out(&b));
     let (_, v2) = p.state();
     assert_eq!(v2, waited[0], "the one that waited ran last");
+}
+
+#[test]
+fn five_deploys_are_five_releases_and_rollback_to_2_runs_release_2() {
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    require_swarm();
+    let p = Ops::new("history");
+    let users = ["alice", "bob", "alice", "carol", "bob"];
+    for (i, user) in users.iter().enumerate() {
+        let version = (i + 1).to_string();
+        let up = p.run(
+            user,
+            &version,
+            &["up", "ops", "--reason", &format!("ship {version}")],
+        );
+        assert!(up.status.success(), "{}", out(&up));
+        assert_eq!(p.state().1, version);
+    }
+
+    // Five releases, newest first, each with its user, command, plan and outcome.
+    let h = p.run("dave", "5", &["history", "ops", "--json"]);
+    assert!(h.status.success(), "{}", out(&h));
+    let list: serde_json::Value = serde_json::from_slice(&h.stdout).unwrap();
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 5, "{list:?}");
+    let got: Vec<(u64, String, String, String)> = list
+        .iter()
+        .map(|r| {
+            (
+                r["number"].as_u64().unwrap(),
+                r["user"].as_str().unwrap().to_string(),
+                r["command"].as_str().unwrap().to_string(),
+                r["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let want: Vec<(u64, String, String, String)> = (1..=5u64)
+        .rev()
+        .map(|n| {
+            (
+                n,
+                users[n as usize - 1].to_string(),
+                "up".into(),
+                "converged".into(),
+            )
+        })
+        .collect();
+    assert_eq!(got, want);
+    let table = p.run("dave", "5", &["history", "ops"]);
+    assert_eq!(stdout(&table).lines().count(), 7, "{}", out(&table));
+    let one = p.run("dave", "5", &["history", "ops", "3"]);
+    let text = stdout(&one);
+    assert!(one.status.success(), "{}", out(&one));
+    assert!(text.contains(" by alice@"), "{text}");
+    assert!(text.contains("  reason: ship 3\n"), "{text}");
+    assert!(
+        text.contains(&format!("plan:\n  update service {}: ", p.service())),
+        "{text}"
+    );
+    assert!(text.contains("changes since release 2:\n"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "  {}: environment key VERSION changed\n",
+            p.service()
+        )),
+        "{text}"
+    );
+
+    // Back to release 2: the service and the task that runs have its version; recorded as
+    // release 6 by the one who rolled back.
+    let rb = p.run("erin", "5", &["rollback", "ops", "--to", "2"]);
+    assert!(rb.status.success(), "{}", out(&rb));
+    assert!(stderr(&rb).contains("back at release 2"), "{}", out(&rb));
+    assert_eq!(p.state().1, "2");
+    assert_eq!(
+        eventually(60, || p.running_version().filter(|v| v == "2")).as_deref(),
+        Some("2")
+    );
+    let h = p.run("dave", "5", &["history", "ops", "--json"]);
+    let list: serde_json::Value = serde_json::from_slice(&h.stdout).unwrap();
+    assert_eq!(list[0]["number"], 6);
+    assert_eq!(list[0]["user"], "erin");
+    assert_eq!(list[0]["command"], "rollback --to 2");
 }
