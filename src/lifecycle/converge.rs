@@ -117,6 +117,7 @@ pub async fn converge_on(
     if !ui.quiet {
         eprint!("{}", crate::ui::clean(&plan.to_string()));
     }
+    super::hooks::pre_deploy(d, &plan, ui).await?;
     let applied = apply(d, &plan, &desired, ui).await;
     let before = super::history::on_failure(d, &plan, ui, applied).await?;
     if detach {
@@ -132,11 +133,12 @@ pub async fn converge_on(
     ));
     let waited = wait(d, &touched, &before, timeout, ui).await;
     super::history::on_failure(d, &plan, ui, waited).await?;
-    record_release(d, &plan, "converged", ui).await;
+    let release = record_release(d, &plan, "converged", ui).await;
     ui.ok(&format!("{} is up", d.env.name));
     if let Some(url) = entrypoint_on(d.env, d.lab) {
         ui.info(&format!("  {url}"));
     }
+    super::hooks::post("post-deploy", d, &plan, release, ui).await?;
     Ok(crate::exit::SUCCESS)
 }
 

@@ -8,6 +8,7 @@ pub mod autoscale;
 pub mod converge;
 pub mod down;
 pub mod history;
+pub mod hooks;
 pub mod images;
 pub mod lock;
 pub mod progress;

@@ -132,12 +132,14 @@ pub async fn rollback(
         return Ok(exit::SUCCESS);
     }
     eprint!("{}", crate::ui::clean(&plan.to_string()));
+    super::hooks::pre_deploy(d, &plan, ui).await?;
     let applied = apply(d, &plan, &desired, ui).await;
     let before = history::on_failure(d, &plan, ui, applied).await?;
     let waited = wait(d, &plan.touched_services(), &before, timeout, ui).await;
     history::on_failure(d, &plan, ui, waited).await?;
-    record_release(d, &plan, "converged", ui).await;
+    let release = record_release(d, &plan, "converged", ui).await;
     ui.ok(&format!("{} is back at release {}", d.env.name, target.seq));
+    super::hooks::post("post-rollback", d, &plan, release, ui).await?;
     Ok(exit::SUCCESS)
 }
 
