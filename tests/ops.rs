@@ -258,3 +258,73 @@ fn five_deploys_are_five_releases_and_rollback_to_2_runs_release_2() {
     assert_eq!(list[0]["user"], "erin");
     assert_eq!(list[0]["command"], "rollback --to 2");
 }
+
+#[test]
+fn ctrl_c_releases_the_lock_and_a_failing_pre_deploy_hook_changes_nothing() {
+    use std::os::unix::fs::PermissionsExt;
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    require_swarm();
+    let p = Ops::new("hooks");
+    let hooks = p.dir.path().join("hooks");
+    std::fs::create_dir(&hooks).unwrap();
+    let write_hook = |body: &str| {
+        let path = hooks.join("pre-deploy");
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+
+    // A pre-deploy hook that fails: nothing of the stack is made.
+    write_hook("echo \"refusing $TWIP_ENV release $TWIP_RELEASE for $TWIP_USER\" >&2\nexit 1");
+    let r = p.run("alice", "1", &["up", "ops"]);
+    assert_eq!(r.status.code(), Some(1), "{}", out(&r));
+    assert!(
+        stderr(&r).contains("refusing ops release 1 for alice"),
+        "{}",
+        out(&r)
+    );
+    assert!(
+        stderr(&r).contains(
+            "the pre-deploy hook (hooks/pre-deploy) exited with code 1; nothing was changed"
+        ),
+        "{}",
+        out(&r)
+    );
+    assert_eq!(labelled_leftovers(&p.stack), Vec::<String>::new());
+
+    // Ctrl-C while the lock is held (a hook that waits): exit 130, the lock is released, the
+    // hook is stopped, and nothing of the stack was made.
+    write_hook("touch started\nexec sleep 300");
+    let child = p.spawn("alice", "1", &["up", "ops"]);
+    let started = eventually(120, || p.dir.path().join("started").exists().then_some(()));
+    assert!(started.is_some(), "the hook did not start");
+    let locked = p.run("bob", "1", &["lock", "status", "ops", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&locked.stdout).unwrap();
+    assert_eq!(v["locked"], true, "{}", out(&locked));
+    assert_eq!(v["user"], "alice");
+    // SAFETY: sends SIGINT to the child this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let done = child.wait_with_output().unwrap();
+    assert_eq!(done.status.code(), Some(130), "{}", out(&done));
+    let after = p.run("bob", "1", &["lock", "status", "ops", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&after.stdout).unwrap();
+    assert_eq!(v["locked"], false, "{}", out(&after));
+    assert_eq!(labelled_leftovers(&p.stack), Vec::<String>::new());
+    let ps = Command::new("pgrep")
+        .args(["-f", "sleep 300"])
+        .output()
+        .unwrap();
+    let still: Vec<String> = String::from_utf8_lossy(&ps.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    // Other processes may sleep 300 too; ours ran in this project's folder.
+    let ours: Vec<&String> = still
+        .iter()
+        .filter(|pid| {
+            std::fs::read_link(format!("/proc/{pid}/cwd"))
+                .map(|d| d.starts_with(p.dir.path()))
+                .unwrap_or(false)
+        })
+        .collect();
+    assert!(ours.is_empty(), "the hook still runs: {ours:?}");
+}
