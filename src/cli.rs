@@ -8,6 +8,7 @@ use crate::ui::Ui;
 
 mod bench;
 mod exec;
+mod lock;
 pub mod parse;
 mod run;
 mod shortcuts;
@@ -16,6 +17,7 @@ mod tls;
 pub use bench::{BenchArgs, RequestArgs};
 pub use exec::ExecArgs;
 
+pub use lock::{DeployArgs, HistoryArgs, LockArgs, LockCommand, RollbackArgs};
 pub use run::RunArgs;
 pub use shortcuts::expand_shortcuts;
 pub use tls::{BenchTlsArgs, CertsArgs};
@@ -41,7 +43,9 @@ Exit codes:
   3  timed out waiting for the swarm to converge
   4  an update failed and was rolled back
   5  an update was paused by swarm
- 70  internal error: a bug in twip (one line says where to report it)";
+  6  the stack is locked by another operator (twip lock status); nothing was changed
+ 70  internal error: a bug in twip (one line says where to report it)
+130  interrupted (Ctrl-C); a deploy lock held was released";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -160,11 +164,21 @@ pub enum Command {
     )]
     Update(UpdateArgs),
 
-    /// Return services to their previous release
+    /// Return services to an earlier release (the previous one, or --to N)
     #[command(
-        after_help = "Examples:\n  twip rollback production\n  twip rollback production web"
+        after_help = "Examples:\n  twip rollback production\n  twip rollback production web\n  twip rollback production --to 12"
     )]
-    Rollback(ServiceTargetArgs),
+    Rollback(RollbackArgs),
+
+    /// The stack's releases: who changed what, when, and how it ended
+    #[command(
+        after_help = "Examples:\n  twip history production\n  twip history production 12\n  twip history production --json"
+    )]
+    History(HistoryArgs),
+
+    /// The stack's deploy lock: status, acquire, release
+    #[command(subcommand)]
+    Lock(LockCommand),
 
     /// Nodes, services and failing tasks
     #[command(
@@ -349,6 +363,8 @@ pub struct UpArgs {
     /// How long to wait for convergence (e.g. 90s, 5m)
     #[arg(long, value_name = "DUR", default_value = "5m", value_parser = parse::duration)]
     pub timeout: std::time::Duration,
+    #[command(flatten)]
+    pub deploy: DeployArgs,
     /// Use the lab of this name instead of the manifest's engine
     #[arg(long, value_name = "NAME")]
     pub lab: Option<String>,
@@ -362,6 +378,8 @@ pub struct DownArgs {
     /// Also remove the environment's named volumes (their data is lost)
     #[arg(long)]
     pub volumes: bool,
+    #[command(flatten)]
+    pub lock: LockArgs,
     /// Use the lab of this name instead of the manifest's engine
     #[arg(long, value_name = "NAME")]
     pub lab: Option<String>,
@@ -378,6 +396,8 @@ pub struct ScaleArgs {
     /// How long to wait for convergence
     #[arg(long, value_name = "DUR", default_value = "5m", value_parser = parse::duration)]
     pub timeout: std::time::Duration,
+    #[command(flatten)]
+    pub deploy: DeployArgs,
     /// Use the lab of this name instead of the manifest's engine
     #[arg(long, value_name = "NAME")]
     pub lab: Option<String>,
@@ -398,19 +418,8 @@ pub struct UpdateArgs {
     /// How long to wait for the rollout
     #[arg(long, value_name = "DUR", default_value = "10m", value_parser = parse::duration)]
     pub timeout: std::time::Duration,
-    /// Use the lab of this name instead of the manifest's engine
-    #[arg(long, value_name = "NAME")]
-    pub lab: Option<String>,
-}
-
-#[derive(Debug, Args)]
-pub struct ServiceTargetArgs {
-    /// The environment
-    #[arg(value_name = "ENV")]
-    pub env: String,
-    /// Only this service
-    #[arg(value_name = "SVC")]
-    pub service: Option<String>,
+    #[command(flatten)]
+    pub deploy: DeployArgs,
     /// Use the lab of this name instead of the manifest's engine
     #[arg(long, value_name = "NAME")]
     pub lab: Option<String>,
@@ -630,6 +639,8 @@ pub struct AutoscaleArgs {
     /// Print each decision as a JSON line on stdout
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub lock: LockArgs,
     /// Use the lab of this name instead of the manifest's engine
     #[arg(long, value_name = "NAME")]
     pub lab: Option<String>,

@@ -12,6 +12,10 @@ pub const TIMEOUT: i32 = 3;
 pub const ROLLED_BACK: i32 = 4;
 /// An update was paused by swarm (failure action `pause`): a person must decide.
 pub const PAUSED: i32 = 5;
+/// Another operator holds the stack's deploy lock: nothing was changed.
+pub const LOCKED: i32 = 6;
+/// Stopped by Ctrl-C (128 + SIGINT, as shells report it).
+pub const INTERRUPTED: i32 = 130;
 /// A bug in twip: it panicked (`EX_SOFTWARE` of sysexits.h). One line says so, no backtrace.
 pub const INTERNAL_ERROR: i32 = 70;
 
@@ -31,8 +35,16 @@ pub const TABLE: &[(i32, &str)] = &[
     (ROLLED_BACK, "an update failed and was rolled back"),
     (PAUSED, "an update was paused by swarm"),
     (
+        LOCKED,
+        "the stack is locked by another operator (twip lock status); nothing was changed",
+    ),
+    (
         INTERNAL_ERROR,
         "internal error: a bug in twip (one line says where to report it)",
+    ),
+    (
+        INTERRUPTED,
+        "interrupted (Ctrl-C); a deploy lock held was released",
     ),
 ];
 
@@ -88,7 +100,9 @@ Exit codes:
   3  timed out waiting for the swarm to converge
   4  an update failed and was rolled back
   5  an update was paused by swarm
- 70  internal error: a bug in twip (one line says where to report it)";
+  6  the stack is locked by another operator (twip lock status); nothing was changed
+ 70  internal error: a bug in twip (one line says where to report it)
+130  interrupted (Ctrl-C); a deploy lock held was released";
 
 #[cfg(test)]
 mod tests {

@@ -33,6 +33,13 @@ pub const ONEOFF: &str = "io.twip.oneoff";
 /// On the configs that hold a stack's releases: the release's sequence number.
 pub const RELEASE: &str = "io.twip.release";
 
+/// On a stack's deploy lock (a config named `twip-lock-STACK`): the stack it locks.
+pub const LOCK: &str = "io.twip.lock";
+/// On a deploy lock: who holds it (`user@host`).
+pub const LOCK_HOLDER: &str = "io.twip.lock.holder";
+/// On a deploy lock: the command that took it.
+pub const LOCK_COMMAND: &str = "io.twip.lock.command";
+
 /// Label on everything a lab made: its name.
 pub const LAB: &str = "io.twip.lab";
 /// Label on a lab's node containers: `manager` or `worker`.

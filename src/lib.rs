@@ -172,6 +172,8 @@ pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<i32> {
         Command::Scale(a) => commands::scale::run(g, &a, ui).await,
         Command::Update(a) => commands::update::run(g, &a, ui).await,
         Command::Rollback(a) => commands::rollback::run(g, &a, ui).await,
+        Command::History(a) => commands::history::run(g, &a, ui).await,
+        Command::Lock(c) => commands::lock::run(g, &c, ui).await,
         Command::Status(a) => commands::status::run(g, &a, ui).await,
         Command::Logs(a) => commands::logs::run(g, &a, ui).await,
         Command::Exec(a) => commands::exec::run(g, &a, ui).await,

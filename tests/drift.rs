@@ -427,19 +427,21 @@ fn the_healthcheck_is_read_back_recorded_compared_and_kept_by_rollback() {
             break p;
         }
     };
+    // (Release 2 is the `up` that undid the drift: every executed plan is a release.)
     let out = s.twip_at(other, &["up", "driftfixture", "--timeout", "300s"]);
     assert!(out.status.success(), "{}", common::stderr(&out));
-    let r2 = recorded_release(&s.name, 2);
+    let r3 = recorded_release(&s.name, 3);
     assert!(
-        !r2["services"][&app]["TaskTemplate"]["ContainerSpec"]["HealthCheck"].is_null(),
-        "{r2:#}"
+        !r3["services"][&app]["TaskTemplate"]["ContainerSpec"]["HealthCheck"].is_null(),
+        "{r3:#}"
     );
     let published = |spec: &Value| spec["EndpointSpec"]["Ports"][0]["PublishedPort"].clone();
     assert_eq!(published(&s.spec()), json!(other));
     let out = s.twip_at(other, &["rollback", "driftfixture"]);
     let err = common::stderr(&out);
     assert!(out.status.success(), "twip rollback failed:\n{err}");
-    assert!(err.contains("back at release 1"), "{err}");
+    // The newest release that differs from what runs: 2, the same specs as 1.
+    assert!(err.contains("back at release 2"), "{err}");
     let spec = s.spec();
     assert_eq!(published(&spec), json!(s.port), "{spec:#}");
     let kept = engine_healthcheck(&app);

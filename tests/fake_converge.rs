@@ -25,8 +25,9 @@ async fn tasks_that_never_start_time_out_with_exit_3() {
         "{msg}"
     );
     assert!(!msg.contains(WORKER), "{msg}");
-    // Nothing converged, nothing is recorded.
-    assert!(w.releases().await.is_empty());
+    // Recorded as a change that timed out.
+    assert_eq!(w.releases().await, vec![1]);
+    assert_eq!(w.outcomes().await, vec!["timed out"]);
 }
 
 #[tokio::test]
@@ -87,7 +88,8 @@ async fn an_update_swarm_rolls_back_is_exit_4_and_the_old_spec_runs() {
         "the update of driftfixture_app failed and swarm rolled it back: update rolled back"
     );
     assert_eq!(w.image(APP), "twip/base:bookworm");
-    assert_eq!(w.releases().await, vec![1]);
+    assert_eq!(w.releases().await, vec![1, 2]);
+    assert_eq!(w.outcomes().await, vec!["converged", "rolled back"]);
 }
 
 #[tokio::test]
@@ -341,7 +343,7 @@ async fn rollback_of_one_service_leaves_the_others() {
     assert_eq!(code(&r), 2);
     assert_eq!(
         r.unwrap_err().to_string(),
-        "driftfixture: no service `nope` in release 2"
+        "driftfixture: no service `nope` runs in stack driftfixture"
     );
 }
 
@@ -368,7 +370,7 @@ async fn rollback_says_where_each_service_goes() {
 }
 
 #[tokio::test]
-async fn rollback_after_a_failed_rollout_returns_to_the_last_release() {
+async fn rollback_after_a_failed_rollout_returns_to_the_last_good_release() {
     let w = World::new();
     w.up(&w.env()).await.unwrap();
     w.up(&w.env_with(&[("TWIP_DRIFT_IMAGE", "twip/base:v2")]))
@@ -379,11 +381,19 @@ async fn rollback_after_a_failed_rollout_returns_to_the_last_release() {
         .up(&w.env_with(&[("TWIP_DRIFT_IMAGE", "twip/base:v3")]))
         .await;
     assert_eq!(code(&r), 1);
-    assert_eq!(w.releases().await, vec![1, 2]);
+    assert_eq!(w.releases().await, vec![1, 2, 3]);
+    assert_eq!(w.outcomes().await, vec!["converged", "converged", "failed"]);
     w.fake.behave(APP, Behaviour::Healthy);
-    // The newest release is v2; the one before it is v1.
+    // v3 runs (and failed); the newest release that converged is v2.
     assert_eq!(code(&w.rollback(&w.env(), None, None).await), 0);
-    assert_eq!(w.image(APP), "twip/base:bookworm");
+    assert_eq!(w.image(APP), "twip/base:v2");
+    // A release that failed is no place to return to.
+    let r = w.rollback(&w.env(), None, Some(3)).await;
+    assert_eq!(code(&r), 2);
+    assert!(r
+        .unwrap_err()
+        .to_string()
+        .starts_with("driftfixture: release 3 did not converge (failed)"),);
 }
 
 // ---- down ----

@@ -12,6 +12,8 @@ pub async fn run(g: &GlobalArgs, args: &AutoscaleArgs, ui: &Ui) -> anyhow::Resul
         dry_run: args.dry_run,
         json: args.json,
         interval: args.interval,
+        lock_wait: args.lock.lock_wait,
+        reason: args.lock.reason.clone(),
     };
     autoscale::run(&t, &settings, ui).await
 }

@@ -1,7 +1,10 @@
 //! twip's release history. Swarm keeps one previous spec per service; twip records every
-//! release of a stack (the specs of its services after a converged deploy) as a swarm config
-//! labelled with the stack and a sequence number, keeps the last [`KEEP`], and can return to
-//! any of them. Configs and secrets a kept release refers to are not removed by `up`.
+//! change to a stack (the specs of its services after it, who made it with which command, the
+//! plan executed, the images, the manifest's git commit, and how it ended) as a swarm config
+//! labelled with the stack and a sequence number, keeps the last [`KEEP`] (or
+//! `TWIP_KEEP_RELEASES`), and can return to any of them. Configs and secrets a kept release
+//! refers to are not removed by `up`. Records written before a field existed read with that
+//! field empty (unknown).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -14,14 +17,60 @@ use super::model::{ConfigSpec, ServiceSpec};
 use crate::plan::desired::LABEL_NAMESPACE;
 
 pub use crate::labels::RELEASE as LABEL_RELEASE;
-pub const KEEP: usize = 10;
+/// How many releases a stack keeps, unless `TWIP_KEEP_RELEASES` says otherwise.
+pub const KEEP: usize = 50;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// How many releases to keep: `TWIP_KEEP_RELEASES` (at least 2), else [`KEEP`].
+pub fn keep() -> usize {
+    std::env::var("TWIP_KEEP_RELEASES")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .map_or(KEEP, |n| n.max(2))
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Release {
     pub seq: u64,
     /// Unix seconds.
     pub created: u64,
     pub services: BTreeMap<String, ServiceSpec>,
+    /// Who made the change, where, with which command and why (empty: unknown).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub user: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub host: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub command: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    /// The plan that was executed, one step per action.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plan: Vec<Step>,
+    /// Each service's image as deployed: by digest when pinned, with the local image's id
+    /// when there is no registry.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub images: BTreeMap<String, String>,
+    /// The manifest's git commit (`abc1234`, `abc1234-dirty`), when it is in a repository.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// How it ended: `converged`, `rolled back`, `paused`, `timed out`, `failed`,
+    /// `not waited` (`--detach`); empty: unknown (a record from before outcomes).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub outcome: String,
+}
+
+/// One action of an executed plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    pub op: String,
+    pub resource: String,
+    pub name: String,
+    pub cause: String,
+}
+
+/// Outcomes after which the release's specs are known to run.
+pub fn succeeded(outcome: &str) -> bool {
+    matches!(outcome, "converged" | "not waited" | "")
 }
 
 impl Release {
@@ -88,20 +137,15 @@ pub async fn list(
     Ok(out)
 }
 
-/// Records `services` as the stack's newest release, unless it equals the newest one, and
-/// forgets releases beyond the last [`KEEP`].
+/// Records RELEASE (its `seq` and `created` are set here) as the stack's newest release and
+/// forgets releases beyond the last [`keep`]. Returns its number.
 pub async fn record(
     docker: &dyn SwarmApi,
     stack: &str,
-    services: BTreeMap<String, ServiceSpec>,
+    release: Release,
     labels: HashMap<String, String>,
 ) -> anyhow::Result<u64> {
     let existing = list(docker, stack).await?;
-    if let Some((_, last)) = existing.last() {
-        if same_release(&last.services, &services) {
-            return Ok(last.seq);
-        }
-    }
     let seq = existing.last().map_or(1, |(_, r)| r.seq + 1);
     let created = docker
         .now()
@@ -110,7 +154,7 @@ pub async fn record(
     let release = Release {
         seq,
         created,
-        services,
+        ..release
     };
     let mut labels = labels;
     labels.insert(LABEL_RELEASE.into(), seq.to_string());
@@ -125,8 +169,9 @@ pub async fn record(
         .await
         .map_err(|e| e.during("record release of", stack))?;
     let all = list(docker, stack).await?;
-    if all.len() > KEEP {
-        for (name, _) in &all[..all.len() - KEEP] {
+    let keep = keep();
+    if all.len() > keep {
+        for (name, _) in &all[..all.len() - keep] {
             let _ = docker.remove_config(name).await;
         }
     }
@@ -134,7 +179,7 @@ pub async fn record(
 }
 
 /// Two releases are the same when every service has the same twip spec hash and image.
-fn same_release(a: &BTreeMap<String, ServiceSpec>, b: &BTreeMap<String, ServiceSpec>) -> bool {
+pub fn same_release(a: &BTreeMap<String, ServiceSpec>, b: &BTreeMap<String, ServiceSpec>) -> bool {
     let key = |s: &ServiceSpec| {
         (
             s.labels

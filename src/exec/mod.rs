@@ -17,6 +17,7 @@
 pub mod buildx;
 pub mod docker;
 pub mod git;
+pub mod hooks;
 pub mod preflight;
 pub mod ssh;
 
@@ -57,6 +58,8 @@ pub struct Cmd {
     pub args: Vec<String>,
     /// Set for the child only, on top of the inherited environment.
     pub env: Vec<(String, String)>,
+    /// The directory it runs in (default: twip's own).
+    pub cwd: Option<std::path::PathBuf>,
 }
 
 impl Cmd {
@@ -65,7 +68,13 @@ impl Cmd {
             program: program.into(),
             args: Vec::new(),
             env: Vec::new(),
+            cwd: None,
         }
+    }
+
+    pub fn current_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.cwd = Some(dir.into());
+        self
     }
 
     pub fn arg(mut self, a: impl Into<String>) -> Self {
@@ -293,6 +302,9 @@ pub async fn run_with_input(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
+    if let Some(dir) = &cmd.cwd {
+        c.current_dir(dir);
+    }
     let mut child = c.spawn().map_err(|e| RunError {
         command: shown(cmd),
         status: None,

@@ -14,6 +14,7 @@ use crate::context::Target;
 use crate::engine;
 use crate::engine::stats::{self, cpu_per_task_on, service_state};
 use crate::exit;
+use crate::lifecycle::lock::{self, Operation};
 use crate::manifest::model::{Metric, PublishMode};
 use crate::plan::Options;
 use crate::ui::Ui;
@@ -34,6 +35,9 @@ pub struct Settings {
     pub dry_run: bool,
     pub json: bool,
     pub interval: Duration,
+    /// How long an action waits for the stack's deploy lock (none: skip it when locked).
+    pub lock_wait: Option<Duration>,
+    pub reason: Option<String>,
 }
 
 /// Evaluates every autoscale policy of the environment and scales through converge; see the
@@ -120,9 +124,16 @@ pub async fn run(t: &Target, args: &Settings, ui: &Ui) -> anyhow::Result<i32> {
                     ..Options::default()
                 };
                 let timeout = (args.interval * 8).max(Duration::from_secs(120));
-                if let Err(e) =
-                    crate::lifecycle::converge::converge(t, &opts, false, timeout, &quiet).await
-                {
+                // Only an action takes the deploy lock; a locked stack skips this one.
+                let op = Operation::here(&format!("autoscale {}={}", w.short, d.desired))
+                    .reason(args.reason.as_deref())
+                    .hooks(false);
+                let ttl = lock::ttl_for(timeout);
+                let scaled =
+                    lock::with_lock(&t.docker, &stack, op, args.lock_wait, ttl, ui, async {
+                        crate::lifecycle::converge::converge(t, &opts, false, timeout, &quiet).await
+                    });
+                if let Err(e) = scaled.await {
                     ui.warn(&format!(
                         "{}: scaling to {} did not converge: {e:#}",
                         w.short, d.desired

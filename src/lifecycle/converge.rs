@@ -118,8 +118,11 @@ pub async fn converge_on(
     if !ui.quiet {
         eprint!("{}", crate::ui::clean(&plan.to_string()));
     }
-    let before = super::ordered::apply(d, &plan, &desired, timeout, ui).await?;
+    super::hooks::pre_deploy(d, &plan, ui).await?;
+    let applied = super::ordered::apply(d, &plan, &desired, timeout, ui).await;
+    let before = super::history::on_failure(d, &plan, ui, applied).await?;
     if detach {
+        record_release(d, &plan, "not waited", ui).await;
         ui.info("not waiting (--detach); `twip status` shows progress");
         return Ok(crate::exit::SUCCESS);
     }
@@ -129,13 +132,15 @@ pub async fn converge_on(
         touched.len(),
         if touched.len() == 1 { "" } else { "s" }
     ));
-    wait(d, &touched, &before, timeout, ui).await?;
-    record_release(d, ui).await;
+    let waited = wait(d, &touched, &before, timeout, ui).await;
+    super::history::on_failure(d, &plan, ui, waited).await?;
+    let release = record_release(d, &plan, "converged", ui).await;
     ui.ok(&format!("{} is up", d.env.name));
     let vip = crate::render::context::vip::vip_url(d.env);
     if let Some(url) = vip.or_else(|| entrypoint_on(d.env, d.lab)) {
         ui.info(&format!("  {url}"));
     }
+    super::hooks::post("post-deploy", d, &plan, release, ui).await?;
     Ok(crate::exit::SUCCESS)
 }
 
@@ -226,21 +231,13 @@ pub async fn pin_digests(d: &Deployment<'_>, desired: &mut Desired, ui: &Ui) -> 
 
 pub use crate::labels::IMAGE_ID as IMAGE_ID_LABEL;
 
-/// Records what runs now as the stack's newest release (for `twip rollback`). A failure to
-/// record is a warning: the deploy itself succeeded.
-pub async fn record_release(d: &Deployment<'_>, ui: &Ui) {
-    let stack = d.stack();
-    let result = async {
-        let obs = engine::observe::observe(d.api, stack).await?;
-        let services = obs.services.into_iter().map(|s| (s.name, s.spec)).collect();
-        let labels = plan::desired::stack_labels(d.env);
-        engine::releases::record(d.api, stack, services, labels).await
-    }
-    .await;
-    match result {
-        Ok(seq) => ui.debug(&format!("recorded as release {seq} of {stack}")),
-        Err(e) => ui.warn(&format!(
-            "could not record the release (rollback will not see it): {e}"
-        )),
-    }
+/// Records what runs now, after PLAN ended with OUTCOME, as the stack's newest release (for
+/// `twip history` and `twip rollback`); see [`super::history::record`].
+pub async fn record_release(
+    d: &Deployment<'_>,
+    plan: &Plan,
+    outcome: &str,
+    ui: &Ui,
+) -> Option<u64> {
+    super::history::record(d, plan, outcome, ui).await
 }

@@ -48,6 +48,7 @@ pub async fn ensure_images(
     if missing.is_empty() {
         return Ok(());
     }
+    super::hooks::pre_build(docker, env, project_dir, &missing, ui).await?;
     let platform = images::platform(docker).await?;
     let commit = git::commit_tag_of(project_dir).await;
     let opts = BuildOptions {

@@ -7,7 +7,10 @@
 pub mod autoscale;
 pub mod converge;
 pub mod down;
+pub mod history;
+pub mod hooks;
 pub mod images;
+pub mod lock;
 pub mod oneoff;
 pub mod ordered;
 pub mod progress;

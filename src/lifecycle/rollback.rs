@@ -5,7 +5,7 @@
 //! stay as they are. The rollback is recorded as a release of its own, so rolling back twice
 //! returns to where you started.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use crate::engine::model::ServiceSpec;
@@ -18,6 +18,7 @@ use crate::plan::{self, Desired, DesiredService, Observed, Op, Options, Plan};
 use crate::ui::Ui;
 
 use super::converge::{apply, record_release, wait, Deployment};
+use super::history;
 
 /// How long a rollback waits for convergence.
 pub const TIMEOUT: Duration = Duration::from_secs(600);
@@ -33,17 +34,55 @@ pub async fn rollback(
 ) -> anyhow::Result<i32> {
     let stack = d.stack().to_string();
     let history = releases::list(d.api, &stack).await?;
-    if history.len() < 2 {
-        return Err(anyhow::anyhow!(
-            "{}: there is no earlier release to return to ({} recorded; twip records one after each `up` that changes something)",
-            d.env.name,
-            history.len()
-        ));
+    let wanted = |name: &str| match service {
+        Some(svc) => name == format!("{stack}_{svc}") || name == svc,
+        None => true,
+    };
+    let observed = crate::engine::observe::observe(d.api, &stack).await?;
+    if let Some(svc) = service {
+        if !observed.services.iter().any(|o| wanted(&o.name)) {
+            return Err(exit::invalid(format!(
+                "{}: no service `{svc}` runs in stack {stack}",
+                d.env.name
+            )));
+        }
     }
     let target = match to {
-        None => &history[history.len() - 2].1,
+        // The newest release that ended well and differs from what runs (for the wanted
+        // services): after a failed deploy, the last good one; after a rollback, where it was.
+        None => {
+            let only = |m: &BTreeMap<String, ServiceSpec>| -> BTreeMap<String, ServiceSpec> {
+                m.iter()
+                    .filter(|(n, _)| wanted(n))
+                    .map(|(n, s)| (n.clone(), s.clone()))
+                    .collect()
+            };
+            let now = only(
+                &observed
+                    .services
+                    .iter()
+                    .map(|o| (o.name.clone(), o.spec.clone()))
+                    .collect(),
+            );
+            history
+                .iter()
+                .rev()
+                .map(|(_, r)| r)
+                .find(|r| {
+                    releases::succeeded(&r.outcome)
+                        && !releases::same_release(&only(&r.services), &now)
+                })
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "{}: there is no earlier release to return to ({} recorded; twip records one for each change, `twip history {}` lists them)",
+                        d.env.name,
+                        history.len(),
+                        d.env.name
+                    )
+                })?
+        }
         Some(seq) => {
-            &history
+            let r = &history
                 .iter()
                 .find(|(_, r)| r.seq == seq)
                 .ok_or_else(|| {
@@ -55,12 +94,15 @@ pub async fn rollback(
                         kept.join(", ")
                     ))
                 })?
-                .1
+                .1;
+            if !releases::succeeded(&r.outcome) {
+                return Err(exit::invalid(format!(
+                    "{}: release {seq} did not converge ({}); return to one that did (`twip history {}`)",
+                    d.env.name, r.outcome, d.env.name
+                )));
+            }
+            r
         }
-    };
-    let wanted = |name: &str| match service {
-        Some(svc) => name == format!("{stack}_{svc}") || name == svc,
-        None => true,
     };
     if let Some(svc) = service {
         if !target.services.keys().any(|n| wanted(n)) {
@@ -70,7 +112,6 @@ pub async fn rollback(
             )));
         }
     }
-    let observed = crate::engine::observe::observe(d.api, &stack).await?;
     let desired = release_desired(d, target, &observed, &wanted, ui);
     // The counts that run now stay (set by `scale` or the autoscaler).
     let opts = Options {
@@ -91,10 +132,14 @@ pub async fn rollback(
         return Ok(exit::SUCCESS);
     }
     eprint!("{}", crate::ui::clean(&plan.to_string()));
-    let before = apply(d, &plan, &desired, ui).await?;
-    wait(d, &plan.touched_services(), &before, timeout, ui).await?;
-    record_release(d, ui).await;
+    super::hooks::pre_deploy(d, &plan, ui).await?;
+    let applied = apply(d, &plan, &desired, ui).await;
+    let before = history::on_failure(d, &plan, ui, applied).await?;
+    let waited = wait(d, &plan.touched_services(), &before, timeout, ui).await;
+    history::on_failure(d, &plan, ui, waited).await?;
+    let release = record_release(d, &plan, "converged", ui).await;
     ui.ok(&format!("{} is back at release {}", d.env.name, target.seq));
+    super::hooks::post("post-rollback", d, &plan, release, ui).await?;
     Ok(exit::SUCCESS)
 }
 

@@ -180,6 +180,18 @@ impl World {
     }
 }
 
+impl World {
+    /// The outcome of each recorded release, oldest first.
+    pub async fn outcomes(&self) -> Vec<String> {
+        twip::engine::releases::list(&self.fake, "driftfixture")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(_, r)| r.outcome)
+            .collect()
+    }
+}
+
 /// The exit code an error maps to.
 pub fn code(r: &anyhow::Result<i32>) -> i32 {
     match r {

@@ -462,11 +462,13 @@ impl SwarmApi for FakeSwarm {
         let id = st.id("cfg");
         let version = st.bump();
         st.calls.push(format!("create config {name}"));
+        let stamp = st.stamp();
         st.configs.push(Config {
             id: Some(id),
             version: Some(ObjectVersion {
                 index: Some(version),
             }),
+            created_at: Some(stamp),
             spec: Some(spec),
             ..Default::default()
         });
@@ -476,13 +478,18 @@ impl SwarmApi for FakeSwarm {
     async fn remove_config(&self, name: &str) -> Result<(), EngineError> {
         let op = "remove config";
         let mut st = self.lock();
-        let Some(pos) = st
-            .configs
-            .iter()
-            .position(|c| c.spec.as_ref().and_then(|s| s.name.as_deref()) == Some(name))
-        else {
+        // By name or by ID, as the engine takes either.
+        let Some(pos) = st.configs.iter().position(|c| {
+            c.spec.as_ref().and_then(|s| s.name.as_deref()) == Some(name)
+                || c.id.as_deref() == Some(name)
+        }) else {
             return Err(not_found(op, name, "config"));
         };
+        let name = &st.configs[pos]
+            .spec
+            .as_ref()
+            .and_then(|s| s.name.clone())
+            .unwrap_or_default();
         if let Some(user) = st.used_by(|cs| {
             cs.configs
                 .iter()
