@@ -331,6 +331,9 @@ pub struct BuildArgs {
     /// Build without cache
     #[arg(long)]
     pub no_cache: bool,
+    /// Do not run the project's hooks/pre-build
+    #[arg(long)]
+    pub no_hooks: bool,
 }
 
 #[derive(Debug, Subcommand)]

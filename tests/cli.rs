@@ -506,3 +506,64 @@ fn errors_show_terminal_controls_escaped_and_no_url_credentials() {
         assert!(!stderr.contains("s3cr3t"), "{stderr}");
     }
 }
+
+/// `twip build` runs the project's hooks/pre-build first; a failing one builds nothing (no
+/// engine is needed to see it: the hook runs before buildx is looked at), `--no-hooks` skips it.
+#[test]
+fn build_runs_the_pre_build_hook_first_and_stops_when_it_fails() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("shop");
+    let out = twip().arg("init").arg(&dir).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::create_dir_all(dir.join("hooks")).unwrap();
+    let hook = dir.join("hooks/pre-build");
+    std::fs::write(
+        &hook,
+        "#!/bin/sh\nenv | grep '^TWIP_' | sort > pre-build.env\necho 'lint failed' >&2\nexit 4\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = twip()
+        .current_dir(&dir)
+        .env("TWIP_USER", "carol")
+        .env("DOCKER_HOST", "unix:///nonexistent/twip-test.sock")
+        .args(["build", "training"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("pre-build | lint failed"), "{err}");
+    assert!(
+        err.contains(
+            "training: the pre-build hook (hooks/pre-build) exited with code 4; nothing was changed"
+        ),
+        "{err}"
+    );
+    let vars = std::fs::read_to_string(dir.join("pre-build.env")).unwrap();
+    for want in [
+        "TWIP_COMMAND=build",
+        "TWIP_ENV=training",
+        "TWIP_RELEASE=",
+        "TWIP_SERVICES=app,proxy",
+        "TWIP_USER=carol",
+    ] {
+        assert!(vars.lines().any(|l| l == want), "{want} in:\n{vars}");
+    }
+    // --no-hooks: the hook does not run (its file is not rewritten), the build goes on to
+    // whatever comes next (here: no engine at that socket, so it fails otherwise).
+    std::fs::remove_file(dir.join("pre-build.env")).unwrap();
+    let out = twip()
+        .current_dir(&dir)
+        .env("DOCKER_HOST", "unix:///nonexistent/twip-test.sock")
+        .args(["build", "training", "--no-hooks"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("pre-build"), "{err}");
+    assert!(!dir.join("pre-build.env").exists(), "{err}");
+}

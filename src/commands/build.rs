@@ -4,13 +4,26 @@
 use crate::build::plan::BuildOptions;
 use crate::build::run::{self, cache_dir_from_env};
 use crate::cli::{BuildArgs, EnvArg, GlobalArgs};
+use crate::lifecycle::lock::{self, Operation};
 use crate::project::Project;
 use crate::ui::Ui;
 
-/// `twip build ENV [--service S]... [--platform P,...] [--push] [--no-cache]`
+/// `twip build ENV [--service S]... [--platform P,...] [--push] [--no-cache] [--no-hooks]`: the
+/// project's `hooks/pre-build` first (a failure builds nothing).
 pub async fn run_build(g: &GlobalArgs, args: &BuildArgs, ui: &Ui) -> anyhow::Result<i32> {
     let project = Project::discover(g.project_dir.as_deref())?;
     let env = project.load(&args.env)?;
+    let images = if args.services.is_empty() {
+        crate::build::deployed_build_images(&env)
+    } else {
+        args.services.clone()
+    };
+    let op = Operation::here("build").hooks(!args.no_hooks);
+    lock::scoped(
+        op,
+        crate::lifecycle::hooks::pre_build_alone(&env, &project.dir, &images, ui),
+    )
+    .await?;
     let opts = BuildOptions {
         services: args.services.clone(),
         platforms: args.platform.iter().map(|p| p.trim().to_string()).collect(),

@@ -27,6 +27,28 @@ pub async fn run(
     services: &[String],
     ui: &Ui,
 ) -> anyhow::Result<()> {
+    run_as(name, env, project_dir, &release.to_string(), services, ui).await
+}
+
+/// `pre-build` before `twip build`, which is no deploy: `TWIP_RELEASE` is empty, `TWIP_SERVICES`
+/// the images about to be built.
+pub async fn pre_build_alone(
+    env: &Environment,
+    project_dir: &Path,
+    images: &[String],
+    ui: &Ui,
+) -> anyhow::Result<()> {
+    run_as("pre-build", env, project_dir, "", images, ui).await
+}
+
+async fn run_as(
+    name: &str,
+    env: &Environment,
+    project_dir: &Path,
+    release: &str,
+    services: &[String],
+    ui: &Ui,
+) -> anyhow::Result<()> {
     let op = lock::current().unwrap_or_else(|| Operation::here("unknown"));
     if !op.hooks {
         return Ok(());
