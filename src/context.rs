@@ -43,7 +43,7 @@ async fn open_skipping(
     for w in &env.warnings {
         eprintln!("warning: {}", crate::ui::clean(w));
     }
-    let lab = lab.map(Lab::load).transpose()?;
+    let lab = managers::load_lab(g.host.as_deref(), lab)?;
     let cands = managers::candidates(g.host.as_deref(), Some(&env), lab.as_ref())?;
     let reached = managers::reach(&cands, skip, &Ui::from(g)).await?;
     Ok(Target {

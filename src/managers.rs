@@ -52,6 +52,17 @@ impl Candidate {
     }
 }
 
+/// The lab of `--lab NAME`, loaded after checking that `--host` was not given too (a usage error
+/// that must not depend on whether the lab exists).
+pub fn load_lab(host: Option<&str>, lab: Option<&str>) -> anyhow::Result<Option<Lab>> {
+    if host.is_some() && lab.is_some() {
+        return Err(exit::invalid(
+            "--host and --lab both say where the engine is; give one of them",
+        ));
+    }
+    lab.map(Lab::load).transpose()
+}
+
 /// The managers to try, in order (see the module's documentation). `--host` with `--lab` is a
 /// usage error.
 pub fn candidates(

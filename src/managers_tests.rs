@@ -168,3 +168,17 @@ fn a_swarm_without_a_leader_is_explained() {
     let other = explain_no_leader(anyhow::anyhow!("no such service"));
     assert_eq!(other.to_string(), "no such service");
 }
+
+#[test]
+fn host_with_lab_is_a_usage_error_before_the_lab_is_looked_for() {
+    // No lab of that name exists: the usage error must still be the one reported.
+    let e = load_lab(Some("tcp://10.99.0.11:2375"), Some("no-such-lab-here")).unwrap_err();
+    assert_eq!(crate::exit::code_for(&e), 2);
+    assert_eq!(
+        e.to_string(),
+        "--host and --lab both say where the engine is; give one of them"
+    );
+    assert!(load_lab(None, None).unwrap().is_none());
+    let e = load_lab(None, Some("no-such-lab-here")).unwrap_err();
+    assert!(e.to_string().contains("no lab `no-such-lab-here`"), "{e}");
+}

@@ -102,7 +102,7 @@ pub async fn run(g: &GlobalArgs, args: &StatusArgs, ui: &Ui) -> anyhow::Result<i
         }
         None => None,
     };
-    let lab = args.lab.as_deref().map(crate::lab::Lab::load).transpose()?;
+    let lab = crate::managers::load_lab(g.host.as_deref(), args.lab.as_deref())?;
     let stack = project_env.as_ref().map(|e| e.stack().to_string());
     let reached =
         crate::managers::reach_env(g.host.as_deref(), project_env.as_ref(), lab.as_ref(), ui)
