@@ -10,13 +10,11 @@ use crate::ui::Ui;
 pub async fn run(g: &GlobalArgs, args: &DownArgs, ui: &Ui) -> anyhow::Result<i32> {
     crate::context::with_retry(g, &args.env, args.lab.as_deref(), ui, |t| async move {
         let op = Operation::here("down").reason(args.lock.reason.as_deref());
-        let ttl = lock::ttl_for(crate::lifecycle::down::SERVICES_TIMEOUT);
-        lock::with_lock(
-            &t.docker,
-            t.env.stack(),
+        lock::hold(
+            &t,
             op,
             args.lock.lock_wait,
-            ttl,
+            crate::lifecycle::down::SERVICES_TIMEOUT,
             ui,
             async { crate::lifecycle::down::down(&t.deployment(), args.volumes, ui).await },
         )

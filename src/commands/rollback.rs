@@ -22,18 +22,9 @@ pub async fn run(g: &GlobalArgs, args: &RollbackArgs, ui: &Ui) -> anyhow::Result
     let op = Operation::here(&command)
         .reason(d.lock.reason.as_deref())
         .hooks(!d.no_hooks);
-    let ttl = lock::ttl_for(args.timeout);
-    lock::with_lock(
-        &t.docker,
-        t.env.stack(),
-        op,
-        d.lock.lock_wait,
-        ttl,
-        ui,
-        async {
-            let service = args.service.as_deref();
-            rollback::rollback(&t.deployment(), service, args.to, args.timeout, ui).await
-        },
-    )
+    lock::hold(&t, op, d.lock.lock_wait, args.timeout, ui, async {
+        let service = args.service.as_deref();
+        rollback::rollback(&t.deployment(), service, args.to, args.timeout, ui).await
+    })
     .await
 }

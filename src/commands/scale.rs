@@ -23,16 +23,9 @@ pub async fn run(g: &GlobalArgs, args: &ScaleArgs, ui: &Ui) -> anyhow::Result<i3
         let op = Operation::here(command)
             .reason(d.lock.reason.as_deref())
             .hooks(!d.no_hooks);
-        let ttl = lock::ttl_for(args.timeout);
-        lock::with_lock(
-            &t.docker,
-            t.env.stack(),
-            op,
-            d.lock.lock_wait,
-            ttl,
-            ui,
-            async { crate::lifecycle::converge::converge(&t, opts, false, args.timeout, ui).await },
-        )
+        lock::hold(&t, op, d.lock.lock_wait, args.timeout, ui, async {
+            crate::lifecycle::converge::converge(&t, opts, false, args.timeout, ui).await
+        })
         .await
     })
     .await

@@ -13,28 +13,19 @@ pub async fn run(g: &GlobalArgs, args: &UpArgs, ui: &Ui) -> anyhow::Result<i32> 
         let op = Operation::here("up")
             .reason(d.lock.reason.as_deref())
             .hooks(!d.no_hooks);
-        let ttl = lock::ttl_for(args.timeout);
-        lock::with_lock(
-            &t.docker,
-            t.env.stack(),
-            op,
-            d.lock.lock_wait,
-            ttl,
-            ui,
-            async {
-                if let Some(lab) = &t.lab {
-                    crate::lifecycle::images::prepare_lab(g.host.as_deref(), &t, lab, ui).await?;
-                }
-                crate::lifecycle::converge::converge(
-                    &t,
-                    &Options::default(),
-                    args.detach,
-                    args.timeout,
-                    ui,
-                )
-                .await
-            },
-        )
+        lock::hold(&t, op, d.lock.lock_wait, args.timeout, ui, async {
+            if let Some(lab) = &t.lab {
+                crate::lifecycle::images::prepare_lab(g.host.as_deref(), &t, lab, ui).await?;
+            }
+            crate::lifecycle::converge::converge(
+                &t,
+                &Options::default(),
+                args.detach,
+                args.timeout,
+                ui,
+            )
+            .await
+        })
         .await
     })
     .await

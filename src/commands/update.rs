@@ -25,26 +25,17 @@ pub async fn run(g: &GlobalArgs, args: &UpdateArgs, ui: &Ui) -> anyhow::Result<i
     let op = Operation::here(&command)
         .reason(d.lock.reason.as_deref())
         .hooks(!d.no_hooks);
-    let ttl = lock::ttl_for(args.timeout);
-    lock::with_lock(
-        &t.docker,
-        t.env.stack(),
-        op,
-        d.lock.lock_wait,
-        ttl,
-        ui,
-        async {
-            if let Some(lab) = &t.lab {
-                // The lab's nodes get the images from this machine's engine, --image's too.
-                lifecycle::images::prepare_lab(g.host.as_deref(), &t, lab, ui).await?;
-                if let Some(image) = &args.image {
-                    crate::lab::deliver(lab, std::slice::from_ref(image), ui).await?;
-                }
+    lock::hold(&t, op, d.lock.lock_wait, args.timeout, ui, async {
+        if let Some(lab) = &t.lab {
+            // The lab's nodes get the images from this machine's engine, --image's too.
+            lifecycle::images::prepare_lab(g.host.as_deref(), &t, lab, ui).await?;
+            if let Some(image) = &args.image {
+                crate::lab::deliver(lab, std::slice::from_ref(image), ui).await?;
             }
-            let mut desired = lifecycle::desired(&t)?;
-            let opts = lifecycle::update::update(&t.env, &mut desired, service, image, ui);
-            lifecycle::converge_to(&t, &opts, desired, false, args.timeout, ui).await
-        },
-    )
+        }
+        let mut desired = lifecycle::desired(&t)?;
+        let opts = lifecycle::update::update(&t.env, &mut desired, service, image, ui);
+        lifecycle::converge_to(&t, &opts, desired, false, args.timeout, ui).await
+    })
     .await
 }

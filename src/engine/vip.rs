@@ -52,18 +52,27 @@ pub fn holder(nodes: &[VipNode]) -> Option<String> {
         .map(|n| n.node.clone())
 }
 
-/// The status of the address of STACK's `vip` service (`docker` must be a manager).
-pub async fn vip_status(docker: &Docker, stack: &str, address: &str) -> anyhow::Result<VipStatus> {
-    let service = format!("{stack}_{VIP_SERVICE}");
+/// The swarm's nodes whose state is ready (a node that is down holds no address and serves
+/// nothing, whatever its last tasks say).
+async fn ready_nodes(docker: &Docker) -> anyhow::Result<Vec<crate::engine::model::Node>> {
     let nodes = docker.list_nodes(None).await.engine("list nodes", "")?;
-    let ready: HashMap<String, String> = nodes
-        .iter()
+    Ok(nodes
+        .into_iter()
         .filter(|n| {
             n.status
                 .as_ref()
                 .and_then(|s| s.state)
                 .is_some_and(|s| s.to_string() == "ready")
         })
+        .collect())
+}
+
+/// The status of the address of STACK's `vip` service (`docker` must be a manager).
+pub async fn vip_status(docker: &Docker, stack: &str, address: &str) -> anyhow::Result<VipStatus> {
+    let service = format!("{stack}_{VIP_SERVICE}");
+    let ready: HashMap<String, String> = ready_nodes(docker)
+        .await?
+        .iter()
         .filter_map(|n| Some((n.id.clone()?, n.description.as_ref()?.hostname.clone()?)))
         .collect();
     let tasks = SwarmApi::list_tasks(docker, &service).await?;
@@ -98,15 +107,9 @@ pub async fn proxy_entrypoints(
     port: u16,
 ) -> anyhow::Result<Vec<String>> {
     let service = format!("{stack}_{}", crate::manifest::validate::PROXY_SERVICE);
-    let nodes = docker.list_nodes(None).await.engine("list nodes", "")?;
-    let addresses: HashMap<String, String> = nodes
+    let addresses: HashMap<String, String> = ready_nodes(docker)
+        .await?
         .iter()
-        .filter(|n| {
-            n.status
-                .as_ref()
-                .and_then(|s| s.state)
-                .is_some_and(|s| s.to_string() == "ready")
-        })
         .filter_map(|n| Some((n.id.clone()?, n.status.as_ref()?.addr.clone()?)))
         .collect();
     let tasks = SwarmApi::list_tasks(docker, &service).await?;

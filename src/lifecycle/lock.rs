@@ -107,6 +107,22 @@ pub fn ttl_for(timeout: Duration) -> Duration {
     TTL.max(timeout + MARGIN)
 }
 
+/// [`with_lock`] on the stack of T, through T's engine, for a command whose waits last up to
+/// TIMEOUT (the lock's life is [`ttl_for`] it): what every command that changes a stack runs in.
+pub async fn hold<F>(
+    t: &crate::context::Target,
+    op: Operation,
+    wait: Option<Duration>,
+    timeout: Duration,
+    ui: &Ui,
+    f: F,
+) -> anyhow::Result<i32>
+where
+    F: Future<Output = anyhow::Result<i32>>,
+{
+    with_lock(&t.docker, t.env.stack(), op, wait, ttl_for(timeout), ui, f).await
+}
+
 /// "locked by alice@laptop since 2026-01-01T10:00:00Z (up: hotfix)"
 pub fn describe(h: &Holder) -> String {
     let since = humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(h.since));
