@@ -6,6 +6,7 @@
 //! - [`commands`]: one module per subcommand that wires the pieces together;
 //! - [`load`]: the HTTP load generator, and [`http`] its HTTP/1.1 client.
 
+pub mod agent;
 pub mod autoscale;
 pub mod bootstrap;
 pub mod build;

@@ -128,6 +128,8 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
     ("src/http/", &["commands", "lifecycle", "context", "engine", "load", "lab", "build", "cli", "plan", "render", "manifest"]),
     ("src/load/", &["commands", "lifecycle", "context", "engine", "lab", "build", "cli", "plan", "render", "manifest"]),
     ("src/lifecycle/", &["commands", "cli"]),
+    // The in-cluster agent: beside the lifecycle, below the commands; it is given no target.
+    ("src/agent/", &["commands", "cli", "context", "ui"]),
     ("src/lab/", &["commands", "cli", "lifecycle"]),
     ("src/build/", &["commands", "cli", "lifecycle"]),
     // A context is opened from the global options (`--project-dir`, `--host`).

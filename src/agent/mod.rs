@@ -1,0 +1,58 @@
+//! The in-cluster agent (`twip agent`): the same binary, run as a swarm service of the
+//! environment (one replica, on managers, with the Docker socket), so that what must run all
+//! the time does not depend on an operator's laptop. It runs controllers, each a loop that
+//! observes the swarm, decides (pure, tested without a daemon) and acts through the engine:
+//! certificates (obtain and renew), autoscaling, scheduled jobs.
+//!
+//! The agent keeps no state on a node's disk: what must survive a restart or a reschedule
+//! (a job's claimed run, a controller's stabilisation window, its last decision) is kept in
+//! the swarm (labels, configs). What it is told to do comes from [`AgentConfig`], rendered by
+//! `twip up` from the manifest and mounted as a swarm config at [`CONFIG_PATH`] (its name
+//! rotates with its content, so a changed manifest restarts the agent with the new one).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::engine::Docker;
+
+/// Where the agent's config is mounted in its container.
+pub const CONFIG_PATH: &str = "/run/twip/agent.json";
+
+/// What the agent is told to do, as JSON: written by `twip up`, read by `twip agent`. Each
+/// controller owns its own part; a part that is empty turns its controller off.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    /// The environment's name (`production`).
+    pub env: String,
+    /// The swarm stack (`production`): every object the agent touches is this stack's.
+    pub stack: String,
+}
+
+/// What a controller works with: the local engine (a manager's, through the socket) and its
+/// config.
+pub struct AgentContext {
+    pub docker: Docker,
+    pub config: AgentConfig,
+}
+
+/// One controller's round: observe, decide, act. Errors are reported and the round is tried
+/// again at the next interval (a controller backs off by returning a longer `next`).
+#[async_trait]
+pub trait Controller: Send {
+    /// A short name (`certificates`, `autoscale`, `jobs`), shown by `twip status`.
+    fn name(&self) -> &'static str;
+    /// One round. Returns what it decided, one line for `twip status`, and when to run next.
+    async fn tick(&mut self, cx: &AgentContext) -> anyhow::Result<Round>;
+}
+
+/// What a controller's round decided, and when it wants to run again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Round {
+    /// One line, for `twip status` and the agent's log (never a secret).
+    pub decision: String,
+    /// How long until the next round.
+    pub next: Duration,
+}
