@@ -9,6 +9,9 @@
 //! the swarm (labels, configs). What it is told to do comes from [`AgentConfig`], rendered by
 //! `twip up` from the manifest and mounted as a swarm config at [`CONFIG_PATH`] (its name
 //! rotates with its content, so a changed manifest restarts the agent with the new one).
+//!
+//! In this version only the contract between the controllers is here: no command runs an
+//! agent yet, and `twip up` deploys none (issue 17).
 
 use std::time::Duration;
 
