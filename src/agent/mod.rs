@@ -10,15 +10,24 @@
 //! `twip up` from the manifest and mounted as a swarm config at [`CONFIG_PATH`] (its name
 //! rotates with its content, so a changed manifest restarts the agent with the new one).
 //!
-//! In this version only the contract between the controllers is here: no command runs an
-//! agent yet, and `twip up` deploys none (issue 17).
+//! Each controller lives in its own module and owns its part of [`AgentConfig`]: a config
+//! type made from the environment (`for_environment`), which is empty when the manifest asks
+//! nothing of it, and a `controller` constructor that returns `None` for an empty part.
+//! [`controllers`] is the one list of them.
 
+use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::Docker;
+use crate::manifest::Environment;
+
+pub mod autoscale;
+pub mod certs;
+pub mod hot_swap;
+pub mod jobs;
 
 /// Where the agent's config is mounted in its container.
 pub const CONFIG_PATH: &str = "/run/twip/agent.json";
@@ -32,6 +41,53 @@ pub struct AgentConfig {
     pub env: String,
     /// The swarm stack (`production`): every object the agent touches is this stack's.
     pub stack: String,
+    /// Scheduled jobs (`jobs:`).
+    #[serde(default)]
+    pub jobs: jobs::JobsConfig,
+    /// The services with an `autoscale:` policy.
+    #[serde(default)]
+    pub autoscale: autoscale::AutoscaleConfig,
+    /// Certificates obtained with ACME (`proxy.tls.acme`).
+    #[serde(default)]
+    pub certs: certs::CertsConfig,
+    /// Certificates put into the running proxies without a restart.
+    #[serde(default)]
+    pub hot_swap: hot_swap::HotSwapConfig,
+}
+
+impl AgentConfig {
+    /// The agent's config for an environment: each controller's part, made from the manifest.
+    pub fn for_environment(env: &Environment, project_dir: &Path) -> anyhow::Result<AgentConfig> {
+        Ok(AgentConfig {
+            env: env.name.clone(),
+            stack: env.stack().to_string(),
+            jobs: jobs::JobsConfig::for_environment(env, project_dir)?,
+            autoscale: autoscale::AutoscaleConfig::for_environment(env, project_dir)?,
+            certs: certs::CertsConfig::for_environment(env, project_dir)?,
+            hot_swap: hot_swap::HotSwapConfig::for_environment(env, project_dir)?,
+        })
+    }
+
+    /// Whether any controller has work: an environment that needs none runs no agent.
+    pub fn needs_agent(&self) -> bool {
+        !(self.jobs.is_empty()
+            && self.autoscale.is_empty()
+            && self.certs.is_empty()
+            && self.hot_swap.is_empty())
+    }
+}
+
+/// The controllers this config turns on, in the order their rounds are first run.
+pub fn controllers(config: &AgentConfig) -> Vec<Box<dyn Controller>> {
+    [
+        certs::controller(config),
+        hot_swap::controller(config),
+        autoscale::controller(config),
+        jobs::controller(config),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// What a controller works with: the local engine (a manager's, through the socket) and its
