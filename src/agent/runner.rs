@@ -13,6 +13,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use super::{AgentContext, Controller, Round};
 use crate::engine::records::{self, Record};
 
+/// The name of the agent's own record (its start), beside the controllers'.
+pub const AGENT_RECORD: &str = "agent";
+
 /// The first wait after a failed round.
 pub const BACKOFF_MIN: Duration = Duration::from_secs(5);
 /// The longest wait after failed rounds.
@@ -99,10 +102,21 @@ pub async fn run(
 ) {
     tokio::pin!(stop);
     let names: Vec<&str> = controllers.iter().map(|c| c.name()).collect();
-    if controllers.is_empty() {
-        log("no controller has work; idling until stopped");
+    let started = if controllers.is_empty() {
+        "started; no controller has work, idling until stopped".to_string()
     } else {
-        log(&format!("controllers: {}", names.join(", ")));
+        format!("started; controllers: {}", names.join(", "))
+    };
+    log(&started);
+    // The agent's own record: when it (re)started, and with which controllers.
+    let record = Record {
+        controller: AGENT_RECORD.to_string(),
+        decision: started,
+        error: false,
+        at: unix_now(),
+    };
+    if let Err(e) = records::write(&cx.docker, &cx.config.stack, &record).await {
+        log(&format!("the start was not recorded: {e}"));
     }
     let start = tokio::time::Instant::now();
     let mut schedule = Schedule::new(controllers.len());

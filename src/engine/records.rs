@@ -132,6 +132,82 @@ pub async fn names(api: &dyn SwarmApi, stack: &str) -> Result<BTreeSet<String>, 
     Ok(configs.into_iter().filter_map(|c| c.spec?.name).collect())
 }
 
+/// The agent of a stack as `twip status` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentStatus {
+    /// Its service (`STACK_agent`).
+    pub service: String,
+    /// Whether a task of it runs.
+    pub running: bool,
+    /// The node of its running task (hostname).
+    pub node: Option<String>,
+    /// Each controller's last decision.
+    pub controllers: Vec<Record>,
+}
+
+/// The agent of STACK (a service labelled `io.twip.agent=true`) and its records; `None`
+/// when the stack runs no agent.
+pub async fn agent_status(
+    docker: &super::Docker,
+    stack: &str,
+) -> Result<Option<AgentStatus>, EngineError> {
+    let api: &dyn SwarmApi = docker;
+    let f = HashMap::from([(
+        "label".to_string(),
+        vec![
+            format!("{NAMESPACE}={stack}"),
+            format!("{}=true", crate::labels::AGENT),
+        ],
+    )]);
+    let services = api
+        .list_services(&f)
+        .await
+        .map_err(|e| e.during("list the agent of stack", stack))?;
+    let Some(name) = services
+        .into_iter()
+        .find_map(|s| s.spec.and_then(|s| s.name))
+    else {
+        return Ok(None);
+    };
+    let tasks = api.list_tasks(&name).await?;
+    let running = tasks.iter().find(|t| {
+        t.status.as_ref().and_then(|s| s.state) == Some(super::model::TaskState::RUNNING)
+    });
+    let node = match running.and_then(|t| t.node_id.clone()) {
+        Some(id) => docker
+            .inspect_node(&id)
+            .await
+            .ok()
+            .and_then(|n| n.description?.hostname)
+            .or(Some(id)),
+        None => None,
+    };
+    Ok(Some(AgentStatus {
+        service: name,
+        running: running.is_some(),
+        node,
+        controllers: list(api, stack).await?,
+    }))
+}
+
+/// The lines `twip status` prints about the agent.
+pub fn status_lines(a: &AgentStatus) -> Vec<String> {
+    let mut out = vec![match (&a.node, a.running) {
+        (Some(node), true) => format!("agent: running on {node}"),
+        _ => "agent: not running".to_string(),
+    }];
+    for r in &a.controllers {
+        let at =
+            humantime::format_rfc3339_seconds(UNIX_EPOCH + std::time::Duration::from_secs(r.at));
+        let what = if r.error { "error: " } else { "" };
+        out.push(format!("  {}: {what}{} ({at})", r.controller, r.decision));
+    }
+    if a.controllers.is_empty() {
+        out.push("  no decisions recorded".to_string());
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,5 +248,29 @@ mod tests {
         // One config per controller is left.
         assert_eq!(names(&fake, "demo").await.unwrap().len(), 2);
         assert_eq!(names(&fake, "other").await.unwrap().len(), 1);
+    }
+
+    #[test]
+    fn status_shows_where_the_agent_runs_and_each_decision() {
+        let mut a = AgentStatus {
+            service: "demo_agent".into(),
+            running: true,
+            node: Some("m1".into()),
+            controllers: vec![record("jobs", "nothing due", 0)],
+        };
+        a.controllers[0].at = 1_796_121_600;
+        assert_eq!(
+            status_lines(&a),
+            [
+                "agent: running on m1",
+                "  jobs: nothing due (2026-12-01T10:40:00Z)"
+            ]
+        );
+        a.running = false;
+        a.controllers.clear();
+        assert_eq!(
+            status_lines(&a),
+            ["agent: not running", "  no decisions recorded"]
+        );
     }
 }
