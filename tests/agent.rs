@@ -177,3 +177,65 @@ fn up_deploys_the_agent_the_swarm_restarts_it_and_down_removes_it() {
     assert!(s.records().is_empty(), "{:?}", s.records());
     assert!(common::labelled_leftovers(&s.name).is_empty());
 }
+
+/// `twip agent` run by hand: it starts, records its start in the swarm, idles, and SIGTERM
+/// ends it with exit 0 (as the swarm stops its task).
+#[test]
+fn the_agent_ends_cleanly_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    require_swarm();
+    let stack = common::test_stack("agentterm");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("agent.json");
+    std::fs::write(
+        &config,
+        format!("{{\"env\": \"agentterm\", \"stack\": \"{stack}\"}}"),
+    )
+    .unwrap();
+    let cleanup = || {
+        let f = format!("label=com.docker.stack.namespace={stack}");
+        let ids = list(&["config", "ls", "-q", "--filter", &f]);
+        if !ids.is_empty() {
+            docker(&["config", "rm"]).args(&ids).output().ok();
+        }
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_twip"))
+        .args(["agent", "--config"])
+        .arg(&config)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push(line.clone());
+        if line.contains("started; no controller has work") {
+            break;
+        }
+    }
+    assert!(
+        seen.iter().any(|l| l.contains("started;")),
+        "the agent did not start: {seen:?}"
+    );
+    // Its start is recorded in the swarm under its stack.
+    let f = format!("label=com.docker.stack.namespace={stack}");
+    let recorded = eventually(30, || {
+        let ids = list(&["config", "ls", "-q", "--filter", &f]);
+        (!ids.is_empty()).then_some(ids)
+    });
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = child.wait().unwrap();
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    cleanup();
+    assert_eq!(recorded.map(|r| r.len()), Some(1));
+    assert_eq!(status.code(), Some(0), "{seen:?} {rest:?}");
+    assert!(rest.iter().any(|l| l.contains("stopping")), "{rest:?}");
+}

@@ -93,10 +93,16 @@ pub async fn ensure(
     if desired.service(AGENT_SERVICE).is_none() {
         return Ok(());
     }
+    ensure_built(env, docker, ui).await.map(|_| ())
+}
+
+/// Builds the agent's image into DOCKER unless it is there (and pushes it with a registry);
+/// returns its reference.
+pub async fn ensure_built(env: &Environment, docker: &Docker, ui: &Ui) -> anyhow::Result<String> {
     let r = reference(env)?;
     if images::exists(docker, &r).await? {
         ui.debug(&format!("{r} is in the engine"));
-        return Ok(());
+        return Ok(r);
     }
     let base = std::env::var("TWIP_BASE_IMAGE")
         .ok()
@@ -123,7 +129,7 @@ pub async fn ensure(
             .map_err(|e| anyhow::anyhow!("pushing the agent's image: {e}"))?;
     }
     ui.ok(&format!("agent image {r}"));
-    Ok(())
+    Ok(r)
 }
 
 /// A build context of its own, removed when dropped (also when the build fails).

@@ -231,3 +231,109 @@ pub fn needs_of(text: &str) -> Option<ServiceNeeds> {
         .ok()
         .map(|c| c.service_needs())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::{render, AGENT_FILE, STACK_FILE};
+
+    const MANIFEST: &str = "\
+services:
+  web:
+    image: nginx:1.25
+networks:
+  back:
+";
+
+    fn needs() -> ServiceNeeds {
+        ServiceNeeds {
+            networks: vec!["back".into(), "default".into()],
+            internal_networks: vec!["control".into()],
+            secrets: vec![SecretNeed {
+                source: "tls_cert".into(),
+                target: "client.pem".into(),
+            }],
+            ports: vec![PortNeed {
+                target: 8402,
+                published: 18402,
+            }],
+            environment: BTreeMap::from([("TWIP_X".to_string(), "1".to_string())]),
+        }
+    }
+
+    #[test]
+    fn the_agent_runs_when_enabled_or_needed_and_never_when_disabled() {
+        for (key, want) in [
+            ("", false),
+            ("agent:\n  enabled: true\n", true),
+            ("agent:\n  enabled: false\n", false),
+            ("agent: {}\n", false),
+        ] {
+            let m = format!("{MANIFEST}{key}");
+            let (dir, env) = crate::project::scratch("demo", &m, &[]);
+            let cfg = crate::agent::for_stack(&env, dir.path()).unwrap();
+            assert_eq!(cfg.is_some(), want, "{key}");
+            let out = render(&env, dir.path(), &dir.path().join("build")).unwrap();
+            assert_eq!(out.get(AGENT_FILE).is_some(), want, "{key}");
+            let stack = out.get(STACK_FILE).unwrap();
+            assert_eq!(stack.contains("\n  \"agent\":\n"), want, "{stack}");
+        }
+    }
+
+    #[test]
+    fn needs_become_networks_secrets_ports_and_environment() {
+        let (_dir, env) = crate::project::scratch("demo", MANIFEST, &[]);
+        let s = agent_service(&env, &needs());
+        assert_eq!(s.networks, ["default", "back", "control"]);
+        assert_eq!(s.secrets.len(), 1);
+        assert_eq!(s.secrets[0].source, "tls_cert");
+        assert_eq!(s.secrets[0].target.as_deref(), Some("client.pem"));
+        assert_eq!(s.ports.len(), 1);
+        assert_eq!(
+            (s.ports[0].target, s.ports[0].published),
+            (8402, Some(18402))
+        );
+        assert_eq!(s.environment.get("TWIP_X").map(String::as_str), Some("1"));
+        assert_eq!(s.labels.get(LABEL_AGENT).map(String::as_str), Some("true"));
+        // `back` is declared, `default` is always there: only `control` is added, internal.
+        let declared = vec!["default".to_string(), "back".to_string()];
+        let added = agent_networks(&needs(), &declared);
+        assert_eq!(added.len(), 1);
+        assert_eq!(added[0].key, "control");
+        assert!(added[0].internal);
+        // Nothing needed: the socket, the config and `default` only.
+        let plain = agent_service(&env, &ServiceNeeds::default());
+        assert_eq!(plain.networks, ["default"]);
+        assert!(plain.secrets.is_empty() && plain.ports.is_empty());
+        assert_eq!(plain.volumes.len(), 1);
+        assert_eq!(plain.volumes[0].target, DOCKER_SOCKET);
+        assert_eq!(plain.configs[0].target.as_deref(), Some(CONFIG_PATH));
+        assert!(agent_networks(&ServiceNeeds::default(), &declared).is_empty());
+    }
+
+    #[test]
+    fn merged_needs_hold_each_thing_once() {
+        let mut a = needs();
+        let mut b = needs();
+        b.networks.push("proxy".into());
+        b.environment.insert("TWIP_X".into(), "2".into());
+        a.merge(b);
+        assert_eq!(a.networks, ["back", "default", "proxy"]);
+        assert_eq!(a.secrets.len(), 1);
+        assert_eq!(a.ports.len(), 1);
+        assert_eq!(a.environment["TWIP_X"], "1", "the first value wins");
+    }
+
+    #[test]
+    fn the_rendered_config_gives_back_the_needs() {
+        let cfg = AgentConfig {
+            env: "demo".into(),
+            stack: "demo".into(),
+            ..AgentConfig::default()
+        };
+        let text = config_text(&cfg);
+        assert!(text.ends_with("}\n"));
+        assert_eq!(needs_of(&text), Some(cfg.service_needs()));
+        assert_eq!(needs_of("{\"nope\": 1}"), None);
+    }
+}
