@@ -14,6 +14,13 @@
 //! type made from the environment (`for_environment`), which is empty when the manifest asks
 //! nothing of it, and a `controller` constructor that returns `None` for an empty part.
 //! [`controllers`] is the one list of them.
+//!
+//! Where the rest is: [`runner`] is the loop `twip agent` runs (each controller's round when
+//! it is due, backoff on errors, one log line and one record per round); the records are
+//! configs of the stack (`engine::records`), shown by `twip status`; the agent's service is
+//! built in `render::context::agent` ([`for_stack`] decides whether the stack has one), where
+//! a controller adds what it needs of it (networks, secrets, ports) through [`ServiceParts`];
+//! its image is built from the running binary by `lifecycle::agent_image`.
 
 use std::path::Path;
 use std::time::Duration;
