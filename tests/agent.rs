@@ -150,6 +150,14 @@ fn up_deploys_the_agent_the_swarm_restarts_it_and_down_removes_it() {
         "{text}"
     );
     assert!(text.contains("  agent: started;"), "{text}");
+    // Its config is mounted where `twip agent` reads it (through `twip exec ENV agent`).
+    let out = s.twip(&["exec", ENV, "agent", "--", "cat", "/run/twip/agent.json"]);
+    let config = common::stdout(&out);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    assert!(
+        config.contains(&format!("\"stack\": \"{}\"", s.name)),
+        "{config}"
+    );
 
     // Killed, the swarm starts a new container; the new agent records a newer start.
     let kill = docker(&["kill", &first]).output().unwrap();
@@ -235,7 +243,7 @@ fn the_agent_ends_cleanly_on_sigterm() {
     let status = child.wait().unwrap();
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     cleanup();
-    assert_eq!(recorded.map(|r| r.len()), Some(1));
+    assert_eq!(recorded.map(|r| r.len()), Some(1), "{seen:?} {rest:?}");
     assert_eq!(status.code(), Some(0), "{seen:?} {rest:?}");
     assert!(rest.iter().any(|l| l.contains("stopping")), "{rest:?}");
 }

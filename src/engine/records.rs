@@ -1,6 +1,7 @@
 //! The agent's records: each controller's last decision, kept in the swarm (not on a node's
 //! disk) so that `twip status` can show it and a restarted agent is seen to have acted. One
-//! swarm config per controller, `STACK_twip-record_CONTROLLER_NANOS`, labelled with the
+//! swarm config per controller, `STACK_rec_CONTROLLER_MICROS` (microseconds, 16 hex digits;
+//! config names have at most 64 characters), labelled with the
 //! stack's namespace and `io.twip.record=CONTROLLER`, holding a [`Record`] as JSON. Configs
 //! cannot change, so a new decision is a new config, and the older ones of that controller
 //! are removed right after it is written. A plan keeps them (they are not the manifest's, see
@@ -42,8 +43,11 @@ fn filters(stack: &str, controller: Option<&str>) -> HashMap<String, Vec<String>
     )])
 }
 
+/// The engine's longest config name.
+const MAX_NAME: usize = 64;
+
 /// A config name holds letters, digits, `_`, `-`, `.`; a controller's name is one of twip's.
-fn config_name(stack: &str, controller: &str, nanos: u128) -> String {
+fn config_name(stack: &str, controller: &str, micros: u64) -> String {
     let safe: String = controller
         .chars()
         .map(|c| {
@@ -54,16 +58,20 @@ fn config_name(stack: &str, controller: &str, nanos: u128) -> String {
             }
         })
         .collect();
-    format!("{stack}_twip-record_{safe}_{nanos:020}")
+    let tail = format!("_rec_{safe}_{micros:016x}");
+    // A long stack name is cut (records are found by their labels, not their names).
+    let room = MAX_NAME.saturating_sub(tail.len());
+    let head: String = stack.chars().take(room).collect();
+    format!("{head}{tail}")
 }
 
 /// Writes RECORD as the controller's last decision in STACK, then removes that controller's
 /// older records (a failed removal is left for the next write).
 pub async fn write(api: &dyn SwarmApi, stack: &str, record: &Record) -> Result<(), EngineError> {
-    let nanos = SystemTime::now()
+    let micros = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let name = config_name(stack, &record.controller, nanos);
+        .map_or(0, |d| d.as_micros() as u64);
+    let name = config_name(stack, &record.controller, micros);
     let data = serde_json::to_vec(record).unwrap_or_default();
     let labels = HashMap::from([
         (NAMESPACE.to_string(), stack.to_string()),
@@ -87,7 +95,7 @@ pub async fn write(api: &dyn SwarmApi, stack: &str, record: &Record) -> Result<(
         let Some(old) = c.spec.and_then(|s| s.name) else {
             continue;
         };
-        // Names sort by time (fixed-width nanoseconds): only older ones go.
+        // Names sort by time (fixed-width microseconds): only older ones go.
         if old < name {
             let _ = api.remove_config(&old).await;
         }
@@ -248,6 +256,19 @@ mod tests {
         // One config per controller is left.
         assert_eq!(names(&fake, "demo").await.unwrap().len(), 2);
         assert_eq!(names(&fake, "other").await.unwrap().len(), 1);
+    }
+
+    #[test]
+    fn record_names_fit_the_engines_limit_and_sort_by_time() {
+        let long = "s".repeat(80);
+        let a = config_name(&long, "autoscale", 1);
+        let b = config_name(&long, "autoscale", 16);
+        assert_eq!(a.len(), MAX_NAME);
+        assert!(a < b);
+        assert_eq!(
+            config_name("demo", "jobs", 255),
+            "demo_rec_jobs_00000000000000ff"
+        );
     }
 
     #[test]
