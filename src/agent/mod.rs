@@ -25,6 +25,7 @@ use crate::engine::Docker;
 use crate::manifest::Environment;
 
 pub mod autoscale;
+pub mod autoscale_round;
 pub mod certs;
 pub mod hot_swap;
 pub mod jobs;
