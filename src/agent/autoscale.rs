@@ -10,10 +10,13 @@
 //! ([`crate::autoscale::state`]), read at the start of every round and written back under the
 //! lock, so an agent restarted on another node goes on where the last one stopped.
 //!
-//! What the agent's service needs for `rps` policies: to be attached to the proxy's network
-//! (the stack's `default` overlay network, on which `tasks.STACK_proxy` resolves to every
-//! proxy task) and to reach the stats port ([`StatsSource::port`], HAProxy's `frontend stats`
-//! binds it on every address of the proxy's container, so no published port is needed).
+//! What the agent's service needs for `rps` policies: to be attached to a network of the
+//! proxy ([`StatsSource::network`], usually `default`: the stack's `STACK_default` overlay),
+//! on which `tasks.STACK_proxy` resolves to every proxy task, and to reach the stats port
+//! there ([`StatsSource::port`]: HAProxy's `frontend stats` binds it on every address of the
+//! proxy's container, so no published port is needed). For `cpu` policies, nothing more
+//! than the Docker socket: the CPU is read from the agent's own engine (the tasks on its
+//! node only).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -75,6 +78,9 @@ pub struct StatsSource {
     pub port: u16,
     /// The stats page's path (`proxy.stats.uri`, `/`).
     pub uri: String,
+    /// A network of the proxy (its short name in the manifest, `default`: the swarm's is
+    /// `STACK_default`) that the agent's service must join to reach the stats pages.
+    pub network: String,
     /// The proxy publishes its ports in ingress mode (one entry point, every proxy task sees
     /// a share of the requests: their counters are summed either way).
     #[serde(default)]
@@ -126,7 +132,23 @@ impl AutoscaleConfig {
             if st.is_some_and(|s| !s.enabled) {
                 return None;
             }
+            // The proxy joins the networks of the services it routes to (`default` when
+            // they name none): the first of them is the one the agent shares with it.
+            let network = p
+                .routes
+                .iter()
+                .filter_map(|r| env.manifest.services.get(&r.service))
+                .flat_map(|s| {
+                    if s.networks.is_empty() {
+                        vec!["default".to_string()]
+                    } else {
+                        s.networks.clone()
+                    }
+                })
+                .min()
+                .unwrap_or_else(|| "default".into());
             Some(StatsSource {
+                network,
                 proxy: format!("{}_{PROXY_SERVICE}", env.stack()),
                 port: st.and_then(|s| s.port).unwrap_or(1936),
                 uri: st.and_then(|s| s.uri.clone()).unwrap_or_else(|| "/".into()),
