@@ -613,18 +613,21 @@ fn autoscaler_follows_a_load_step(ctx: &Ctx) {
     assert!(errors.is_empty(), "rounds that failed: {errors:?}");
     let at = |x: &serde_json::Value| x["at_s"].as_f64().unwrap_or(0.0);
     let n = |x: &serde_json::Value, k: &str| x[k].as_u64().unwrap_or(0);
+    // The controller's clock is the wall clock (it survives a restart): shown from the first.
+    let t0 = decisions.first().map_or(0.0, at);
     let log: Vec<String> = decisions
         .iter()
         .enumerate()
         .map(|(i, x)| {
             format!(
-                "{:6.1}s current {} metric {:.1} recommended {} desired {} ({}){}",
-                at(x),
+                "{:6.1}s current {} metric {:.1} recommended {} desired {} ({}) [{}]{}",
+                at(x) - t0,
                 n(x, "current"),
                 x["metric"].as_f64().unwrap_or(f64::NAN),
                 n(x, "recommended"),
                 n(x, "desired"),
                 x["reason"].as_str().unwrap_or(""),
+                x["acted"].as_str().unwrap_or(""),
                 if i == first_loaded {
                     "   <- first logged under load"
                 } else if i == first_after {
