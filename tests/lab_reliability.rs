@@ -26,6 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::agent::*;
 use common::lab::*;
 use common::*;
 
@@ -522,7 +523,11 @@ fn autoscaler_follows_a_load_step(ctx: &Ctx) {
     ctx.ok(&[("TWIP_WEB_VERSION", "3.0.0")], &["up", "labas"]);
     assert_eq!(ctx.hosts("web").len(), 1);
     let expected = RATE.div_ceil(TARGET);
-    let config = agent_config(ctx, "labas");
+    let config = agent_config(
+        ctx.project.path(),
+        "labas",
+        &[("TWIP_WEB_VERSION", "3.0.0")],
+    );
     let stats = config
         .autoscale
         .stats
@@ -541,7 +546,7 @@ fn autoscaler_follows_a_load_step(ctx: &Ctx) {
         let (stop, errors, decisions) = (stop.clone(), errors.clone(), decisions.clone());
         let engine = ctx.manager_engine.clone();
         std::thread::spawn(move || {
-            drive_controller(&engine, config, urls, &stop, &errors, &decisions)
+            drive_autoscale(&engine, config, urls, &stop, &errors, &decisions)
         })
     };
     let started = Instant::now();
@@ -757,83 +762,6 @@ fn autoscaler_follows_a_load_step(ctx: &Ctx) {
         naive_run.events,
         twip_run.events
     );
-}
-
-/// The agent's config for ENV of the test's project (`TWIP_WEB_VERSION=3.0.0`, as deployed).
-fn agent_config(ctx: &Ctx, env: &str) -> twip::agent::AgentConfig {
-    use twip::manifest::interp::Vars;
-    let l = twip::manifest::Loader {
-        project_dir: ctx.project.path().to_path_buf(),
-        vars: Vars {
-            dotenv: Default::default(),
-            overrides: Some([("TWIP_WEB_VERSION".to_string(), "3.0.0".to_string())].into()),
-        },
-    };
-    let file = l.env_file(env).expect("the environment's file");
-    let e = l
-        .load_file(env, &file)
-        .unwrap_or_else(|d| panic!("{env} does not validate:\n{d}"));
-    twip::agent::AgentConfig::for_environment(&e, ctx.project.path()).unwrap()
-}
-
-/// Runs the autoscaling controller's rounds every 3 s (as the agent would, at its interval)
-/// until STOP, against ENGINE, the request counters read from URLS: each decision as JSON
-/// (with `acted`: `kept`, `scaled, release N`, ...), each failed round in ERRORS.
-fn drive_controller(
-    engine: &str,
-    config: twip::agent::AgentConfig,
-    urls: Vec<String>,
-    stop: &AtomicBool,
-    errors: &Mutex<Vec<String>>,
-    decisions: &Mutex<Vec<serde_json::Value>>,
-) {
-    use twip::agent::autoscale::AutoscaleController;
-    use twip::agent::autoscale_round::{Acted, StatsPages};
-    use twip::agent::{AgentContext, Controller};
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let ep = twip::engine::Endpoint {
-            url: engine.to_string(),
-            tls: None,
-            allow_plain_tcp: true,
-        };
-        let docker = twip::engine::connect(&ep)
-            .await
-            .expect("the lab's manager engine");
-        let probe = StatsPages {
-            urls,
-            docker: docker.clone(),
-        };
-        let mut c = AutoscaleController::with_probe(&config, Box::new(probe))
-            .expect("labas has an autoscale policy");
-        let cx = AgentContext { docker, config };
-        while !stop.load(Ordering::SeqCst) {
-            let next = tokio::time::Instant::now() + Duration::from_secs(3);
-            match c.tick(&cx).await {
-                Ok(_) => {
-                    for o in c.last() {
-                        let Some(d) = &o.decision else {
-                            errors.lock().unwrap().push(o.summary());
-                            continue;
-                        };
-                        let mut v = serde_json::to_value(d).unwrap();
-                        v["service"] = o.service.clone().into();
-                        v["acted"] = match &o.acted {
-                            Acted::Kept => "kept".to_string(),
-                            Acted::Scaled(Some(n)) => format!("scaled, release {n}"),
-                            Acted::Scaled(None) => "scaled, not recorded".to_string(),
-                            Acted::Locked(who) => format!("skipped, {who}"),
-                            Acted::Failed(e) => format!("failed: {e}"),
-                        }
-                        .into();
-                        decisions.lock().unwrap().push(v);
-                    }
-                }
-                Err(e) => errors.lock().unwrap().push(format!("{e:#}")),
-            }
-            tokio::time::sleep_until(next).await;
-        }
-    });
 }
 
 /// The lab's load pattern (idle, RATE requests/s from `start` to `end`, idle) simulated with

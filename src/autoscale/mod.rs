@@ -53,7 +53,8 @@ impl From<&Autoscale> for Policy {
 /// One decision and everything it was made from (what `autoscale` logs).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Decision {
-    /// Seconds since the autoscaler started.
+    /// Seconds on the autoscaler's clock: since `twip autoscale` started, or (the agent's
+    /// controller, whose window outlives it) since the Unix epoch.
     pub at_s: f64,
     pub current: u64,
     /// The metric per task (CPU percent, or requests per second).
