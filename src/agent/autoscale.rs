@@ -176,6 +176,21 @@ impl AutoscaleConfig {
     }
 }
 
+impl super::ServiceParts for AutoscaleConfig {
+    /// An `rps` policy reads every proxy task's stats page at `tasks.STACK_proxy`: the agent
+    /// joins the proxy's network (`default` unless the routed services name others).
+    fn service_needs(&self) -> super::ServiceNeeds {
+        let rps = self.services.values().any(|s| s.metric == Metric::Rps);
+        super::ServiceNeeds {
+            networks: match &self.stats {
+                Some(st) if rps => vec![st.network.clone()],
+                _ => Vec::new(),
+            },
+            ..Default::default()
+        }
+    }
+}
+
 /// The controller, or `None` when its part of the config is empty.
 pub fn controller(config: &AgentConfig) -> Option<Box<dyn Controller>> {
     AutoscaleController::new(config).map(|c| Box::new(c) as Box<dyn Controller>)
@@ -237,5 +252,43 @@ impl Controller for AutoscaleController {
             decision,
             next: cfg.autoscale.interval(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::ServiceParts;
+
+    fn policy(metric: Metric) -> ScaledService {
+        ScaledService {
+            metric,
+            target: 40.0,
+            min: 1,
+            max: 4,
+            max_step: None,
+            tolerance: 0.1,
+            scale_down_window_s: 20,
+        }
+    }
+
+    #[test]
+    fn an_rps_policy_needs_the_proxy_s_network_and_cpu_nothing() {
+        let mut cfg = AutoscaleConfig {
+            project: "p".into(),
+            services: [("web".to_string(), policy(Metric::Cpu))].into(),
+            stats: Some(StatsSource {
+                proxy: "prod_proxy".into(),
+                port: 1936,
+                uri: "/".into(),
+                network: "front".into(),
+                ingress: false,
+            }),
+            interval_s: None,
+        };
+        assert!(cfg.service_needs().networks.is_empty());
+        cfg.services.insert("api".into(), policy(Metric::Rps));
+        assert_eq!(cfg.service_needs().networks, ["front"]);
+        assert_eq!(cfg.interval(), INTERVAL);
     }
 }

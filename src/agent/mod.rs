@@ -115,7 +115,6 @@ pub trait ServiceParts {
 }
 
 impl ServiceParts for jobs::JobsConfig {}
-impl ServiceParts for autoscale::AutoscaleConfig {}
 impl ServiceParts for certs::CertsConfig {}
 impl ServiceParts for hot_swap::HotSwapConfig {}
 

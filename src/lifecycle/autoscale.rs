@@ -161,17 +161,14 @@ pub async fn run(t: &Target, args: &Settings, ui: &Ui) -> anyhow::Result<i32> {
     }
 }
 
-/// The label of the agent's service (`twip agent`, run by the stack itself).
-pub const LABEL_AGENT: &str = "io.twip.agent";
-
 /// The stack's agent service, if it runs one (a service of STACK labelled
-/// [`LABEL_AGENT`]`=true`): that agent autoscales, so an endless loop here would fight it.
+/// [`crate::labels::AGENT`]`=true`): that agent autoscales, so an endless loop here would fight it.
 pub async fn agent_service(api: &dyn SwarmApi, stack: &str) -> anyhow::Result<Option<String>> {
     let filters = HashMap::from([(
         "label".to_string(),
         vec![
             format!("{}={stack}", crate::labels::NAMESPACE),
-            format!("{LABEL_AGENT}=true"),
+            format!("{}=true", crate::labels::AGENT),
         ],
     )]);
     let found = api
