@@ -67,7 +67,10 @@ services:
 const RATE: u64 = 150;
 const TARGET: u64 = 40;
 const WINDOW_S: u64 = 20;
+/// The agent is off: its controller's rounds are driven by the test (one autoscaler only).
 const LABAS: &str = "extends: labzd
+agent:
+  enabled: false
 services:
   web:
     replicas: 1
