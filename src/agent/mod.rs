@@ -32,6 +32,7 @@ use crate::engine::Docker;
 use crate::manifest::Environment;
 
 pub mod autoscale;
+pub mod autoscale_round;
 pub mod certs;
 pub mod hot_swap;
 pub mod jobs;
@@ -121,7 +122,6 @@ pub trait ServiceParts {
 }
 
 impl ServiceParts for jobs::JobsConfig {}
-impl ServiceParts for autoscale::AutoscaleConfig {}
 impl ServiceParts for certs::CertsConfig {}
 impl ServiceParts for hot_swap::HotSwapConfig {}
 

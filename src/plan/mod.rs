@@ -363,9 +363,23 @@ fn replicas_to_keep(
 }
 
 /// The desired spec with `replicas`, and what `docker stack deploy` keeps: the force-update
-/// counter, and the digest-pinned image when the tag did not change.
+/// counter, and the digest-pinned image when the tag did not change. The autoscaler's state
+/// (labels `io.twip.autoscale.*`, kept by the in-cluster agent) stays too.
 fn spec_to_send(d: &DesiredService, o: &ObservedService, replicas: Option<u64>) -> ServiceSpec {
     let mut spec = d.spec.clone();
+    let kept: Vec<(String, String)> = o
+        .spec
+        .labels
+        .iter()
+        .flatten()
+        .filter(|(k, _)| k.starts_with(crate::autoscale::state::LABEL_PREFIX))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if !kept.is_empty() {
+        spec.labels
+            .get_or_insert_with(Default::default)
+            .extend(kept);
+    }
     if let Some(r) = replicated(&mut spec) {
         *r = replicas.map(|n| n as i64);
     }
