@@ -241,9 +241,13 @@ mod tests {
         )
         .unwrap();
         // The server bundle holds its certificate and its key, and they match.
-        let info = crate::tls::load_pair(c.server_bundle.as_bytes(), c.server_bundle.as_bytes())
-            .unwrap();
-        assert!(info.names.iter().any(|n| n == SERVER_NAME), "{:?}", info.names);
+        let info =
+            crate::tls::load_pair(c.server_bundle.as_bytes(), c.server_bundle.as_bytes()).unwrap();
+        assert!(
+            info.names.iter().any(|n| n == SERVER_NAME),
+            "{:?}",
+            info.names
+        );
     }
 
     #[test]
