@@ -2,10 +2,14 @@
 //! certificate, the agent's client certificate) and the client that speaks the API's line
 //! protocol.
 //!
-//! The proxy listens for the API (`stats socket ipv4@:PORT ssl ... verify required level
-//! admin`) on an internal overlay network that only the agent shares with it; TLS 1.3 with a
-//! client certificate signed by the CA is asked on top of that, so a container that reaches the
-//! network still cannot command the proxy.
+//! HAProxy 2.6 (Debian bookworm's, the proxy image's) accepts `ssl` on a TCP `stats socket`
+//! and ignores it: the admin CLI answered in plain text (seen, tests/hot_swap.rs). So the
+//! proxy keeps its stats socket a Unix socket inside its container, and a `listen` section in
+//! TCP mode, bound on [`PORT`], demands TLS 1.3 and a client certificate signed by the CA
+//! (`verify required`) and forwards to it. The stack's internal control network is the one
+//! the agent shares with the proxy; the listener still binds every address of the proxy
+//! container (HAProxy cannot name the control network's), so the client certificate is what
+//! keeps the services on the proxy's other networks out.
 //!
 //! The credentials are *derived* from a secret key (the project's name key): the same key gives
 //! the same bytes on every operator's machine, so `twip up` from two laptops names the same
