@@ -270,3 +270,18 @@ fn first_line(s: &str) -> &str {
         .find(|l| !l.trim().is_empty())
         .unwrap_or("(no answer)")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::context::RUNTIME_AGENT_SECRETS;
+
+    #[test]
+    fn the_agent_reads_its_credentials_where_the_render_mounts_them() {
+        let at = |i: usize| format!("{SECRETS_DIR}/{}", RUNTIME_AGENT_SECRETS[i].1);
+        assert_eq!(
+            [RUNTIME_CA, RUNTIME_CERT, RUNTIME_KEY].map(String::from),
+            [at(0), at(1), at(2)]
+        );
+    }
+}
