@@ -49,3 +49,9 @@ pub const LAB: &str = "io.twip.lab";
 pub const LAB_ROLE: &str = "io.twip.lab.role";
 /// Label on a lab's node containers: the position in the lab (0, 1, ...), managers first.
 pub const LAB_INDEX: &str = "io.twip.lab.index";
+
+/// On the in-cluster agent's service and containers (`true`).
+pub const AGENT: &str = "io.twip.agent";
+/// On a config that holds a controller's last decision (written by the agent): the
+/// controller's name. One per controller; older ones are removed as a new one is written.
+pub const RECORD: &str = "io.twip.record";
