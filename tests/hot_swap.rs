@@ -168,6 +168,7 @@ fn controller(dir: &Path, api: u16) -> HotSwap {
     HotSwap::new(HotSwapConfig {
         certificates: vec![SwapCert {
             proxy_file: "/etc/twip/certs/tls-0.pem".into(),
+            keys: Vec::new(),
             files: vec![
                 desired.join("tls-0.pem").display().to_string(),
                 desired.join("tls-0.pem.key").display().to_string(),

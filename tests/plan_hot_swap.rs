@@ -20,9 +20,9 @@ fn manifest(agent: bool) -> String {
          routes:\n    - {{path: /, service: web, port: 80}}\n  tls:\n    certificates:\n      \
          - {{cert: certs/a.crt, key: certs/a.key}}\n",
         if agent {
-            "  agent: {image: busybox:1}\n"
+            "" // the agent is deployed for the hot-swap controller
         } else {
-            ""
+            "agent: {enabled: false}\n"
         }
     )
 }
@@ -92,6 +92,11 @@ fn changed(agent: bool) -> (Desired, Desired, twip::plan::Plan) {
     let before = desired_of(dir.path());
     write_cert(dir.path(), 2);
     let after = desired_of(dir.path());
+    assert_eq!(
+        after.services.iter().any(|s| s.short == "agent"),
+        agent,
+        "the agent is in the stack exactly when it is not turned off"
+    );
     let plan = reconcile(&after, &deployed(&before), &Options::default());
     (before, after, plan)
 }

@@ -22,7 +22,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{AgentConfig, AgentContext, Controller, Round};
 use crate::manifest::Environment;
-use crate::render::context::{tls_secrets, SECRETS_DIR};
+use crate::render::context::agent::{SecretNeed, ServiceNeeds};
+use crate::render::context::{tls_secrets, CONTROL_NETWORK, RUNTIME_AGENT_SECRETS, SECRETS_DIR};
 use crate::tls::runtime;
 use decide::{decide, summary, Observed};
 
@@ -49,6 +50,10 @@ pub struct SwapCert {
     pub proxy_file: String,
     /// The files in the agent's container whose concatenation is the certificate and its key.
     pub files: Vec<String>,
+    /// The stack's secret keys of those files, in the same order (`_tls_0_cert`): what the
+    /// agent's service mounts.
+    #[serde(default)]
+    pub keys: Vec<String>,
 }
 
 /// This controller's part of [`AgentConfig`].
@@ -79,13 +84,13 @@ impl HotSwapConfig {
         let Some(p) = env.manifest.proxy.as_ref() else {
             return Ok(Self::default());
         };
-        let mut by_target: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut by_target: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
         for s in tls_secrets(p) {
             let base = s.target.trim_end_matches(".key").to_string();
             by_target
                 .entry(base)
                 .or_default()
-                .push(format!("{SECRETS_DIR}/{}", agent_target(&s.target)));
+                .push((format!("{SECRETS_DIR}/{}", agent_target(&s.target)), s.key));
         }
         if by_target.is_empty() {
             return Ok(Self::default());
@@ -97,7 +102,8 @@ impl HotSwapConfig {
                     files.sort(); // the certificate (`.pem`) before its key (`.pem.key`)
                     SwapCert {
                         proxy_file: format!("{SECRETS_DIR}/{base}"),
-                        files,
+                        keys: files.iter().map(|(_, k)| k.clone()).collect(),
+                        files: files.into_iter().map(|(f, _)| f).collect(),
                     }
                 })
                 .collect(),
@@ -116,6 +122,37 @@ impl HotSwapConfig {
     /// Whether there is nothing for this controller to do.
     pub fn is_empty(&self) -> bool {
         self.certificates.is_empty()
+    }
+}
+
+/// What the agent's service needs for this controller: the stack's internal control network
+/// (where the proxies' runtime API listens), the runtime API's client credentials, and the
+/// desired certificate files.
+impl super::ServiceParts for HotSwapConfig {
+    fn service_needs(&self) -> ServiceNeeds {
+        if self.is_empty() {
+            return ServiceNeeds::default();
+        }
+        let mut secrets: Vec<SecretNeed> = RUNTIME_AGENT_SECRETS
+            .iter()
+            .map(|(key, target, _)| SecretNeed {
+                source: key.to_string(),
+                target: target.to_string(),
+            })
+            .collect();
+        for c in &self.certificates {
+            for (key, file) in c.keys.iter().zip(&c.files) {
+                secrets.push(SecretNeed {
+                    source: key.clone(),
+                    target: file.clone(),
+                });
+            }
+        }
+        ServiceNeeds {
+            internal_networks: vec![CONTROL_NETWORK.to_string()],
+            secrets,
+            ..ServiceNeeds::default()
+        }
     }
 }
 
@@ -274,7 +311,6 @@ fn first_line(s: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::render::context::RUNTIME_AGENT_SECRETS;
 
     #[test]
     fn the_agent_reads_its_credentials_where_the_render_mounts_them() {

@@ -17,7 +17,7 @@ use crate::manifest::validate::PROXY_SERVICE;
 use super::{DesiredService, ObservedService};
 
 /// The agent's short service name: a stack that has it gets hot swaps.
-pub const AGENT_SERVICE: &str = "agent";
+pub use crate::manifest::validate::AGENT_SERVICE;
 /// The cause the plan prints for a hot swap.
 pub const CAUSE: &str = "certificates: hot swap by the agent";
 

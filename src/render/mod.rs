@@ -579,7 +579,7 @@ fn manifest_secrets(
         let k = name_key(&mut key_cache, project_dir)?;
         let creds = crate::tls::runtime::credentials(k.as_bytes())
             .map_err(|e| anyhow::anyhow!("the runtime API's credentials: {e}"))?;
-        for (key, _, part) in context::RUNTIME_PROXY_SECRETS {
+        for (key, part) in context::RUNTIME_SECRETS {
             secrets.push(FileObjCtx {
                 name: names::secret_name(stack, key, part.of(&creds).as_bytes(), k),
                 key: key.to_string(),

@@ -412,7 +412,7 @@ fn desired_secrets(
             .ok_or_else(|| anyhow::anyhow!("no key to name secrets with"))?;
         let creds = crate::tls::runtime::credentials(name_key.as_bytes())
             .map_err(|e| anyhow::anyhow!("the runtime API's credentials: {e}"))?;
-        for (key, _, part) in context::RUNTIME_PROXY_SECRETS {
+        for (key, part) in context::RUNTIME_SECRETS {
             let data = part.of(&creds).as_bytes().to_vec();
             let name = render::names::secret_name(stack, key, &data, name_key);
             secrets.push(object(key, name, data, base));

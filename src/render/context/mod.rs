@@ -17,7 +17,8 @@ pub mod vip;
 pub use proxy::{monitoring_ctx, proxy_ctx};
 pub use tls::{
     route_redirects, runtime_api, tls_ctx, tls_secrets, RuntimeCtx, RuntimePart, TlsCtx, TlsSecret,
-    CONTROL_NETWORK, HTTPS_LISTEN_PORT, RUNTIME_AGENT_SECRETS, RUNTIME_PROXY_SECRETS, SECRETS_DIR,
+    CONTROL_NETWORK, HTTPS_LISTEN_PORT, RUNTIME_AGENT_SECRETS, RUNTIME_PROXY_SECRETS,
+    RUNTIME_SECRETS, SECRETS_DIR,
 };
 pub use types::*;
 

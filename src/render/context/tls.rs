@@ -74,6 +74,14 @@ pub const RUNTIME_AGENT_SECRETS: [(&str, &str, RuntimePart); 3] = [
     ),
 ];
 
+/// Every runtime-API secret of the stack (the proxy's and the agent's, each once).
+pub const RUNTIME_SECRETS: [(&str, RuntimePart); 4] = [
+    ("_runtime_server", RuntimePart::ServerBundle),
+    ("_runtime_ca", RuntimePart::Ca),
+    ("_runtime_client", RuntimePart::ClientCert),
+    ("_runtime_client_key", RuntimePart::ClientKey),
+];
+
 /// Which of the runtime API's credentials (`tls::runtime::Credentials`) a secret holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RuntimePart {
