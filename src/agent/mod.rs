@@ -123,7 +123,6 @@ pub trait ServiceParts {
 
 impl ServiceParts for jobs::JobsConfig {}
 impl ServiceParts for certs::CertsConfig {}
-impl ServiceParts for hot_swap::HotSwapConfig {}
 
 /// The controllers this config turns on, in the order their rounds are first run.
 pub fn controllers(config: &AgentConfig) -> Vec<Box<dyn Controller>> {

@@ -568,6 +568,26 @@ fn manifest_secrets(
             external: false,
         });
     }
+    // The proxy's runtime-API credentials, derived from the name key: never in a file,
+    // `twip up` creates them through the API (as it does a secret from the environment).
+    if env
+        .manifest
+        .proxy
+        .as_ref()
+        .is_some_and(context::runtime_api)
+    {
+        let k = name_key(&mut key_cache, project_dir)?;
+        let creds = crate::tls::runtime::credentials(k.as_bytes())
+            .map_err(|e| anyhow::anyhow!("the runtime API's credentials: {e}"))?;
+        for (key, part) in context::RUNTIME_SECRETS {
+            secrets.push(FileObjCtx {
+                name: names::secret_name(stack, key, part.of(&creds).as_bytes(), k),
+                key: key.to_string(),
+                file: None,
+                external: true,
+            });
+        }
+    }
     Ok(secrets)
 }
 

@@ -398,6 +398,26 @@ fn desired_secrets(
         let name = render::names::secret_name(stack, &t.key, &data, name_key);
         secrets.push(object(&t.key, name, data, base));
     }
+    // The proxy's runtime-API credentials, derived from the name key (the same on every
+    // operator's machine, so their names do not change from one `up` to the next).
+    if env
+        .manifest
+        .proxy
+        .as_ref()
+        .is_some_and(context::runtime_api)
+    {
+        let name_key = inputs
+            .name_key
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("no key to name secrets with"))?;
+        let creds = crate::tls::runtime::credentials(name_key.as_bytes())
+            .map_err(|e| anyhow::anyhow!("the runtime API's credentials: {e}"))?;
+        for (key, part) in context::RUNTIME_SECRETS {
+            let data = part.of(&creds).as_bytes().to_vec();
+            let name = render::names::secret_name(stack, key, &data, name_key);
+            secrets.push(object(key, name, data, base));
+        }
+    }
     Ok(secrets)
 }
 

@@ -16,7 +16,9 @@ pub mod vip;
 
 pub use proxy::{monitoring_ctx, proxy_ctx};
 pub use tls::{
-    route_redirects, tls_ctx, tls_secrets, TlsCtx, TlsSecret, HTTPS_LISTEN_PORT, SECRETS_DIR,
+    route_redirects, runtime_api, tls_ctx, tls_secrets, RuntimeCtx, RuntimePart, TlsCtx, TlsSecret,
+    CONTROL_NETWORK, HTTPS_LISTEN_PORT, RUNTIME_AGENT_SECRETS, RUNTIME_PROXY_SECRETS,
+    RUNTIME_SECRETS, SECRETS_DIR,
 };
 pub use types::*;
 
@@ -144,6 +146,15 @@ pub fn stack_ctx(
     networks.push(net("default", &default_cfg));
     if vip.is_some_and(|p| p.vip.is_some()) {
         networks.push(vip::host_network());
+    }
+    if m.proxy.as_ref().is_some_and(runtime_api) && proxy_key.is_some() {
+        networks.push(NetworkCtx {
+            key: CONTROL_NETWORK.to_string(),
+            driver: "overlay".into(),
+            attachable: false,
+            internal: true,
+            external: false,
+        });
     }
     for (k, n) in &m.networks {
         if k != "default" {
