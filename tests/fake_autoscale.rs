@@ -15,7 +15,6 @@ use fake_support::{World, APP};
 use twip::agent::autoscale_round::{self, Acted, Outcome, Probe};
 use twip::agent::{self, AgentConfig};
 use twip::autoscale::state::{LABEL_DECISION, LABEL_WINDOW};
-use twip::engine::SwarmApi;
 use twip::lifecycle::lock::{self, Operation};
 
 const STACK: &str = "driftfixture";
@@ -249,19 +248,21 @@ async fn no_policy_no_controller() {
     assert_eq!(serde_json::from_str::<AgentConfig>(&json).unwrap(), cfg);
 }
 
-/// `twip autoscale`'s loop refuses a stack that runs its agent: found by the label.
+/// `twip autoscale`'s loop refuses a stack that runs its agent: found by the label. `up`
+/// deploys the agent for an autoscale policy; with `agent.enabled: false` there is none.
 #[tokio::test]
 async fn the_stack_s_agent_is_found_by_its_label() {
     let w = scaled_world();
+    w.edit(
+        "volumes:\n  data:\n",
+        "agent:\n  enabled: false\n\nvolumes:\n  data:\n",
+    );
     deployed(&w).await;
     let find = || twip::lifecycle::autoscale::agent_service(&w.fake, STACK);
     assert_eq!(find().await.unwrap(), None);
-    let mut spec = w.fake.inspect(APP).unwrap().spec.unwrap();
-    spec.name = Some(format!("{STACK}_agent"));
-    spec.labels
-        .get_or_insert_with(Default::default)
-        .insert("io.twip.agent".into(), "true".into());
-    w.fake.create_service(spec.clone()).await.unwrap();
+    // The agent on: `up` deploys it, labelled io.twip.agent=true.
+    w.edit("agent:\n  enabled: false\n", "");
+    deployed(&w).await;
     assert_eq!(find().await.unwrap(), Some(format!("{STACK}_agent")));
     // Another stack's agent is not this one's.
     assert_eq!(
