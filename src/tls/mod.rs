@@ -128,6 +128,19 @@ pub fn date(unix: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
+/// A self-signed certificate and its key in one PEM (chain then key), for `placeholder.invalid`:
+/// what the proxy serves for an ACME certificate not obtained yet. A new key each time.
+pub fn placeholder_pem() -> anyhow::Result<Vec<u8>> {
+    let mut params = rcgen14::CertificateParams::new(vec!["placeholder.invalid".to_string()])?;
+    params.distinguished_name.push(
+        rcgen14::DnType::CommonName,
+        "twip placeholder (no ACME certificate yet)",
+    );
+    let key = rcgen14::KeyPair::generate()?;
+    let cert = params.self_signed(&key)?;
+    Ok(format!("{}{}", cert.pem(), key.serialize_pem()).into_bytes())
+}
+
 #[cfg(test)]
 pub(crate) mod testcert {
     //! Certificates made for tests with rcgen.

@@ -9,7 +9,7 @@ use crate::manifest::Environment;
 
 mod proxy;
 mod service;
-mod tls;
+pub mod tls;
 mod types;
 pub mod vip;
 

@@ -94,6 +94,11 @@ pub(super) fn proxy_service(env: &Environment, p: &Proxy, config_key: &str) -> S
                 target: Some(s.target),
                 mode: Some(crate::render::Raw::octal_mode(0o400)),
             })
+            .chain(super::tls::has_acme(p).then(|| RefCtx {
+                source: super::tls::ACME_SECRET_KEY.to_string(),
+                target: Some(super::tls::ACME_SECRET_TARGET.to_string()),
+                mode: Some(crate::render::Raw::octal_mode(0o400)),
+            }))
             .collect(),
         configs: vec![RefCtx {
             source: config_key.to_string(),
@@ -231,6 +236,7 @@ pub fn proxy_ctx(env: &Environment, p: &Proxy) -> ProxyCtx {
             https_redirect: p.tls.as_ref().is_some_and(|t| super::route_redirects(t, r)),
         });
     }
+    let tls = super::tls_ctx(p, &stack);
     ProxyCtx {
         stack,
         listen_port: PROXY_LISTEN_PORT,
@@ -246,7 +252,7 @@ pub fn proxy_ctx(env: &Environment, p: &Proxy) -> ProxyCtx {
         health_rise: health.rise.unwrap_or(1),
         routes,
         backends,
-        tls: super::tls_ctx(p),
+        tls,
     }
 }
 
