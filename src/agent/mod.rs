@@ -26,6 +26,7 @@ use crate::manifest::Environment;
 
 pub mod autoscale;
 pub mod certs;
+pub mod certs_acme;
 pub mod hot_swap;
 pub mod jobs;
 

@@ -22,9 +22,6 @@ pub struct Inputs {
     /// A self-signed certificate and key (PEM) the proxy serves for `proxy.tls.acme` until the
     /// agent has obtained one: generated, never written to a file.
     pub acme_placeholder: Option<Vec<u8>>,
-    /// The ACME certificate's secret the proxy serves now (observed by `twip up`): kept, so a
-    /// deploy does not take back what the agent delivered.
-    pub acme_current: Option<String>,
 }
 
 impl std::fmt::Debug for Inputs {

@@ -104,6 +104,13 @@ pub fn load_pair(cert_pem: &[u8], key_pem: &[u8]) -> Result<CertInfo, String> {
     Ok(info)
 }
 
+/// A certificate's serial number in hex (lower case), `?` when it cannot be parsed.
+pub fn serial_hex(cert: &CertificateDer<'_>) -> String {
+    x509_parser::parse_x509_certificate(cert.as_ref())
+        .map(|(_, c)| c.raw_serial().iter().map(|b| format!("{b:02x}")).collect())
+        .unwrap_or_else(|_| "?".into())
+}
+
 /// Seconds since the Unix epoch, now.
 pub fn now() -> i64 {
     std::time::SystemTime::now()

@@ -389,35 +389,25 @@ fn desired_secrets(
         .as_ref()
         .is_some_and(context::tls::has_acme)
     {
+        // A new placeholder; a deploy keeps what the proxy already serves (adopt_acme).
         let key = context::tls::ACME_SECRET_KEY;
-        if let Some(name) = &inputs.acme_current {
-            // The agent's certificate, already in the swarm: used as it is.
-            secrets.push(DesiredObject {
-                key: key.to_string(),
-                name: name.clone(),
-                data: Vec::new(),
-                external: true,
-                labels: base.clone(),
-            });
-        } else {
-            let data = inputs
-                .acme_placeholder
-                .clone()
-                .ok_or_else(|| anyhow::anyhow!("the ACME placeholder certificate was not made"))?;
-            let name = format!("{stack}_acme-{}", render::content_hash(&data));
-            let mut labels = base.clone();
-            labels.insert(
-                crate::labels::ACME_CERT.to_string(),
-                "placeholder".to_string(),
-            );
-            secrets.push(DesiredObject {
-                key: key.to_string(),
-                name,
-                data,
-                external: false,
-                labels,
-            });
-        }
+        let data = inputs
+            .acme_placeholder
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("the ACME placeholder certificate was not made"))?;
+        let name = format!("{stack}_acme-{}", render::content_hash(&data));
+        let mut labels = base.clone();
+        labels.insert(
+            crate::labels::ACME_CERT.to_string(),
+            "placeholder".to_string(),
+        );
+        secrets.push(DesiredObject {
+            key: key.to_string(),
+            name,
+            data,
+            external: false,
+            labels,
+        });
     }
     Ok(secrets)
 }
@@ -590,6 +580,7 @@ secrets:
             config_files: BTreeMap::from([("motd".to_string(), motd.as_bytes().to_vec())]),
             secrets: BTreeMap::from([("token".to_string(), token.as_bytes().to_vec())]),
             name_key: Some(NameKey::from_bytes(&[7u8; 32])),
+            acme_placeholder: None,
         }
     }
 
