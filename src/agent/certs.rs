@@ -194,6 +194,20 @@ impl CertsController {
         }
     }
 
+    /// The next round renews whatever is served (`twip certs renew --force`).
+    pub fn force_next(&mut self) {
+        self.force = true;
+    }
+
+    /// Starts the challenge listener (once; the first round does).
+    pub async fn start_listener(&mut self) -> anyhow::Result<()> {
+        if !self.listening {
+            certs_acme::serve(&self.listen(), self.challenges.clone()).await?;
+            self.listening = true;
+        }
+        Ok(())
+    }
+
     /// Where the challenge listener binds.
     pub fn listen(&self) -> String {
         self.cfg
@@ -279,10 +293,7 @@ impl Controller for CertsController {
     }
 
     async fn tick(&mut self, cx: &AgentContext) -> anyhow::Result<Round> {
-        if !self.listening {
-            certs_acme::serve(&self.listen(), self.challenges.clone()).await?;
-            self.listening = true;
-        }
+        self.start_listener().await?;
         let served_name = swarm::served(&cx.docker, &self.stack).await?;
         let all = swarm::certificates(&cx.docker, &self.stack).await?;
         let served = served_name

@@ -3,6 +3,7 @@
 
 pub mod example;
 pub mod lab;
+pub mod pebble;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
