@@ -59,3 +59,9 @@ pub const ACME_SERIAL: &str = "io.twip.acme.serial";
 pub const ACME_ISSUER: &str = "io.twip.acme.issuer";
 /// Label on the secret that holds the ACME account's credentials: the directory URL.
 pub const ACME_ACCOUNT: &str = "io.twip.acme.account";
+
+/// On the in-cluster agent's service and containers (`true`).
+pub const AGENT: &str = "io.twip.agent";
+/// On a config that holds a controller's last decision (written by the agent): the
+/// controller's name. One per controller; older ones are removed as a new one is written.
+pub const RECORD: &str = "io.twip.record";

@@ -123,7 +123,7 @@ fn acme_obtains_renews_and_keeps_serving_when_the_directory_refuses() {
     p.write_env(
         "acme",
         &format!(
-            "extends: training\nstack: {stack}\nproxy:\n  tls:\n    port: {}\n    acme:\n      email: ops@example.com\n      directory: {}\n      domains: [{A}, {B}]\n      ca_bundle: certs/pebble-ca.pem\n",
+            "extends: training\nstack: {stack}\nagent: {{enabled: false}}\nproxy:\n  tls:\n    port: {}\n    acme:\n      email: ops@example.com\n      directory: {}\n      domains: [{A}, {B}]\n      ca_bundle: certs/pebble-ca.pem\n",
             https_port(),
             pebble.directory
         ),

@@ -89,6 +89,20 @@ impl CertsConfig {
     }
 }
 
+/// What the agent's service needs for this controller: the proxy's network (`default`), on
+/// which the proxies send HTTP-01 challenges to `tasks.STACK_agent:8402` (no published port).
+impl super::ServiceParts for CertsConfig {
+    fn service_needs(&self) -> crate::render::context::agent::ServiceNeeds {
+        if self.is_empty() {
+            return Default::default();
+        }
+        crate::render::context::agent::ServiceNeeds {
+            networks: vec!["default".into()],
+            ..Default::default()
+        }
+    }
+}
+
 /// The controller, or `None` when its part of the config is empty.
 pub fn controller(config: &AgentConfig) -> Option<Box<dyn Controller>> {
     if config.certs.is_empty() {

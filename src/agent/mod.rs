@@ -29,6 +29,9 @@ pub mod certs;
 pub mod certs_acme;
 pub mod hot_swap;
 pub mod jobs;
+pub mod runner;
+
+pub use crate::render::context::agent::{PortNeed, SecretNeed, ServiceNeeds};
 
 /// Where the agent's config is mounted in its container.
 pub const CONFIG_PATH: &str = "/run/twip/agent.json";
@@ -69,6 +72,17 @@ impl AgentConfig {
         })
     }
 
+    /// What the controllers need of the agent's service (networks, secrets, ports), every
+    /// part's [`ServiceParts::service_needs`] merged, in the order of [`controllers`].
+    pub fn service_needs(&self) -> ServiceNeeds {
+        let mut needs = ServiceNeeds::default();
+        needs.merge(self.certs.service_needs());
+        needs.merge(self.hot_swap.service_needs());
+        needs.merge(self.autoscale.service_needs());
+        needs.merge(self.jobs.service_needs());
+        needs
+    }
+
     /// Whether any controller has work: an environment that needs none runs no agent.
     pub fn needs_agent(&self) -> bool {
         !(self.jobs.is_empty()
@@ -77,6 +91,32 @@ impl AgentConfig {
             && self.hot_swap.is_empty())
     }
 }
+
+/// The agent's config when the environment runs an agent: `agent.enabled` in the manifest
+/// decides when it is set (`true` runs it with nothing to do, `false` never), else whether a
+/// controller has work ([`AgentConfig::needs_agent`]).
+pub fn for_stack(env: &Environment, project_dir: &Path) -> anyhow::Result<Option<AgentConfig>> {
+    let config = AgentConfig::for_environment(env, project_dir)?;
+    let enabled = env.manifest.agent.as_ref().and_then(|a| a.enabled);
+    Ok(enabled
+        .unwrap_or_else(|| config.needs_agent())
+        .then_some(config))
+}
+
+/// A controller's say in the agent's service: what its part of the config needs beyond the
+/// socket and the config (see `render::context::agent`, the extension point). The default
+/// needs nothing. To contribute, implement it in the controller's own file and remove its
+/// empty `impl` below.
+pub trait ServiceParts {
+    /// The networks, secrets, ports and environment this part needs (pure: from the config).
+    fn service_needs(&self) -> ServiceNeeds {
+        ServiceNeeds::default()
+    }
+}
+
+impl ServiceParts for jobs::JobsConfig {}
+impl ServiceParts for autoscale::AutoscaleConfig {}
+impl ServiceParts for hot_swap::HotSwapConfig {}
 
 /// The controllers this config turns on, in the order their rounds are first run.
 pub fn controllers(config: &AgentConfig) -> Vec<Box<dyn Controller>> {

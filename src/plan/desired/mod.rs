@@ -172,7 +172,16 @@ pub fn desired(env: &Environment, out: &Output, inputs: &Inputs) -> anyhow::Resu
         .as_ref()
         .filter(|x| x.enabled)
         .map(|_| "prometheus");
-    let ctx = context::stack_ctx(env, objects, proxy_key, mon_key);
+    let agent = out.get(render::AGENT_FILE).map(|text| {
+        context::agent::needs_of(text).ok_or_else(|| {
+            anyhow::anyhow!(
+                "the agent's rendered config ({}) does not parse",
+                render::AGENT_FILE
+            )
+        })
+    });
+    let agent = agent.transpose()?;
+    let ctx = context::stack_ctx(env, objects, proxy_key, mon_key, agent.as_ref());
 
     let networks: Vec<DesiredNetwork> = ctx
         .networks
@@ -315,6 +324,12 @@ fn desired_configs(
             data,
             base,
         ));
+    }
+    if let Some(text) = out.get(render::AGENT_FILE) {
+        let data = text.as_bytes().to_vec();
+        let key = context::agent::AGENT_CONFIG_KEY;
+        let name = format!("{stack}_{key}_{}", render::content_hash(&data));
+        configs.push(object(key, name, data, base));
     }
     for (key, c) in &m.configs {
         if c.external {

@@ -7,6 +7,7 @@ use crate::manifest::model::*;
 use crate::manifest::validate::is_full_reference;
 use crate::manifest::Environment;
 
+pub mod agent;
 mod proxy;
 mod service;
 pub mod tls;
@@ -104,6 +105,7 @@ pub fn stack_ctx(
     objects: ObjectNames,
     proxy_key: Option<&str>,
     mon_key: Option<&str>,
+    agent: Option<&agent::ServiceNeeds>,
 ) -> StackCtx {
     let m = &env.manifest;
     let mut services: Vec<ServiceCtx> = m
@@ -120,6 +122,9 @@ pub fn stack_ctx(
     let vip = m.proxy.as_ref().filter(|_| proxy_key.is_some());
     if let Some((p, v)) = vip.and_then(|p| Some((p, p.vip.as_ref()?))) {
         services.push(vip::vip_service(env, p, v));
+    }
+    if let Some(needs) = agent {
+        services.push(agent::agent_service(env, needs));
     }
     services.sort_by(|a, b| a.name.cmp(&b.name));
     let mut networks: Vec<NetworkCtx> = vec![];
@@ -144,6 +149,10 @@ pub fn stack_ctx(
         if k != "default" {
             networks.push(net(k, &n.clone().unwrap_or_default()));
         }
+    }
+    if let Some(needs) = agent {
+        let declared: Vec<String> = networks.iter().map(|n| n.key.clone()).collect();
+        networks.extend(agent::agent_networks(needs, &declared));
     }
     let volumes = m
         .volumes
