@@ -36,7 +36,7 @@ flock -w 1800 9 || die "another engine-up.sh holds $TWIP_STATE_DIR/engine-up.loc
 # `-t trixie` (which makes every trixie package the candidate and upgrades libc6, dpkg and base-files):
 # docker.io 26 (API 1.45), its cli, buildx 0.13 and containerd 1.7 (all need only libc6 >= 2.34).
 BOOKWORM_PKGS=(qemu-user-static binfmt-support debootstrap docker-registry apache2-utils iproute2 curl jq
-  runc tini iptables)
+  runc tini iptables pebble)
 
 pkg_installed() { [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" == "install ok installed" ]]; }
 

@@ -49,6 +49,19 @@ pub const LAB: &str = "io.twip.lab";
 pub const LAB_ROLE: &str = "io.twip.lab.role";
 /// Label on a lab's node containers: the position in the lab (0, 1, ...), managers first.
 pub const LAB_INDEX: &str = "io.twip.lab.index";
+/// Label on the secrets of `proxy.tls.acme` certificates: `placeholder` (made by `twip up`
+/// until one is obtained) or `issued` (by the ACME directory).
+pub const ACME_CERT: &str = "io.twip.acme";
+/// Label on an issued ACME certificate's secret: its DNS names, joined with `,`.
+pub const ACME_DOMAINS: &str = "io.twip.acme.domains";
+/// Label on an issued ACME certificate's secret: its validity, Unix seconds.
+pub const ACME_NOT_BEFORE: &str = "io.twip.acme.not-before";
+pub const ACME_NOT_AFTER: &str = "io.twip.acme.not-after";
+/// Label on an issued ACME certificate's secret: its serial number (hex) and issuer.
+pub const ACME_SERIAL: &str = "io.twip.acme.serial";
+pub const ACME_ISSUER: &str = "io.twip.acme.issuer";
+/// Label on the secret that holds the ACME account's credentials: the directory URL.
+pub const ACME_ACCOUNT: &str = "io.twip.acme.account";
 
 /// On the in-cluster agent's service and containers (`true`).
 pub const AGENT: &str = "io.twip.agent";

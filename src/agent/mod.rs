@@ -34,6 +34,7 @@ use crate::manifest::Environment;
 pub mod autoscale;
 pub mod autoscale_round;
 pub mod certs;
+pub mod certs_acme;
 pub mod hot_swap;
 pub mod jobs;
 pub mod runner;
@@ -122,7 +123,6 @@ pub trait ServiceParts {
 }
 
 impl ServiceParts for jobs::JobsConfig {}
-impl ServiceParts for certs::CertsConfig {}
 
 /// The controllers this config turns on, in the order their rounds are first run.
 pub fn controllers(config: &AgentConfig) -> Vec<Box<dyn Controller>> {

@@ -1,6 +1,7 @@
 //! The only place that talks to the Docker Engine API (bollard). Connecting, classifying
 //! errors once, and naming what twip makes.
 
+pub mod acme;
 pub mod api;
 pub mod attach;
 pub mod clean;

@@ -63,6 +63,8 @@ pub async fn make_plan_with(
     desired: Desired,
 ) -> anyhow::Result<(Desired, Plan)> {
     let observed = engine::observe::observe(d.api, &desired.stack).await?;
+    let mut desired = desired;
+    plan::desired::adopt_acme(&mut desired, &observed);
     let mut plan = plan::reconcile(&desired, &observed, opts);
     plan.release = plan::order::release_steps(&plan, &d.env.manifest);
     Ok((desired, plan))

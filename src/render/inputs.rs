@@ -19,6 +19,9 @@ pub struct Inputs {
     pub secrets: BTreeMap<String, Vec<u8>>,
     /// The key secret names are made with; present when there is a secret to name.
     pub name_key: Option<NameKey>,
+    /// A self-signed certificate and key (PEM) the proxy serves for `proxy.tls.acme` until the
+    /// agent has obtained one: generated, never written to a file.
+    pub acme_placeholder: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for Inputs {
@@ -77,6 +80,12 @@ pub fn gather(env: &Environment, project_dir: &Path) -> anyhow::Result<Inputs> {
             inputs.name_key = Some(NameKey::for_project(project_dir)?);
         }
         inputs.secrets.insert(t.key, data);
+    }
+    if m.proxy
+        .as_ref()
+        .is_some_and(crate::render::context::tls::has_acme)
+    {
+        inputs.acme_placeholder = Some(crate::tls::placeholder_pem()?);
     }
     Ok(inputs)
 }

@@ -588,6 +588,20 @@ fn manifest_secrets(
             });
         }
     }
+    // The ACME certificate: made by `twip up` (a placeholder) and by the agent, never a file.
+    if env
+        .manifest
+        .proxy
+        .as_ref()
+        .is_some_and(context::tls::has_acme)
+    {
+        secrets.push(FileObjCtx {
+            key: context::tls::ACME_SECRET_KEY.to_string(),
+            name: format!("{stack}_acme"),
+            file: None,
+            external: true,
+        });
+    }
     Ok(secrets)
 }
 

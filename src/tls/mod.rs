@@ -105,6 +105,13 @@ pub fn load_pair(cert_pem: &[u8], key_pem: &[u8]) -> Result<CertInfo, String> {
     Ok(info)
 }
 
+/// A certificate's serial number in hex (lower case), `?` when it cannot be parsed.
+pub fn serial_hex(cert: &CertificateDer<'_>) -> String {
+    x509_parser::parse_x509_certificate(cert.as_ref())
+        .map(|(_, c)| c.raw_serial().iter().map(|b| format!("{b:02x}")).collect())
+        .unwrap_or_else(|_| "?".into())
+}
+
 /// Seconds since the Unix epoch, now.
 pub fn now() -> i64 {
     std::time::SystemTime::now()
@@ -127,6 +134,19 @@ pub fn date(unix: i64) -> String {
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = if m <= 2 { y + 1 } else { y };
     format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// A self-signed certificate and its key in one PEM (chain then key), for `placeholder.invalid`:
+/// what the proxy serves for an ACME certificate not obtained yet. A new key each time.
+pub fn placeholder_pem() -> anyhow::Result<Vec<u8>> {
+    let mut params = rcgen14::CertificateParams::new(vec!["placeholder.invalid".to_string()])?;
+    params.distinguished_name.push(
+        rcgen14::DnType::CommonName,
+        "twip placeholder (no ACME certificate yet)",
+    );
+    let key = rcgen14::KeyPair::generate()?;
+    let cert = params.self_signed(&key)?;
+    Ok(format!("{}{}", cert.pem(), key.serialize_pem()).into_bytes())
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod example;
 pub mod lab;
+pub mod pebble;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -14,6 +14,9 @@ pub struct ProxyTls {
     /// one answers clients that send no name (or a name no certificate holds).
     #[serde(default)]
     pub certificates: Vec<CertificateFiles>,
+    /// A certificate obtained and renewed with ACME (RFC 8555, HTTP-01) by the agent.
+    #[serde(default)]
+    pub acme: Option<Acme>,
     /// Redirect plain HTTP to HTTPS with a 301 (default true; a route may opt out).
     #[serde(default)]
     pub redirect: Option<bool>,
@@ -101,5 +104,40 @@ impl CertificateFiles {
             }
         }
         v
+    }
+}
+
+/// `proxy.tls.acme`: one certificate for `domains`, obtained from an ACME directory with
+/// HTTP-01 challenges answered through the proxy, renewed at two thirds of its lifetime.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Acme {
+    /// The account's contact address (the CA writes to it about expiry and problems).
+    pub email: String,
+    /// The directory: an `https://` URL, `production` or `staging` (Let's Encrypt's). Default:
+    /// Let's Encrypt production.
+    #[serde(default)]
+    pub directory: Option<String>,
+    /// The DNS names of the certificate (one or more; no wildcards with HTTP-01).
+    pub domains: Vec<String>,
+    /// A PEM file in the project with the root(s) that the directory's own HTTPS certificate
+    /// chains to, for a private or test CA (default: the system's roots).
+    #[serde(default)]
+    pub ca_bundle: Option<String>,
+}
+
+/// Let's Encrypt's production directory.
+pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
+/// Let's Encrypt's staging directory.
+pub const LETS_ENCRYPT_STAGING: &str = "https://acme-staging-v02.api.letsencrypt.org/directory";
+
+impl Acme {
+    /// The directory URL this names.
+    pub fn directory_url(&self) -> String {
+        match self.directory.as_deref() {
+            None | Some("production") => LETS_ENCRYPT.to_string(),
+            Some("staging") => LETS_ENCRYPT_STAGING.to_string(),
+            Some(u) => u.to_string(),
+        }
     }
 }

@@ -69,7 +69,10 @@ pub(super) fn check_tls(m: &Manifest, project_dir: &Path, now: i64, c: &mut Chec
         }
         return;
     };
-    if t.certificates.is_empty() {
+    if let Some(a) = &t.acme {
+        check_acme(m, project_dir, a, c);
+    }
+    if t.certificates.is_empty() && t.acme.is_none() {
         c.err(
             &["proxy", "tls", "certificates"],
             "give at least one certificate: `- {cert: certs/site.crt, key: certs/site.key}` or `- {bundle: certs/site.pem}`",
@@ -120,6 +123,67 @@ pub(super) fn check_tls(m: &Manifest, project_dir: &Path, now: i64, c: &mut Chec
                 );
             } else {
                 seen.push((n.clone(), i));
+            }
+        }
+    }
+}
+
+/// `proxy.tls.acme`: an email, a directory (`production`, `staging` or an https URL), one or
+/// more distinct DNS names (HTTP-01 cannot prove a wildcard), a readable CA bundle.
+fn check_acme(m: &Manifest, project_dir: &Path, a: &Acme, c: &mut Checker) {
+    let at = |k: &'static str| ["proxy", "tls", "acme", k];
+    let email_ok = a.email.split_once('@').is_some_and(|(user, host)| {
+        !user.is_empty()
+            && !user
+                .chars()
+                .any(|ch| ch.is_whitespace() || ch.is_control() || "<>,;:\"".contains(ch))
+            && names::dns_name(host).is_ok()
+            && host.contains('.')
+    });
+    if !email_ok {
+        c.err(&at("email"), "not an email address (`ops@example.com`)");
+    }
+    if let Some(d) = &a.directory {
+        let url_ok = d.strip_prefix("https://").is_some_and(|rest| {
+            let host = rest.split('/').next().unwrap_or("");
+            !host.is_empty()
+                && names::host_port(host).is_ok()
+                && names::check_line(rest).is_ok()
+                && !rest.contains(char::is_whitespace)
+        });
+        if d != "production" && d != "staging" && !url_ok {
+            c.err(
+                &at("directory"),
+                "give `production`, `staging` (Let's Encrypt's) or an `https://` URL of an ACME directory",
+            );
+        }
+    }
+    if a.domains.is_empty() {
+        c.err(&at("domains"), "give at least one DNS name");
+    }
+    for (i, d) in a.domains.iter().enumerate() {
+        let idx = i.to_string();
+        let at = ["proxy", "tls", "acme", "domains", idx.as_str()];
+        if d.starts_with("*.") {
+            c.err(
+                &at,
+                "a wildcard name cannot be proven with HTTP-01; name each host",
+            );
+        } else if let Err(e) = names::dns_name(d) {
+            c.err(&at, e);
+        } else if d.parse::<std::net::IpAddr>().is_ok() || !d.trim_end_matches('.').contains('.') {
+            c.err(&at, "give a fully qualified DNS name (`www.example.com`)");
+        } else if a.domains[..i].iter().any(|x| x.eq_ignore_ascii_case(d)) {
+            c.err(&at, format!("`{d}` is given twice"));
+        }
+    }
+    if let Some(f) = &a.ca_bundle {
+        match read(m, project_dir, f) {
+            Err(e) => c.err(&at("ca_bundle"), e),
+            Ok(bytes) => {
+                if tls::certificates(&bytes).is_err() {
+                    c.err(&at("ca_bundle"), format!("`{f}` holds no PEM certificate"));
+                }
             }
         }
     }

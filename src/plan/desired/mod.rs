@@ -418,6 +418,32 @@ fn desired_secrets(
             secrets.push(object(key, name, data, base));
         }
     }
+    if env
+        .manifest
+        .proxy
+        .as_ref()
+        .is_some_and(context::tls::has_acme)
+    {
+        // A new placeholder; a deploy keeps what the proxy already serves (adopt_acme).
+        let key = context::tls::ACME_SECRET_KEY;
+        let data = inputs
+            .acme_placeholder
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("the ACME placeholder certificate was not made"))?;
+        let name = format!("{stack}_acme-{}", render::content_hash(&data));
+        let mut labels = base.clone();
+        labels.insert(
+            crate::labels::ACME_CERT.to_string(),
+            "placeholder".to_string(),
+        );
+        secrets.push(DesiredObject {
+            key: key.to_string(),
+            name,
+            data,
+            external: false,
+            labels,
+        });
+    }
     Ok(secrets)
 }
 
@@ -431,9 +457,83 @@ fn object(key: &str, name: String, data: Vec<u8>, base: &HashMap<String, String>
     }
 }
 
-/// The hash of a spec with its replica count left out (scaling is not a spec change).
+/// Keeps the ACME certificate the proxy serves now: when the observed proxy service mounts a
+/// secret at the ACME certificate's place, the desired state uses that secret (it is the
+/// agent's, or the placeholder of an earlier deploy) rather than a new placeholder. Pure.
+pub fn adopt_acme(desired: &mut Desired, observed: &super::Observed) {
+    let target = context::tls::ACME_SECRET_TARGET;
+    let acme_ref = |spec: &ServiceSpec| -> Option<String> {
+        spec.task_template
+            .as_ref()?
+            .container_spec
+            .as_ref()?
+            .secrets
+            .as_ref()?
+            .iter()
+            .find(|r| r.file.as_ref().and_then(|f| f.name.as_deref()) == Some(target))?
+            .secret_name
+            .clone()
+    };
+    let proxy = format!(
+        "{}_{}",
+        desired.stack,
+        crate::manifest::validate::PROXY_SERVICE
+    );
+    let Some(current) = observed
+        .services
+        .iter()
+        .find(|s| s.name == proxy)
+        .and_then(|s| acme_ref(&s.spec))
+    else {
+        return;
+    };
+    if !observed.secrets.iter().any(|o| o.name == current) {
+        return;
+    }
+    let Some(obj) = desired
+        .secrets
+        .iter_mut()
+        .find(|o| o.key == context::tls::ACME_SECRET_KEY)
+    else {
+        return;
+    };
+    obj.name = current.clone();
+    obj.data = Vec::new();
+    obj.external = true;
+    for s in desired.services.iter_mut().filter(|s| s.name == proxy) {
+        let refs = s
+            .spec
+            .task_template
+            .as_mut()
+            .and_then(|t| t.container_spec.as_mut())
+            .and_then(|c| c.secrets.as_mut());
+        for r in refs.into_iter().flatten() {
+            if r.file.as_ref().and_then(|f| f.name.as_deref()) == Some(target) {
+                r.secret_name = Some(current.clone());
+            }
+        }
+    }
+}
+
+/// The hash of a spec with its replica count left out (scaling is not a spec change), and
+/// without the name of the ACME certificate's secret (the agent changes it, not a deploy).
 pub fn hash_spec(spec: &ServiceSpec) -> String {
     let mut s = spec.clone();
+    if let Some(refs) = s
+        .task_template
+        .as_mut()
+        .and_then(|t| t.container_spec.as_mut())
+        .and_then(|c| c.secrets.as_mut())
+    {
+        for r in refs.iter_mut() {
+            if r.file.as_ref().and_then(|f| f.name.as_deref())
+                == Some(context::tls::ACME_SECRET_TARGET)
+            {
+                r.secret_name = None;
+                r.secret_id = None;
+            }
+        }
+    }
     if let Some(mode) = s.mode.as_mut() {
         if let Some(r) = mode.replicated.as_mut() {
             r.replicas = None;
@@ -515,6 +615,7 @@ secrets:
             config_files: BTreeMap::from([("motd".to_string(), motd.as_bytes().to_vec())]),
             secrets: BTreeMap::from([("token".to_string(), token.as_bytes().to_vec())]),
             name_key: Some(NameKey::from_bytes(&[7u8; 32])),
+            acme_placeholder: None,
         }
     }
 

@@ -10,7 +10,7 @@ use crate::manifest::Environment;
 pub mod agent;
 mod proxy;
 mod service;
-mod tls;
+pub mod tls;
 mod types;
 pub mod vip;
 

@@ -51,6 +51,13 @@ fn proxy_secrets(p: &Proxy) -> Vec<RefCtx> {
                 }),
         );
     }
+    if super::tls::has_acme(p) {
+        out.push(RefCtx {
+            source: super::tls::ACME_SECRET_KEY.to_string(),
+            target: Some(super::tls::ACME_SECRET_TARGET.to_string()),
+            mode: mode(),
+        });
+    }
     out
 }
 
@@ -255,6 +262,7 @@ pub fn proxy_ctx(env: &Environment, p: &Proxy) -> ProxyCtx {
             https_redirect: p.tls.as_ref().is_some_and(|t| super::route_redirects(t, r)),
         });
     }
+    let tls = super::tls_ctx(p, &stack);
     ProxyCtx {
         stack,
         listen_port: PROXY_LISTEN_PORT,
@@ -270,7 +278,7 @@ pub fn proxy_ctx(env: &Environment, p: &Proxy) -> ProxyCtx {
         health_rise: health.rise.unwrap_or(1),
         routes,
         backends,
-        tls: super::tls_ctx(p),
+        tls,
     }
 }
 

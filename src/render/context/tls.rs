@@ -25,6 +25,20 @@ pub struct TlsSecret {
     pub target: String,
 }
 
+/// The key of the ACME certificate's secret (chain and key in one PEM) in the stack.
+pub const ACME_SECRET_KEY: &str = "_tls_acme";
+/// Its file name under [`SECRETS_DIR`] in the proxy's containers.
+pub const ACME_SECRET_TARGET: &str = "tls-acme.pem";
+/// The port the agent's certificates controller answers HTTP-01 challenges on.
+pub const ACME_CHALLENGE_PORT: u16 = 8402;
+/// The path prefix of HTTP-01 challenges.
+pub const ACME_CHALLENGE_PATH: &str = "/.well-known/acme-challenge/";
+
+/// Whether `p` has a certificate from ACME.
+pub fn has_acme(p: &Proxy) -> bool {
+    p.tls.as_ref().is_some_and(|t| t.acme.is_some())
+}
+
 /// The secrets of `p`'s certificates, in the manifest's order: `cert` and `key`, or `bundle`.
 pub fn tls_secrets(p: &Proxy) -> Vec<TlsSecret> {
     let Some(t) = &p.tls else {
@@ -136,6 +150,8 @@ pub struct TlsCtx {
     pub redirect_default: bool,
     /// The `Strict-Transport-Security` value, when HSTS is on.
     pub hsts: Option<String>,
+    /// Where HTTP-01 challenges go (`tasks.STACK_agent:8402`), when a certificate is from ACME.
+    pub acme_challenge: Option<String>,
     /// The published HTTPS port when it is not 443: redirects name it (the Host header of a
     /// plain HTTP request carries the HTTP port, if any).
     pub redirect_port: Option<u16>,
@@ -148,11 +164,14 @@ pub fn route_redirects(t: &ProxyTls, r: &Route) -> bool {
     r.https_redirect.unwrap_or(t.redirect.unwrap_or(true))
 }
 
-pub fn tls_ctx(p: &Proxy) -> Option<TlsCtx> {
+pub fn tls_ctx(p: &Proxy, stack: &str) -> Option<TlsCtx> {
     let t = p.tls.as_ref()?;
-    let crts = (0..t.certificates.len())
+    let mut crts: Vec<String> = (0..t.certificates.len())
         .map(|i| format!("{SECRETS_DIR}/tls-{i}.pem"))
         .collect();
+    if t.acme.is_some() {
+        crts.push(format!("{SECRETS_DIR}/{ACME_SECRET_TARGET}"));
+    }
     let redirecting = p.routes.iter().filter(|r| route_redirects(t, r)).count();
     let default = t.redirect.unwrap_or(true);
     Some(TlsCtx {
@@ -171,6 +190,10 @@ pub fn tls_ctx(p: &Proxy) -> Option<TlsCtx> {
         redirect_all: redirecting == p.routes.len() && default,
         redirect_some: redirecting > 0 || default,
         redirect_default: default,
+        acme_challenge: t
+            .acme
+            .as_ref()
+            .map(|_| format!("tasks.{stack}_agent:{ACME_CHALLENGE_PORT}")),
         redirect_port: Some(t.port.unwrap_or(443)).filter(|p| *p != 443),
         runtime: runtime_api(p).then(|| RuntimeCtx {
             port: crate::tls::runtime::PORT,
