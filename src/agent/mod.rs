@@ -28,6 +28,8 @@ pub mod autoscale;
 pub mod certs;
 pub mod hot_swap;
 pub mod jobs;
+pub mod jobs_cli;
+pub mod jobs_slots;
 
 /// Where the agent's config is mounted in its container.
 pub const CONFIG_PATH: &str = "/run/twip/agent.json";
