@@ -58,7 +58,7 @@ fn jobs_run_streams_the_output_and_exits_with_the_jobs_code() {
     require_swarm();
     let (p, stack) = project(
         "manual",
-        "  hello:\n    schedule: \"0 0 1 1 *\"\n    image: twip/base:bookworm\n    command: [sh, -c, 'echo job-says-$TWIP_JOB_SLOT; exit 7']\n",
+        "  hello:\n    schedule: \"0 0 1 1 *\"\n    image: twip/base:bookworm\n    command: [sh, -c, 'echo job-says-$$TWIP_JOB_SLOT; exit 7']\n",
     );
     let _rm = RemoveJobs(stack.clone());
     let up = p.twip(&["up", "manual"]);
@@ -117,7 +117,7 @@ fn the_controller_runs_each_slot_exactly_once_across_restarts() {
     require_swarm();
     let (p, stack) = project(
         "tick",
-        "  tick:\n    schedule: \"*/10 * * * * *\"\n    image: twip/base:bookworm\n    command: [sh, -c, 'echo ran-slot-$TWIP_JOB_SLOT']\n",
+        "  tick:\n    schedule: \"*/10 * * * * *\"\n    image: twip/base:bookworm\n    command: [sh, -c, 'echo ran-slot-$$TWIP_JOB_SLOT']\n",
     );
     let _rm = RemoveJobs(stack.clone());
     let up = p.twip(&["up", "tick"]);
