@@ -264,6 +264,11 @@ pub enum Command {
     /// Print the command reference (docs/commands.md) as Markdown
     #[command(hide = true)]
     DocsCommands,
+
+    /// The in-cluster agent: runs the environment's controllers (the stack's `agent` service
+    /// runs it; not for a terminal)
+    #[command(hide = true)]
+    Agent(AgentArgs),
 }
 
 #[derive(Debug, Args)]
@@ -450,6 +455,13 @@ pub struct StatusArgs {
     /// Use the lab of this name instead of the manifest's engine
     #[arg(long, value_name = "NAME")]
     pub lab: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// The agent's config (JSON), instead of the one the stack mounts (/run/twip/agent.json)
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -22,6 +22,9 @@ pub const SPEC_HASH: &str = "io.twip.spec-hash";
 /// The replica count the manifest asked for, so that `up` keeps a count set by `scale` or the
 /// autoscaler until the manifest's count changes.
 pub const MANIFEST_REPLICAS: &str = "io.twip.manifest-replicas";
+/// On the proxy service: the certificate secrets the agent was asked to swap into the running
+/// proxies (comma-separated names), set by `twip up` instead of a rolling update.
+pub const TLS_HOT_SWAP: &str = "io.twip.tls-hot-swap";
 /// The container label that names the local image a service was deployed from (no registry).
 pub const IMAGE_ID: &str = "io.twip.image-id";
 
@@ -66,3 +69,9 @@ pub const LAB: &str = "io.twip.lab";
 pub const LAB_ROLE: &str = "io.twip.lab.role";
 /// Label on a lab's node containers: the position in the lab (0, 1, ...), managers first.
 pub const LAB_INDEX: &str = "io.twip.lab.index";
+
+/// On the in-cluster agent's service and containers (`true`).
+pub const AGENT: &str = "io.twip.agent";
+/// On a config that holds a controller's last decision (written by the agent): the
+/// controller's name. One per controller; older ones are removed as a new one is written.
+pub const RECORD: &str = "io.twip.record";

@@ -162,6 +162,7 @@ pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<i32> {
         Command::Schema => commands::schema::run(),
         Command::Completions(args) => commands::completions::run(&args),
         Command::DocsCommands => commands::docs::run(),
+        Command::Agent(a) => commands::agent::run(g, &a, ui).await,
         Command::Bench(args) => commands::bench::run(&args, g, ui).await,
         Command::Certs(a) => commands::certs::run(g, &a, ui),
         Command::Plan(a) => commands::plan::run(g, &a, ui).await,

@@ -217,13 +217,19 @@ pub fn choose(
 /// else the did-you-mean error (exit 2).
 pub fn check_service(t: &Target, service: &str) -> anyhow::Result<()> {
     let m = &t.env.manifest;
+    let agent = crate::agent::for_stack(&t.env, &t.project.dir)?.is_some();
+    let agent_name = crate::manifest::validate::AGENT_SERVICE;
     let known = m.services.contains_key(service)
         || (service == PROXY_SERVICE && m.proxy.is_some())
-        || (service == MONITORING_SERVICE && m.monitoring.is_some());
+        || (service == MONITORING_SERVICE && m.monitoring.is_some())
+        || (service == agent_name && agent);
     if known {
         return Ok(());
     }
     let mut names: Vec<&str> = m.services.keys().map(String::as_str).collect();
+    if agent {
+        names.push(agent_name);
+    }
     if m.proxy.is_some() {
         names.push(PROXY_SERVICE);
     }

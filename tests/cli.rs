@@ -567,3 +567,27 @@ fn build_runs_the_pre_build_hook_first_and_stops_when_it_fails() {
     assert!(!err.contains("pre-build"), "{err}");
     assert!(!dir.join("pre-build.env").exists(), "{err}");
 }
+
+#[test]
+fn the_agent_refuses_a_missing_or_malformed_config_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.json");
+    let out = twip()
+        .args(["agent", "--config"])
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("the agent's config"), "{err}");
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "{\"env\": \"x\", \"stack\": \"x\", \"unknown\": 1}").unwrap();
+    let out = twip()
+        .args(["agent", "--config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown field"), "{err}");
+}

@@ -3,7 +3,9 @@
 //! - zero failed requests through a rolling update of 3 replicas (v1 → v2), a scale-down 3 → 1,
 //!   an update of a single replica (start-first, health-gated, lame duck), and a version whose
 //!   health check never passes (rolled back, exit 4);
-//! - the autoscaler following a real load step (a fixed request rate): up to the count its
+//! - the agent's autoscaling controller (its rounds driven from the test process against the
+//!   lab's manager until the agent runs in the cluster) following a real load step (a fixed
+//!   request rate), every change through a plan and a release: up to the count its
 //!   formula gives while the load runs, held without reversal, one scale-down once every
 //!   higher recommendation has left the stabilization window (on the autoscaler's own clock);
 //!   and the same load pattern run in simulation against the seed's +1/-1 loop, both printed
@@ -19,12 +21,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::agent::*;
 use common::lab::*;
 use common::*;
 
@@ -65,7 +67,10 @@ services:
 const RATE: u64 = 150;
 const TARGET: u64 = 40;
 const WINDOW_S: u64 = 20;
+/// The agent is off: its controller's rounds are driven by the test (one autoscaler only).
 const LABAS: &str = "extends: labzd
+agent:
+  enabled: false
 services:
   web:
     replicas: 1
@@ -509,53 +514,51 @@ fn on_a_three_node_lab_changes_lose_nothing_autoscaling_follows_load_and_failure
     }
 }
 
-/// `twip autoscale --lab --json` while a fixed rate of RATE requests/s runs for a while. The
-/// decisions are checked by their order: those logged while the load ran take web from 1 up
-/// to ceil(RATE / TARGET) and hold it (no scale-down, never above); after the load, exactly one
-/// scale-down, to 1, as the last event, and only once every higher recommendation is more
-/// than the window old on the autoscaler's own clock (`at_s`).
+/// The agent's autoscaling controller, its rounds driven every 3 s from the test process
+/// against the lab's manager engine (the agent's own runner is not deployed yet), reading
+/// HAProxy's stats through every node's published stats port, while a fixed rate of RATE
+/// requests/s runs for a while. The decisions are checked by their order: those logged while
+/// the load ran take web from 1 up to ceil(RATE / TARGET) and hold it (no scale-down, never
+/// above); after the load, exactly one scale-down, to 1, as the last event, and only once
+/// every higher recommendation is more than the window old on the controller's own clock
+/// (`at_s`). Every scale event went through a plan and was recorded as a release.
 fn autoscaler_follows_a_load_step(ctx: &Ctx) {
     ctx.ok(&[("TWIP_WEB_VERSION", "3.0.0")], &["up", "labas"]);
     assert_eq!(ctx.hosts("web").len(), 1);
     let expected = RATE.div_ceil(TARGET);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_twip"))
-        .arg("--project-dir")
-        .arg(ctx.project.path())
-        .args([
-            "autoscale",
-            "labas",
-            "--lab",
-            &ctx.lab.name,
-            "--interval",
-            "3s",
-            "--json",
-        ])
-        .env("TWIP_LAB_DIR", ctx.lab.state_dir())
-        .env("TWIP_WEB_VERSION", "3.0.0")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("twip autoscale starts");
-    let started = Instant::now();
-    // Decisions as they come, read by a thread (the child runs until Ctrl-C).
+    let config = agent_config(
+        ctx.project.path(),
+        "labas",
+        &[("TWIP_WEB_VERSION", "3.0.0")],
+    );
+    let stats = config
+        .autoscale
+        .stats
+        .clone()
+        .expect("labas has a stats page");
+    let urls: Vec<String> = nodes_of(&ctx.lab.status())
+        .iter()
+        .filter_map(|n| n["address"].as_str())
+        .map(|a| format!("http://{a}:{}{};csv", stats.port, stats.uri))
+        .collect();
+    assert_eq!(urls.len(), 3, "{urls:?}");
+    let stop = Arc::new(AtomicBool::new(false));
+    let errors = Arc::new(Mutex::new(Vec::<String>::new()));
     let decisions = Arc::new(Mutex::new(Vec::<serde_json::Value>::new()));
-    let reader = {
-        let d = decisions.clone();
-        let stdout = child.stdout.take().unwrap();
+    let controller = {
+        let (stop, errors, decisions) = (stop.clone(), errors.clone(), decisions.clone());
+        let engine = ctx.manager_engine.clone();
         std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str(&line) {
-                    d.lock().unwrap().push(v);
-                }
-            }
+            drive_autoscale(&engine, config, urls, &stop, &errors, &decisions)
         })
     };
+    let started = Instant::now();
     let count = |d: &Arc<Mutex<Vec<serde_json::Value>>>| d.lock().unwrap().len();
     // Two idle evaluations first (the first has no rate yet).
     assert!(
         eventually(120, || (count(&decisions) >= 2).then_some(())).is_some(),
-        "autoscale logs no decisions"
+        "the controller logs no decisions: {:?}",
+        errors.lock().unwrap()
     );
 
     // The load step: RATE requests/s through the manager's proxy for 45 s. Decisions logged
@@ -611,32 +614,28 @@ fn autoscaler_follows_a_load_step(ctx: &Ctx) {
     if let Some(i) = down_seen {
         eventually(60, || (count(&decisions) >= i + 3).then_some(()));
     }
-    let _ = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
-    let status = child.wait().unwrap();
-    reader.join().unwrap();
+    stop.store(true, Ordering::SeqCst);
+    controller.join().unwrap();
     let decisions = decisions.lock().unwrap().clone();
-    let mut err = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        use std::io::Read;
-        let _ = e.read_to_string(&mut err);
-    }
-    assert!(status.success(), "autoscale exit {status:?}: {err}");
+    let errors = errors.lock().unwrap().clone();
+    assert!(errors.is_empty(), "rounds that failed: {errors:?}");
     let at = |x: &serde_json::Value| x["at_s"].as_f64().unwrap_or(0.0);
     let n = |x: &serde_json::Value, k: &str| x[k].as_u64().unwrap_or(0);
+    // The controller's clock is the wall clock (it survives a restart): shown from the first.
+    let t0 = decisions.first().map_or(0.0, at);
     let log: Vec<String> = decisions
         .iter()
         .enumerate()
         .map(|(i, x)| {
             format!(
-                "{:6.1}s current {} metric {:.1} recommended {} desired {} ({}){}",
-                at(x),
+                "{:6.1}s current {} metric {:.1} recommended {} desired {} ({}) [{}]{}",
+                at(x) - t0,
                 n(x, "current"),
                 x["metric"].as_f64().unwrap_or(f64::NAN),
                 n(x, "recommended"),
                 n(x, "desired"),
                 x["reason"].as_str().unwrap_or(""),
+                x["acted"].as_str().unwrap_or(""),
                 if i == first_loaded {
                     "   <- first logged under load"
                 } else if i == first_after {
@@ -659,6 +658,16 @@ fn autoscaler_follows_a_load_step(ctx: &Ctx) {
         .filter(|(_, x)| n(x, "desired") != n(x, "current"))
         .map(|(i, x)| (i, at(x), n(x, "current"), n(x, "desired")))
         .collect();
+    // Each one acted: rescaled through a plan, recorded as a release by the agent.
+    for (i, ..) in &events {
+        assert!(
+            decisions[*i]["acted"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("scaled, release ")),
+            "decision {i} did not scale through a recorded plan: {}\n{log}",
+            decisions[*i]
+        );
+    }
 
     // Nothing moved before the load; up to the formula's count while it ran.
     assert!(
@@ -715,7 +724,7 @@ fn autoscaler_follows_a_load_step(ctx: &Ctx) {
     // The same load pattern in simulation: twip's controller against the seed's +1/-1 loop.
     let (twip_run, naive_run) = compare_on_pattern(load_start, load_end, started.elapsed());
     println!(
-        "autoscaler on the lab (rps, target {TARGET}, window {WINDOW_S} s, every 3 s):\n{log}"
+        "the agent's autoscaler on the lab (rps, target {TARGET}, window {WINDOW_S} s, every 3 s):\n{log}"
     );
     println!(
         "{:<34} {:>12} {:>10} {:>28}",

@@ -67,6 +67,10 @@ fn haproxy_check(cfg: &str, project: &Path) {
     std::fs::copy(project.join("certs/a.crt"), secrets.join("tls-0.pem")).unwrap();
     std::fs::copy(project.join("certs/a.key"), secrets.join("tls-0.pem.key")).unwrap();
     std::fs::copy(project.join("certs/b.pem"), secrets.join("tls-1.pem")).unwrap();
+    // The runtime API's credentials, derived from the project's name key.
+    let creds = twip::tls::runtime::credentials(&[7u8; 32]).unwrap();
+    std::fs::write(secrets.join("twip-runtime.pem"), &creds.server_bundle).unwrap();
+    std::fs::write(secrets.join("twip-runtime-ca.pem"), &creds.ca_cert).unwrap();
     let cfg = cfg.replace("/run/secrets/", &format!("{}/", secrets.display()));
     let path = tmp.path().join("haproxy.cfg");
     std::fs::write(&path, &cfg).unwrap();

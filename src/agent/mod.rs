@@ -14,6 +14,13 @@
 //! type made from the environment (`for_environment`), which is empty when the manifest asks
 //! nothing of it, and a `controller` constructor that returns `None` for an empty part.
 //! [`controllers`] is the one list of them.
+//!
+//! Where the rest is: [`runner`] is the loop `twip agent` runs (each controller's round when
+//! it is due, backoff on errors, one log line and one record per round); the records are
+//! configs of the stack (`engine::records`), shown by `twip status`; the agent's service is
+//! built in `render::context::agent` ([`for_stack`] decides whether the stack has one), where
+//! a controller adds what it needs of it (networks, secrets, ports) through [`ServiceParts`];
+//! its image is built from the running binary by `lifecycle::agent_image`.
 
 use std::path::Path;
 use std::time::Duration;
@@ -25,11 +32,15 @@ use crate::engine::Docker;
 use crate::manifest::Environment;
 
 pub mod autoscale;
+pub mod autoscale_round;
 pub mod certs;
 pub mod hot_swap;
 pub mod jobs;
 pub mod jobs_cli;
 pub mod jobs_slots;
+pub mod runner;
+
+pub use crate::render::context::agent::{PortNeed, SecretNeed, ServiceNeeds};
 
 /// Where the agent's config is mounted in its container.
 pub const CONFIG_PATH: &str = "/run/twip/agent.json";
@@ -70,6 +81,17 @@ impl AgentConfig {
         })
     }
 
+    /// What the controllers need of the agent's service (networks, secrets, ports), every
+    /// part's [`ServiceParts::service_needs`] merged, in the order of [`controllers`].
+    pub fn service_needs(&self) -> ServiceNeeds {
+        let mut needs = ServiceNeeds::default();
+        needs.merge(self.certs.service_needs());
+        needs.merge(self.hot_swap.service_needs());
+        needs.merge(self.autoscale.service_needs());
+        needs.merge(self.jobs.service_needs());
+        needs
+    }
+
     /// Whether any controller has work: an environment that needs none runs no agent.
     pub fn needs_agent(&self) -> bool {
         !(self.jobs.is_empty()
@@ -78,6 +100,31 @@ impl AgentConfig {
             && self.hot_swap.is_empty())
     }
 }
+
+/// The agent's config when the environment runs an agent: `agent.enabled` in the manifest
+/// decides when it is set (`true` runs it with nothing to do, `false` never), else whether a
+/// controller has work ([`AgentConfig::needs_agent`]).
+pub fn for_stack(env: &Environment, project_dir: &Path) -> anyhow::Result<Option<AgentConfig>> {
+    let config = AgentConfig::for_environment(env, project_dir)?;
+    let enabled = env.manifest.agent.as_ref().and_then(|a| a.enabled);
+    Ok(enabled
+        .unwrap_or_else(|| config.needs_agent())
+        .then_some(config))
+}
+
+/// A controller's say in the agent's service: what its part of the config needs beyond the
+/// socket and the config (see `render::context::agent`, the extension point). The default
+/// needs nothing. To contribute, implement it in the controller's own file and remove its
+/// empty `impl` below.
+pub trait ServiceParts {
+    /// The networks, secrets, ports and environment this part needs (pure: from the config).
+    fn service_needs(&self) -> ServiceNeeds {
+        ServiceNeeds::default()
+    }
+}
+
+impl ServiceParts for jobs::JobsConfig {}
+impl ServiceParts for certs::CertsConfig {}
 
 /// The controllers this config turns on, in the order their rounds are first run.
 pub fn controllers(config: &AgentConfig) -> Vec<Box<dyn Controller>> {

@@ -14,6 +14,7 @@
 //! compare against: see [`sim`].
 
 pub mod sim;
+pub mod state;
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -52,7 +53,8 @@ impl From<&Autoscale> for Policy {
 /// One decision and everything it was made from (what `autoscale` logs).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Decision {
-    /// Seconds since the autoscaler started.
+    /// Seconds on the autoscaler's clock: since `twip autoscale` started, or (the agent's
+    /// controller, whose window outlives it) since the Unix epoch.
     pub at_s: f64,
     pub current: u64,
     /// The metric per task (CPU percent, or requests per second).
@@ -84,6 +86,20 @@ impl Autoscaler {
             policy,
             window: VecDeque::new(),
         }
+    }
+
+    /// An autoscaler that goes on from an earlier one's window (kept across a restart: see
+    /// [`state`]), its recommendations as (time, count), oldest first.
+    pub fn restore(policy: Policy, window: impl IntoIterator<Item = (Duration, u64)>) -> Self {
+        Autoscaler {
+            policy,
+            window: window.into_iter().collect(),
+        }
+    }
+
+    /// The recommendations of the stabilization window: (time, count), oldest first.
+    pub fn window(&self) -> impl Iterator<Item = (Duration, u64)> + '_ {
+        self.window.iter().copied()
     }
 
     /// One evaluation at time `at` (monotonic, since start).

@@ -15,7 +15,9 @@ pub async fn run(g: &GlobalArgs, args: &LogsArgs, _ui: &Ui) -> anyhow::Result<i3
         || (args.service == crate::manifest::validate::PROXY_SERVICE
             && t.env.manifest.proxy.is_some())
         || (args.service == crate::manifest::validate::MONITORING_SERVICE
-            && t.env.manifest.monitoring.is_some());
+            && t.env.manifest.monitoring.is_some())
+        || (args.service == crate::manifest::validate::AGENT_SERVICE
+            && crate::agent::for_stack(&t.env, &t.project.dir)?.is_some());
     if !known {
         let names: Vec<&str> = t.env.manifest.services.keys().map(String::as_str).collect();
         return Err(exit::invalid(format!(

@@ -1,5 +1,6 @@
 //! One module per subcommand. Each only wires the pure core and the effects together.
 
+pub mod agent;
 pub mod autoscale;
 pub mod bench;
 pub mod bootstrap;

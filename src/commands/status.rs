@@ -116,6 +116,10 @@ pub async fn run(g: &GlobalArgs, args: &StatusArgs, ui: &Ui) -> anyhow::Result<i
             (Some(a), Some(s)) => Some(crate::engine::vip::vip_status(&docker, s, a).await?),
             _ => None,
         };
+        let agent = match &stack {
+            Some(s) => crate::engine::records::agent_status(&docker, s).await?,
+            None => None,
+        };
         let entrypoints = match (proxy_port, &stack) {
             (Some(p), Some(s)) => Some(crate::engine::vip::proxy_entrypoints(&docker, s, p).await?),
             _ => None,
@@ -127,6 +131,9 @@ pub async fn run(g: &GlobalArgs, args: &StatusArgs, ui: &Ui) -> anyhow::Result<i
             }
             if let Some(e) = &entrypoints {
                 v["entrypoints"] = serde_json::to_value(e)?;
+            }
+            if let Some(a) = &agent {
+                v["agent"] = serde_json::to_value(a)?;
             }
             println!("{}", serde_json::to_string_pretty(&v)?);
             if let Some(w) = st.quorum.warning() {
@@ -144,6 +151,9 @@ pub async fn run(g: &GlobalArgs, args: &StatusArgs, ui: &Ui) -> anyhow::Result<i
                     "{}",
                     crate::ui::clean(&format!("vip {} on {holder}", vip.address))
                 );
+            }
+            for line in agent.iter().flat_map(crate::engine::records::status_lines) {
+                println!("{}", crate::ui::clean(&line));
             }
         }
         if !args.watch {

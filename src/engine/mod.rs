@@ -17,6 +17,7 @@ pub mod model;
 pub mod nodes;
 pub mod observe;
 pub mod oneoff;
+pub mod records;
 pub mod releases;
 pub mod stats;
 pub mod status;

@@ -80,6 +80,8 @@ pub async fn observe(api: &dyn SwarmApi, stack: &str) -> Result<Observed, Engine
     }
     obs.services.sort_by(|a, b| a.name.cmp(&b.name));
     obs.retained = super::releases::retained_objects(api, stack).await?;
+    obs.retained
+        .extend(super::records::names(api, stack).await?);
     Ok(obs)
 }
 

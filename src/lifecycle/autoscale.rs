@@ -4,15 +4,17 @@
 //! task, summed), asks the controller in [`crate::autoscale`] for a count, logs
 //! the decision with its inputs, and scales through the same converge path as `twip scale` (so
 //! a later `up` keeps the count, and a scale-down drains: the app fails its health check first
-//! and finishes what is in flight). `--dry-run` logs without acting.
+//! and finishes what is in flight). `--dry-run` logs without acting. A stack that runs its
+//! agent (`twip agent`, see [`crate::agent::autoscale`]) autoscales in the cluster: there the
+//! endless loop refuses to run (exit 2); `--once` and `--dry-run` still do.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::autoscale::{Autoscaler, Decision, Policy};
 use crate::context::Target;
-use crate::engine;
 use crate::engine::stats::{self, cpu_per_task_on, service_state};
+use crate::engine::{self, SwarmApi};
 use crate::exit;
 use crate::lifecycle::lock::{self, Operation};
 use crate::manifest::model::{Metric, PublishMode};
@@ -63,6 +65,14 @@ pub async fn run(t: &Target, args: &Settings, ui: &Ui) -> anyhow::Result<i32> {
             "{}: no service has an `autoscale` policy (see docs/manifest.md)",
             t.env.name
         )));
+    }
+    if !args.once && !args.dry_run {
+        if let Some(agent) = agent_service(&t.docker, &stack).await? {
+            return Err(exit::invalid(format!(
+                "{}: the stack runs its agent ({agent}), which autoscales in the cluster; `twip autoscale` runs only with --once or --dry-run here (the agent's decisions: `twip status {}`)",
+                t.env.name, t.env.name
+            )));
+        }
     }
     let stats = t.env.manifest.proxy.as_ref().and_then(|p| {
         let st = p.stats.as_ref();
@@ -149,6 +159,23 @@ pub async fn run(t: &Target, args: &Settings, ui: &Ui) -> anyhow::Result<i32> {
             _ = tokio::signal::ctrl_c() => return Ok(exit::SUCCESS),
         }
     }
+}
+
+/// The stack's agent service, if it runs one (a service of STACK labelled
+/// [`crate::labels::AGENT`]`=true`): that agent autoscales, so an endless loop here would fight it.
+pub async fn agent_service(api: &dyn SwarmApi, stack: &str) -> anyhow::Result<Option<String>> {
+    let filters = HashMap::from([(
+        "label".to_string(),
+        vec![
+            format!("{}={stack}", crate::labels::NAMESPACE),
+            format!("{}=true", crate::labels::AGENT),
+        ],
+    )]);
+    let found = api
+        .list_services(&filters)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(found.into_iter().filter_map(|s| s.spec?.name).min())
 }
 
 fn log(service: &str, p: &Policy, d: &Decision, json: bool, dry_run: bool) {

@@ -45,7 +45,9 @@ pub fn desired_for(env: &Environment, project_dir: &Path) -> anyhow::Result<Desi
     // Best effort, as before; through the one writer that stays in the folder and is atomic.
     let _ = render::write_output(&out_dir, &output);
     let inputs = render::inputs::gather(env, project_dir)?;
-    plan::desired::desired(env, &output, &inputs)
+    let mut desired = plan::desired::desired(env, &output, &inputs)?;
+    super::agent_image::set_in(env, &mut desired)?;
+    Ok(desired)
 }
 
 pub async fn make_plan(t: &Target, opts: &Options, ui: &Ui) -> anyhow::Result<(Desired, Plan)> {
@@ -95,6 +97,7 @@ pub async fn converge_to(
     // Images first: what is deployed must exist, and with a registry its digest is what the
     // services refer to (a rebuilt image under the same tag then rolls out too).
     ensure_images(t, ui).await?;
+    super::agent_image::ensure(&t.env, &t.docker, &desired, ui).await?;
     converge_on(&t.deployment(), opts, desired, detach, timeout, ui).await
 }
 

@@ -129,5 +129,10 @@ pub async fn prepare_lab(
     .await?;
     let local = engine::connect(&Endpoint::resolve(None, None)).await?;
     ensure_images(&t.env, &local, &t.project.dir, ui).await?;
-    crate::lab::deliver(lab, &crate::build::deployed_refs(&t.env), ui).await
+    let mut refs = crate::build::deployed_refs(&t.env);
+    // The agent's image too, when the stack runs one: lab nodes cannot pull it either.
+    if crate::agent::for_stack(&t.env, &t.project.dir)?.is_some() {
+        refs.push(super::agent_image::ensure_built(&t.env, &local, ui).await?);
+    }
+    crate::lab::deliver(lab, &refs, ui).await
 }

@@ -260,6 +260,29 @@ pub async fn acquire(
     }
 }
 
+/// Takes the lock of STACK for OP if it is free (or stale), without waiting and without a
+/// word on the terminal: what the agent's controllers do, which skip a round rather than wait
+/// for an operator. `Ok(Err(holder))`: someone holds it.
+pub async fn try_acquire(
+    api: &dyn SwarmApi,
+    stack: &str,
+    op: &Operation,
+    ttl: Duration,
+) -> anyhow::Result<Result<Held, Holder>> {
+    let quiet = Ui {
+        quiet: true,
+        ..Ui::plain()
+    };
+    match acquire(api, stack, op, None, ttl, &quiet).await {
+        Ok(held) => Ok(Ok(held)),
+        Err(e) if exit::code_for(&e) == exit::LOCKED => match lock::read(api, stack).await? {
+            Some(found) => Ok(Err(found.holder)),
+            None => Err(e),
+        },
+        Err(e) => Err(e),
+    }
+}
+
 /// Releases a lock this command holds, if it is still the one it took. `Ok(false)` when it
 /// was released or taken over meanwhile.
 pub async fn release(api: &dyn SwarmApi, held: &Held) -> anyhow::Result<bool> {

@@ -4,6 +4,7 @@
 //! reconcile -> execute -> wait -> record), `rollback` (a recorded release as the desired
 //! state), `down` (the empty desired state). `progress` shows the engine's events.
 
+pub mod agent_image;
 pub mod autoscale;
 pub mod converge;
 pub mod down;

@@ -9,7 +9,7 @@
 //! purpose: the replica count (kept by design: `twip scale` and the autoscaler set it), the
 //! force-update counter (kept, as `docker stack deploy` keeps it), config and secret IDs (their
 //! names are compared), and twip's bookkeeping labels (`io.twip.spec-hash`,
-//! `io.twip.manifest-replicas`). Config and secret contents are never read here: their names
+//! `io.twip.manifest-replicas`, the autoscaler's `io.twip.autoscale.*`). Config and secret contents are never read here: their names
 //! carry a hash of the content.
 
 use std::collections::BTreeMap;
@@ -314,7 +314,11 @@ fn view_placement(out: &mut Put, tt: &TaskSpec) {
 fn view_labels(out: &mut Put, spec: &ServiceSpec, cs: &TaskSpecContainerSpec) {
     // Labels, without the ones twip keeps its own books with.
     for (k, l) in spec.labels.iter().flatten() {
-        if k != LABEL_SPEC_HASH && k != LABEL_MANIFEST_REPLICAS {
+        // The autoscaler's state (`io.twip.autoscale.*`) is its own book too.
+        if k != LABEL_SPEC_HASH
+            && k != LABEL_MANIFEST_REPLICAS
+            && !k.starts_with(crate::autoscale::state::LABEL_PREFIX)
+        {
             out.put("label", k, Some(l.clone()));
         }
     }

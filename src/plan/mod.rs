@@ -5,6 +5,7 @@
 
 pub mod desired;
 pub mod drift;
+pub mod hot_swap;
 pub mod order;
 
 use std::collections::BTreeMap;
@@ -228,16 +229,31 @@ pub fn reconcile(desired: &Desired, observed: &Observed, opts: &Options) -> Plan
     let mut actions = object_creates(desired, observed);
     let mut unchanged = Vec::new();
 
-    // Phase 1: services.
+    // Phase 1: services. With the agent, a certificate-only change of the proxy is a hot swap.
+    let agent = desired
+        .services
+        .iter()
+        .any(|s| s.short == hot_swap::AGENT_SERVICE);
     for d in &desired.services {
-        match service_action(d, observed, opts) {
+        match service_action(d, observed, opts, agent) {
             Some(action) => actions.push(action),
             None => unchanged.push(d.name.clone()),
         }
     }
 
-    // Phase 2: services no longer in the manifest. Phase 3: what nothing uses any more.
-    actions.extend(removals(desired, observed));
+    // Phase 2: services no longer in the manifest. Phase 3: what nothing uses any more
+    // (but a hot-swapped proxy still mounts its older certificates).
+    let kept: Vec<String> = actions
+        .iter()
+        .filter(|a| a.cause == hot_swap::CAUSE)
+        .filter_map(|a| a.spec.as_deref())
+        .flat_map(hot_swap::secret_names)
+        .collect();
+    actions.extend(
+        removals(desired, observed)
+            .into_iter()
+            .filter(|a| !(a.resource == Resource::Secret && kept.contains(&a.name))),
+    );
 
     actions.sort_by(|a, b| (a.phase, a.resource, &a.name).cmp(&(b.phase, b.resource, &b.name)));
     unchanged.sort();
@@ -283,7 +299,12 @@ fn object_creates(desired: &Desired, observed: &Observed) -> Vec<Action> {
 }
 
 /// Phase 1, one service: create, update, scale, or `None` when it needs nothing.
-fn service_action(d: &DesiredService, observed: &Observed, opts: &Options) -> Option<Action> {
+fn service_action(
+    d: &DesiredService,
+    observed: &Observed,
+    opts: &Options,
+    agent: bool,
+) -> Option<Action> {
     let wanted_override = opts
         .scale
         .get(&d.short)
@@ -310,14 +331,30 @@ fn service_action(d: &DesiredService, observed: &Observed, opts: &Options) -> Op
     let mut spec = spec_to_send(d, o, replicas);
     // Every field twip sets, compared with what the engine holds: the spec-hash label
     // says what twip last sent, not what runs (`docker service update` keeps the label).
-    let changes = drift::diff(&o.spec, &spec, &observed.network_names);
+    let mut changes = drift::diff(&o.spec, &spec, &observed.network_names);
+    let mut hot = false;
+    if let Some(c) = hot_swap::candidate(d, o, &spec).filter(|_| agent && !forced) {
+        let only_label = drift::diff(&o.spec, &c, &observed.network_names);
+        if only_label
+            .iter()
+            .all(|x| x.field == "label" && x.key.as_deref() == Some(crate::labels::TLS_HOT_SWAP))
+        {
+            hot = !only_label.is_empty();
+            spec = c;
+            changes = only_label;
+        }
+    }
     if forced {
         if let Some(tt) = spec.task_template.as_mut() {
             tt.force_update = Some(tt.force_update.unwrap_or(0) + 1);
         }
     }
     if !hash_same || !changes.is_empty() || forced {
-        let cause = update_cause(managed, hash_same, &changes);
+        let cause = if hot {
+            hot_swap::CAUSE.to_string()
+        } else {
+            update_cause(managed, hash_same, &changes)
+        };
         Some(service(
             d,
             Op::Update,
@@ -363,9 +400,23 @@ fn replicas_to_keep(
 }
 
 /// The desired spec with `replicas`, and what `docker stack deploy` keeps: the force-update
-/// counter, and the digest-pinned image when the tag did not change.
+/// counter, and the digest-pinned image when the tag did not change. The autoscaler's state
+/// (labels `io.twip.autoscale.*`, kept by the in-cluster agent) stays too.
 fn spec_to_send(d: &DesiredService, o: &ObservedService, replicas: Option<u64>) -> ServiceSpec {
     let mut spec = d.spec.clone();
+    let kept: Vec<(String, String)> = o
+        .spec
+        .labels
+        .iter()
+        .flatten()
+        .filter(|(k, _)| k.starts_with(crate::autoscale::state::LABEL_PREFIX))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if !kept.is_empty() {
+        spec.labels
+            .get_or_insert_with(Default::default)
+            .extend(kept);
+    }
     if let Some(r) = replicated(&mut spec) {
         *r = replicas.map(|n| n as i64);
     }

@@ -31,6 +31,8 @@ pub const STACK_FILE: &str = "stack.yml";
 pub const PROXY_FILE: &str = "haproxy.cfg";
 pub const MONITORING_FILE: &str = "prometheus.yml";
 pub const VIP_FILE: &str = "keepalived.conf";
+/// The in-cluster agent's config (`twip agent` reads it), when the stack runs the agent.
+pub const AGENT_FILE: &str = "agent.json";
 /// The proxy's addresses, for a load balancer or DNS in front (multi-node environments).
 pub const ENTRYPOINTS_FILE: &str = "entrypoints.txt";
 /// The config key of the rendered keepalived config in the stack.
@@ -398,6 +400,22 @@ pub fn render(env: &Environment, project_dir: &Path, out_dir: &Path) -> anyhow::
             content: text,
         });
     }
+    let mut agent_needs = None;
+    if let Some(config) = crate::agent::for_stack(env, project_dir)? {
+        let text = context::agent::config_text(&config);
+        let key = context::agent::AGENT_CONFIG_KEY;
+        configs.push(FileObjCtx {
+            key: key.into(),
+            name: format!("{stack}_{key}_{}", content_hash(text.as_bytes())),
+            file: Some(format!("./{AGENT_FILE}")),
+            external: false,
+        });
+        agent_needs = Some(config.service_needs());
+        files.push(Rendered {
+            name: AGENT_FILE.into(),
+            content: text,
+        });
+    }
     if let Some(text) = context::vip::entrypoints_file(env) {
         files.push(Rendered {
             name: ENTRYPOINTS_FILE.into(),
@@ -407,7 +425,7 @@ pub fn render(env: &Environment, project_dir: &Path, out_dir: &Path) -> anyhow::
     configs.extend(manifest_configs(env, project_dir, out_dir, &mut files)?);
     let secrets = manifest_secrets(env, project_dir, out_dir)?;
     let objects = ObjectNames { configs, secrets };
-    let ctx = context::stack_ctx(env, objects, proxy_key, mon_key);
+    let ctx = context::stack_ctx(env, objects, proxy_key, mon_key, agent_needs.as_ref());
     let stack_text = render_one(STACK_TEMPLATE, Value::from_serialize(&ctx))?;
     files.insert(
         0,
@@ -549,6 +567,26 @@ fn manifest_secrets(
             file: Some(relative_to(out_dir, &path)),
             external: false,
         });
+    }
+    // The proxy's runtime-API credentials, derived from the name key: never in a file,
+    // `twip up` creates them through the API (as it does a secret from the environment).
+    if env
+        .manifest
+        .proxy
+        .as_ref()
+        .is_some_and(context::runtime_api)
+    {
+        let k = name_key(&mut key_cache, project_dir)?;
+        let creds = crate::tls::runtime::credentials(k.as_bytes())
+            .map_err(|e| anyhow::anyhow!("the runtime API's credentials: {e}"))?;
+        for (key, part) in context::RUNTIME_SECRETS {
+            secrets.push(FileObjCtx {
+                name: names::secret_name(stack, key, part.of(&creds).as_bytes(), k),
+                key: key.to_string(),
+                file: None,
+                external: true,
+            });
+        }
     }
     Ok(secrets)
 }

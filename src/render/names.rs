@@ -32,6 +32,12 @@ impl NameKey {
         NameKey(b.to_vec())
     }
 
+    /// The key itself, for what is derived from it (the proxy's runtime-API credentials,
+    /// `tls::runtime::credentials`). Never printed.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
     /// `TWIP_NAME_KEY`, else the project's key file (made when missing).
     pub fn for_project(project_dir: &Path) -> anyhow::Result<NameKey> {
         if let Ok(v) = std::env::var(KEY_ENV) {

@@ -3,6 +3,7 @@
 //! except for reading the system's root certificates; imports nothing of twip.
 
 pub mod client;
+pub mod runtime;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};

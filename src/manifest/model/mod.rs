@@ -28,6 +28,16 @@ pub use scalars::*;
 pub use service::*;
 pub use tls::*;
 
+/// `agent:`: whether the stack runs the in-cluster agent.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentSettings {
+    /// `true`: run the agent even when no controller has work; `false`: never run it (the
+    /// features that need it then do nothing). Absent: run it when a controller has work.
+    #[serde(default)]
+    pub enabled: Option<bool>,
+}
+
 fn yes() -> bool {
     true
 }
@@ -88,6 +98,10 @@ pub struct Manifest {
     /// Prometheus scraping the proxy and the services.
     #[serde(default)]
     pub monitoring: Option<Monitoring>,
+    /// The in-cluster agent (`twip agent`, a service `agent` of the stack). Without this key it
+    /// runs when a controller has work (scheduled jobs, autoscaling, certificates).
+    #[serde(default)]
+    pub agent: Option<AgentSettings>,
     /// Directories outside the project that files named here (configs, secrets, env files,
     /// build contexts, Dockerfiles) may come from. Every such path is resolved, symlinks
     /// included, and refused when it leaves the project directory, unless it lies in one of

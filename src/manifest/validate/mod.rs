@@ -53,6 +53,8 @@ pub const PROXY_SERVICE: &str = "proxy";
 pub const MONITORING_SERVICE: &str = "prometheus";
 /// The keepalived service twip adds beside the proxy for `proxy.vip`.
 pub const VIP_SERVICE: &str = "vip";
+/// The in-cluster agent's service (`agent:`, or a controller with work).
+pub const AGENT_SERVICE: &str = "agent";
 
 struct Checker<'a> {
     root: &'a Node,

@@ -172,7 +172,16 @@ pub fn desired(env: &Environment, out: &Output, inputs: &Inputs) -> anyhow::Resu
         .as_ref()
         .filter(|x| x.enabled)
         .map(|_| "prometheus");
-    let ctx = context::stack_ctx(env, objects, proxy_key, mon_key);
+    let agent = out.get(render::AGENT_FILE).map(|text| {
+        context::agent::needs_of(text).ok_or_else(|| {
+            anyhow::anyhow!(
+                "the agent's rendered config ({}) does not parse",
+                render::AGENT_FILE
+            )
+        })
+    });
+    let agent = agent.transpose()?;
+    let ctx = context::stack_ctx(env, objects, proxy_key, mon_key, agent.as_ref());
 
     let networks: Vec<DesiredNetwork> = ctx
         .networks
@@ -317,6 +326,12 @@ fn desired_configs(
             base,
         ));
     }
+    if let Some(text) = out.get(render::AGENT_FILE) {
+        let data = text.as_bytes().to_vec();
+        let key = context::agent::AGENT_CONFIG_KEY;
+        let name = format!("{stack}_{key}_{}", render::content_hash(&data));
+        configs.push(object(key, name, data, base));
+    }
     for (key, c) in &m.configs {
         if c.external {
             configs.push(external_object(key));
@@ -383,6 +398,26 @@ fn desired_secrets(
             .ok_or_else(|| anyhow::anyhow!("no key to name secrets with"))?;
         let name = render::names::secret_name(stack, &t.key, &data, name_key);
         secrets.push(object(&t.key, name, data, base));
+    }
+    // The proxy's runtime-API credentials, derived from the name key (the same on every
+    // operator's machine, so their names do not change from one `up` to the next).
+    if env
+        .manifest
+        .proxy
+        .as_ref()
+        .is_some_and(context::runtime_api)
+    {
+        let name_key = inputs
+            .name_key
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("no key to name secrets with"))?;
+        let creds = crate::tls::runtime::credentials(name_key.as_bytes())
+            .map_err(|e| anyhow::anyhow!("the runtime API's credentials: {e}"))?;
+        for (key, part) in context::RUNTIME_SECRETS {
+            let data = part.of(&creds).as_bytes().to_vec();
+            let name = render::names::secret_name(stack, key, &data, name_key);
+            secrets.push(object(key, name, data, base));
+        }
     }
     Ok(secrets)
 }

@@ -7,6 +7,7 @@ use crate::manifest::model::*;
 use crate::manifest::validate::is_full_reference;
 use crate::manifest::Environment;
 
+pub mod agent;
 mod proxy;
 mod service;
 mod tls;
@@ -15,7 +16,9 @@ pub mod vip;
 
 pub use proxy::{monitoring_ctx, proxy_ctx};
 pub use tls::{
-    route_redirects, tls_ctx, tls_secrets, TlsCtx, TlsSecret, HTTPS_LISTEN_PORT, SECRETS_DIR,
+    route_redirects, runtime_api, tls_ctx, tls_secrets, RuntimeCtx, RuntimePart, TlsCtx, TlsSecret,
+    CONTROL_NETWORK, HTTPS_LISTEN_PORT, RUNTIME_AGENT_SECRETS, RUNTIME_PROXY_SECRETS,
+    RUNTIME_SECRETS, SECRETS_DIR,
 };
 pub use types::*;
 
@@ -119,6 +122,7 @@ pub fn stack_ctx(
     objects: ObjectNames,
     proxy_key: Option<&str>,
     mon_key: Option<&str>,
+    agent: Option<&agent::ServiceNeeds>,
 ) -> StackCtx {
     let m = &env.manifest;
     let mut services: Vec<ServiceCtx> = m
@@ -135,6 +139,9 @@ pub fn stack_ctx(
     let vip = m.proxy.as_ref().filter(|_| proxy_key.is_some());
     if let Some((p, v)) = vip.and_then(|p| Some((p, p.vip.as_ref()?))) {
         services.push(vip::vip_service(env, p, v));
+    }
+    if let Some(needs) = agent {
+        services.push(agent::agent_service(env, needs));
     }
     services.sort_by(|a, b| a.name.cmp(&b.name));
     let mut networks: Vec<NetworkCtx> = vec![];
@@ -155,10 +162,23 @@ pub fn stack_ctx(
     if vip.is_some_and(|p| p.vip.is_some()) {
         networks.push(vip::host_network());
     }
+    if m.proxy.as_ref().is_some_and(runtime_api) && proxy_key.is_some() {
+        networks.push(NetworkCtx {
+            key: CONTROL_NETWORK.to_string(),
+            driver: "overlay".into(),
+            attachable: false,
+            internal: true,
+            external: false,
+        });
+    }
     for (k, n) in &m.networks {
         if k != "default" {
             networks.push(net(k, &n.clone().unwrap_or_default()));
         }
+    }
+    if let Some(needs) = agent {
+        let declared: Vec<String> = networks.iter().map(|n| n.key.clone()).collect();
+        networks.extend(agent::agent_networks(needs, &declared));
     }
     let volumes = m
         .volumes

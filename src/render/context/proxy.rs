@@ -29,6 +29,31 @@ fn proxy_networks(m: &Manifest, p: &Proxy) -> Vec<String> {
     nets
 }
 
+/// The proxy's secrets: its certificates and, with the runtime API, that API's credentials.
+fn proxy_secrets(p: &Proxy) -> Vec<RefCtx> {
+    let mode = || Some(crate::render::Raw::octal_mode(0o400));
+    let mut out: Vec<RefCtx> = super::tls_secrets(p)
+        .into_iter()
+        .map(|s| RefCtx {
+            source: s.key,
+            target: Some(s.target),
+            mode: mode(),
+        })
+        .collect();
+    if super::runtime_api(p) {
+        out.extend(
+            super::RUNTIME_PROXY_SECRETS
+                .iter()
+                .map(|(key, target, _)| RefCtx {
+                    source: key.to_string(),
+                    target: Some(target.to_string()),
+                    mode: mode(),
+                }),
+        );
+    }
+    out
+}
+
 pub(super) fn proxy_service(env: &Environment, p: &Proxy, config_key: &str) -> ServiceCtx {
     let m = &env.manifest;
     let mode = if p.publish_mode == Some(PublishMode::Ingress) {
@@ -75,7 +100,13 @@ pub(super) fn proxy_service(env: &Environment, p: &Proxy, config_key: &str) -> S
         env_file: Vec::new(),
         ports,
         volumes: Vec::new(),
-        networks: proxy_networks(m, p),
+        networks: {
+            let mut n = proxy_networks(m, p);
+            if super::runtime_api(p) {
+                n.push(super::CONTROL_NETWORK.to_string());
+            }
+            n
+        },
         cap_add: Vec::new(),
         healthcheck: None,
         limits: None,
@@ -87,14 +118,7 @@ pub(super) fn proxy_service(env: &Environment, p: &Proxy, config_key: &str) -> S
         rollback: update_ctx(None, host_ports, true),
         restart: restart_ctx(None),
         labels: base_labels(env, PROXY_SERVICE),
-        secrets: super::tls_secrets(p)
-            .into_iter()
-            .map(|s| RefCtx {
-                source: s.key,
-                target: Some(s.target),
-                mode: Some(crate::render::Raw::octal_mode(0o400)),
-            })
-            .collect(),
+        secrets: proxy_secrets(p),
         configs: vec![RefCtx {
             source: config_key.to_string(),
             target: Some(PROXY_CONFIG_PATH.to_string()),

@@ -47,6 +47,77 @@ pub fn tls_secrets(p: &Proxy) -> Vec<TlsSecret> {
     out
 }
 
+/// The stack's internal network on which only the proxy and the agent meet (the proxy's
+/// runtime API): `STACK__control`. Its key starts with `_`, which no manifest key can.
+pub const CONTROL_NETWORK: &str = "_control";
+/// The runtime API's secrets of the proxy: (key, target under [`SECRETS_DIR`], what it holds).
+pub const RUNTIME_PROXY_SECRETS: [(&str, &str, RuntimePart); 2] = [
+    (
+        "_runtime_server",
+        "twip-runtime.pem",
+        RuntimePart::ServerBundle,
+    ),
+    ("_runtime_ca", "twip-runtime-ca.pem", RuntimePart::Ca),
+];
+/// The runtime API's secrets of the agent (the targets `agent::hot_swap` reads).
+pub const RUNTIME_AGENT_SECRETS: [(&str, &str, RuntimePart); 3] = [
+    ("_runtime_ca", "twip-runtime-ca.pem", RuntimePart::Ca),
+    (
+        "_runtime_client",
+        "twip-runtime-client.pem",
+        RuntimePart::ClientCert,
+    ),
+    (
+        "_runtime_client_key",
+        "twip-runtime-client.key",
+        RuntimePart::ClientKey,
+    ),
+];
+
+/// Every runtime-API secret of the stack (the proxy's and the agent's, each once).
+pub const RUNTIME_SECRETS: [(&str, RuntimePart); 4] = [
+    ("_runtime_server", RuntimePart::ServerBundle),
+    ("_runtime_ca", RuntimePart::Ca),
+    ("_runtime_client", RuntimePart::ClientCert),
+    ("_runtime_client_key", RuntimePart::ClientKey),
+];
+
+/// Which of the runtime API's credentials (`tls::runtime::Credentials`) a secret holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuntimePart {
+    Ca,
+    ServerBundle,
+    ClientCert,
+    ClientKey,
+}
+
+impl RuntimePart {
+    pub fn of(self, c: &crate::tls::runtime::Credentials) -> &str {
+        match self {
+            RuntimePart::Ca => &c.ca_cert,
+            RuntimePart::ServerBundle => &c.server_bundle,
+            RuntimePart::ClientCert => &c.client_cert,
+            RuntimePart::ClientKey => &c.client_key,
+        }
+    }
+}
+
+/// Whether the proxy exposes its runtime API (to the agent, for certificates swapped live):
+/// when it serves certificates from files.
+pub fn runtime_api(p: &Proxy) -> bool {
+    p.tls.as_ref().is_some_and(|t| !t.certificates.is_empty())
+}
+
+/// The runtime API in haproxy.cfg: the admin socket (Unix, in the container) and the TLS
+/// listener in front of it.
+#[derive(Debug, Serialize)]
+pub struct RuntimeCtx {
+    pub port: u16,
+    pub socket: String,
+    pub crt: String,
+    pub ca: String,
+}
+
 /// The HTTPS side of haproxy.cfg.
 #[derive(Debug, Serialize)]
 pub struct TlsCtx {
@@ -68,6 +139,8 @@ pub struct TlsCtx {
     /// The published HTTPS port when it is not 443: redirects name it (the Host header of a
     /// plain HTTP request carries the HTTP port, if any).
     pub redirect_port: Option<u16>,
+    /// The runtime API, when the agent swaps certificates live.
+    pub runtime: Option<RuntimeCtx>,
 }
 
 /// Whether route `r` redirects plain HTTP to HTTPS.
@@ -99,6 +172,12 @@ pub fn tls_ctx(p: &Proxy) -> Option<TlsCtx> {
         redirect_some: redirecting > 0 || default,
         redirect_default: default,
         redirect_port: Some(t.port.unwrap_or(443)).filter(|p| *p != 443),
+        runtime: runtime_api(p).then(|| RuntimeCtx {
+            port: crate::tls::runtime::PORT,
+            socket: "/run/haproxy-api.sock".into(),
+            crt: format!("{SECRETS_DIR}/{}", RUNTIME_PROXY_SECRETS[0].1),
+            ca: format!("{SECRETS_DIR}/{}", RUNTIME_PROXY_SECRETS[1].1),
+        }),
         hsts: t.hsts.as_ref().map(|h| {
             let mut v = format!("max-age={}", h.max_age);
             if h.include_subdomains {

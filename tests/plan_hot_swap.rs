@@ -1,0 +1,200 @@
+//! The plan for a changed certificate file (pure reconcile against the state the engine would
+//! hold after the previous `up`): with an agent in the stack, a hot swap (the proxy's tasks
+//! kept, a label names the desired certificates, the old secrets kept while mounted); without
+//! one, the rolling update as before; and nothing to do once the label says it.
+
+mod common;
+
+use std::path::Path;
+
+use common::load;
+use twip::plan::desired::{desired, Desired};
+use twip::plan::hot_swap::CAUSE;
+use twip::plan::{reconcile, Observed, ObservedObject, ObservedService, Op, Options, Resource};
+use twip::render::inputs::gather;
+use twip::render::render;
+
+fn manifest(agent: bool) -> String {
+    format!(
+        "services:\n  web: {{image: nginx:1.25}}\n{}proxy:\n  image: haproxy:2.6\n  \
+         routes:\n    - {{path: /, service: web, port: 80}}\n  tls:\n    certificates:\n      \
+         - {{cert: certs/a.crt, key: certs/a.key}}\n",
+        if agent {
+            "" // the agent is deployed for the hot-swap controller
+        } else {
+            "agent: {enabled: false}\n"
+        }
+    )
+}
+
+fn cert(serial: u64) -> (String, String) {
+    let mut p = rcgen::CertificateParams::new(vec!["a.example.test".to_string()]).unwrap();
+    p.serial_number = Some(rcgen::SerialNumber::from(serial));
+    let key = rcgen::KeyPair::generate().unwrap();
+    (p.self_signed(&key).unwrap().pem(), key.serialize_pem())
+}
+
+fn project(agent: bool) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for d in ["environments", "certs", ".twip"] {
+        std::fs::create_dir_all(dir.path().join(d)).unwrap();
+    }
+    std::fs::write(dir.path().join(".twip/name-key"), [7u8; 32]).unwrap();
+    std::fs::write(dir.path().join("environments/demo.yaml"), manifest(agent)).unwrap();
+    write_cert(dir.path(), 1);
+    dir
+}
+
+fn write_cert(dir: &Path, serial: u64) {
+    let (c, k) = cert(serial);
+    std::fs::write(dir.join("certs/a.crt"), c).unwrap();
+    std::fs::write(dir.join("certs/a.key"), k).unwrap();
+}
+
+fn desired_of(dir: &Path) -> Desired {
+    let env = load(dir, "demo");
+    let out = render(&env, dir, &dir.join("build/demo")).unwrap();
+    desired(&env, &out, &gather(&env, dir).unwrap()).unwrap()
+}
+
+/// What the engine holds right after `d` was deployed.
+fn deployed(d: &Desired) -> Observed {
+    let obj = |name: &String| ObservedObject {
+        name: name.clone(),
+        id: format!("id-{name}"),
+    };
+    Observed {
+        networks: d.networks.iter().map(|n| obj(&n.name)).collect(),
+        configs: d.configs.iter().map(|c| obj(&c.name)).collect(),
+        secrets: d.secrets.iter().map(|c| obj(&c.name)).collect(),
+        services: d
+            .services
+            .iter()
+            .map(|s| ObservedService {
+                name: s.name.clone(),
+                id: format!("svc-{}", s.short),
+                version: 10,
+                spec: s.spec.clone(),
+            })
+            .collect(),
+        retained: Default::default(),
+        network_names: Default::default(),
+    }
+}
+
+fn secret_names(spec: &twip::engine::model::ServiceSpec) -> Vec<String> {
+    twip::plan::hot_swap::secret_names(spec)
+}
+
+/// (old desired, new desired, the plan for the new against the old deployed).
+fn changed(agent: bool) -> (Desired, Desired, twip::plan::Plan) {
+    let dir = project(agent);
+    let before = desired_of(dir.path());
+    write_cert(dir.path(), 2);
+    let after = desired_of(dir.path());
+    assert_eq!(
+        after.services.iter().any(|s| s.short == "agent"),
+        agent,
+        "the agent is in the stack exactly when it is not turned off"
+    );
+    let plan = reconcile(&after, &deployed(&before), &Options::default());
+    (before, after, plan)
+}
+
+fn tls_secret(d: &Desired) -> String {
+    d.secrets
+        .iter()
+        .find(|s| s.key == "_tls_0_cert")
+        .unwrap()
+        .name
+        .clone()
+}
+
+#[test]
+fn with_an_agent_a_certificate_change_is_a_hot_swap() {
+    let (before, after, plan) = changed(true);
+    let (old, new) = (tls_secret(&before), tls_secret(&after));
+    assert_ne!(old, new);
+    let proxy = plan
+        .actions
+        .iter()
+        .find(|a| a.name == "demo_proxy")
+        .unwrap_or_else(|| panic!("no proxy action: {plan}"));
+    assert_eq!(proxy.op, Op::Update);
+    assert_eq!(proxy.cause, CAUSE, "{plan}");
+    let spec = proxy.spec.as_deref().unwrap();
+    // The tasks keep the secrets they mount; the label names the new ones.
+    let mounted = secret_names(spec);
+    assert!(
+        mounted.contains(&old) && !mounted.contains(&new),
+        "{mounted:?}"
+    );
+    let label = &spec.labels.as_ref().unwrap()[twip::labels::TLS_HOT_SWAP];
+    assert!(label.split(',').any(|n| n == new), "{label}");
+    // The new secrets are created; the old ones, still mounted, are not removed.
+    assert!(
+        plan.actions
+            .iter()
+            .any(|a| a.resource == Resource::Secret && a.op == Op::Create && a.name == new),
+        "{plan}"
+    );
+    assert!(
+        !plan
+            .actions
+            .iter()
+            .any(|a| a.op == Op::Remove && a.name == old),
+        "{plan}"
+    );
+    assert!(plan.to_string().contains(CAUSE), "{plan}");
+
+    // After that update, the next plan has nothing to do for the proxy.
+    let mut now = deployed(&after);
+    now.secrets.push(ObservedObject {
+        name: old.clone(),
+        id: "id-old".into(),
+    });
+    let p = now
+        .services
+        .iter_mut()
+        .find(|s| s.name == "demo_proxy")
+        .unwrap();
+    p.spec = spec.clone();
+    let again = reconcile(&after, &now, &Options::default());
+    assert!(
+        again.unchanged.contains(&"demo_proxy".to_string()),
+        "{again}"
+    );
+}
+
+#[test]
+fn without_an_agent_a_certificate_change_rolls_the_proxy() {
+    let (before, after, plan) = changed(false);
+    let proxy = plan
+        .actions
+        .iter()
+        .find(|a| a.name == "demo_proxy")
+        .unwrap_or_else(|| panic!("no proxy action: {plan}"));
+    assert_eq!(proxy.op, Op::Update);
+    assert_ne!(proxy.cause, CAUSE, "{plan}");
+    let mounted = secret_names(proxy.spec.as_deref().unwrap());
+    assert!(mounted.contains(&tls_secret(&after)), "{mounted:?}");
+    assert!(!mounted.contains(&tls_secret(&before)), "{mounted:?}");
+}
+
+#[test]
+fn another_change_beside_the_certificate_rolls_the_proxy() {
+    let dir = project(true);
+    let before = desired_of(dir.path());
+    write_cert(dir.path(), 2);
+    let text = manifest(true).replace("  image: haproxy:2.6\n", "  image: haproxy:2.7\n");
+    std::fs::write(dir.path().join("environments/demo.yaml"), text).unwrap();
+    let after = desired_of(dir.path());
+    let plan = reconcile(&after, &deployed(&before), &Options::default());
+    let proxy = plan
+        .actions
+        .iter()
+        .find(|a| a.name == "demo_proxy")
+        .unwrap();
+    assert_ne!(proxy.cause, CAUSE, "{plan}");
+    assert!(secret_names(proxy.spec.as_deref().unwrap()).contains(&tls_secret(&after)));
+}
