@@ -37,6 +37,8 @@ pub mod certs;
 pub mod certs_acme;
 pub mod hot_swap;
 pub mod jobs;
+pub mod jobs_cli;
+pub mod jobs_slots;
 pub mod runner;
 
 pub use crate::render::context::agent::{PortNeed, SecretNeed, ServiceNeeds};
