@@ -129,6 +129,16 @@ fn with_an_agent_a_certificate_change_is_a_hot_swap() {
         mounted.contains(&old) && !mounted.contains(&new),
         "{mounted:?}"
     );
+    // Swarm replaces a task whose spec differs in anything (an empty `Resources`, a secret's
+    // place in the list): the task template sent is the one the engine holds, as it is.
+    let held = &before
+        .services
+        .iter()
+        .find(|s| s.name == "demo_proxy")
+        .unwrap()
+        .spec;
+    assert_eq!(spec.task_template, held.task_template);
+    assert_eq!(spec.endpoint_spec, held.endpoint_spec);
     let label = &spec.labels.as_ref().unwrap()[twip::labels::TLS_HOT_SWAP];
     assert!(label.split(',').any(|n| n == new), "{label}");
     // The new secrets are created; the old ones, still mounted, are not removed.

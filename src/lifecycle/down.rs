@@ -83,8 +83,19 @@ pub async fn down(d: &Deployment<'_>, volumes: bool, ui: &Ui) -> anyhow::Result<
             "removed {job_objects} runs, claims and records of scheduled jobs"
         ));
     }
+    let had_services = !services.is_empty();
     execute::execute(api, &part(services), &empty, &mut progress).await?;
     execute::wait_services_gone(api, &stack, SERVICES_TIMEOUT).await?;
+    // Observed again: an agent writes records (configs) until its task stops.
+    let objects: Vec<_> = if !had_services {
+        objects
+    } else {
+        self::plan(d, &observe(api, &stack).await?)
+            .actions
+            .into_iter()
+            .filter(|a| a.resource != Resource::Service)
+            .collect()
+    };
     execute::execute(api, &part(objects), &empty, &mut progress).await?;
     // Removal calls return before every object is gone from every list: wait until the stack
     // has nothing left (or say what stays).

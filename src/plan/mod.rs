@@ -340,7 +340,12 @@ fn service_action(
             .all(|x| x.field == "label" && x.key.as_deref() == Some(crate::labels::TLS_HOT_SWAP))
         {
             hot = !only_label.is_empty();
-            spec = c;
+            // Sent: the engine's own spec with the new labels, so that its task template is
+            // exactly what the tasks run (a field twip does not compare, an empty `Resources`
+            // or a secret's place in the list, would make swarm replace them).
+            let mut sent = o.spec.clone();
+            sent.labels = c.labels;
+            spec = sent;
             changes = only_label;
         }
     }
