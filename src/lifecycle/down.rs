@@ -86,6 +86,15 @@ pub async fn down(d: &Deployment<'_>, volumes: bool, ui: &Ui) -> anyhow::Result<
     let had_services = !services.is_empty();
     execute::execute(api, &part(services), &empty, &mut progress).await?;
     execute::wait_services_gone(api, &stack, SERVICES_TIMEOUT).await?;
+    // Again, now that the agent is gone: what it claimed or ran since the first pass.
+    let late = crate::engine::jobs::remove_all(api, &stack)
+        .await
+        .map_err(|e| e.during("remove the scheduled jobs' runs and history of", &stack))?;
+    if late > 0 {
+        ui.ok(&format!(
+            "removed {late} runs, claims and records of scheduled jobs made while the agent stopped"
+        ));
+    }
     // Observed again: an agent writes records (configs) until its task stops.
     let objects: Vec<_> = if !had_services {
         objects
