@@ -8,6 +8,7 @@ use crate::ui::Ui;
 
 mod bench;
 mod exec;
+mod jobs;
 mod lock;
 pub mod parse;
 mod run;
@@ -16,6 +17,7 @@ mod tls;
 
 pub use bench::{BenchArgs, RequestArgs};
 pub use exec::ExecArgs;
+pub use jobs::{JobsArgs, JobsCommand, JobsRunArgs};
 
 pub use lock::{DeployArgs, HistoryArgs, LockArgs, LockCommand, RollbackArgs};
 pub use run::RunArgs;
@@ -203,6 +205,12 @@ pub enum Command {
         after_help = "Examples:\n  twip run production web -- python manage.py migrate\n  twip run training web --timeout 10m -- sh -c 'ls /data'\n\nThe task runs the environment's desired spec (as `twip up` would deploy it), with\nthe command replaced and no published ports; twip's exit code is the command's."
     )]
     Run(RunArgs),
+
+    /// Scheduled jobs: each job, its schedule (UTC), next run and last runs; `run` runs one now
+    #[command(
+        after_help = "Examples:\n  twip jobs production\n  twip jobs production --json\n  twip jobs run production report"
+    )]
+    Jobs(JobsArgs),
 
     /// Smoke test: requests through the environment's entrypoint
     #[command(

@@ -33,6 +33,26 @@ pub const IMAGE_ID: &str = "io.twip.image-id";
 /// removes it once its task ended.
 pub const ONEOFF: &str = "io.twip.oneoff";
 
+/// On a scheduled job's template service (a service of the stack with no tasks), on its runs
+/// (one-off services of kind `job`), on their claims and their records: the job's name.
+pub const JOB: &str = "io.twip.job";
+/// On a job's runs, claims and records: the stack they belong to (runs, claims and records
+/// carry no stack namespace, so no plan removes them; `twip down` does).
+pub const JOB_STACK: &str = "io.twip.job.stack";
+/// On a job's runs, claims and records: the time slot the run is for (`2026-12-01T10:15:00Z`,
+/// or `manual-<time>` for `twip jobs run`).
+pub const JOB_SLOT: &str = "io.twip.job.slot";
+/// On a job's claims: `claim`; on its records: `record` (the end of a run).
+pub const JOB_KIND: &str = "io.twip.job.kind";
+/// On a job's records: `succeeded`, `failed`, `timed out`, `skipped`, `replaced`.
+pub const JOB_STATUS: &str = "io.twip.job.status";
+/// On a job's records: the run's exit code (absent when it had none).
+pub const JOB_EXIT: &str = "io.twip.job.exit";
+/// On a job's runs and records: when the run started (RFC 3339, UTC).
+pub const JOB_STARTED: &str = "io.twip.job.started";
+/// On a job's records: how long the run took, in milliseconds.
+pub const JOB_DURATION_MS: &str = "io.twip.job.duration-ms";
+
 /// On the configs that hold a stack's releases: the release's sequence number.
 pub const RELEASE: &str = "io.twip.release";
 

@@ -180,6 +180,7 @@ pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<i32> {
         Command::Logs(a) => commands::logs::run(g, &a, ui).await,
         Command::Exec(a) => commands::exec::run(g, &a, ui).await,
         Command::Run(a) => commands::run::run(g, &a, ui).await,
+        Command::Jobs(a) => commands::jobs::run(g, &a, ui).await,
         Command::Test(a) => commands::smoke::run(g, &a, ui).await,
         Command::Clean(a) => commands::clean::run(g, &a, ui).await,
         Command::Swarm(cli::SwarmCommand::Init(a)) => commands::swarm::init(g, &a, ui).await,

@@ -36,6 +36,8 @@ pub mod autoscale_round;
 pub mod certs;
 pub mod hot_swap;
 pub mod jobs;
+pub mod jobs_cli;
+pub mod jobs_slots;
 pub mod runner;
 
 pub use crate::render::context::agent::{PortNeed, SecretNeed, ServiceNeeds};

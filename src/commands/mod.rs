@@ -14,6 +14,7 @@ pub mod exec;
 pub mod history;
 pub mod images;
 pub mod init;
+pub mod jobs;
 pub mod lab;
 pub mod lock;
 pub mod logs;

@@ -10,6 +10,7 @@ pub mod execute;
 pub mod fake;
 pub mod host;
 pub mod images;
+pub mod jobs;
 pub mod lock;
 pub mod managers;
 pub mod model;

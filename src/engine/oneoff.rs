@@ -111,7 +111,7 @@ fn state_name(s: Option<TaskState>) -> String {
     s.map_or_else(|| "unknown".into(), |s| s.to_string())
 }
 
-fn ended(s: Option<TaskState>) -> bool {
+pub(crate) fn ended(s: Option<TaskState>) -> bool {
     matches!(
         s,
         Some(
@@ -197,7 +197,7 @@ impl Lines {
 }
 
 /// Follows the one-off NAME's task: its log as it comes, its state every half second.
-async fn follow(
+pub async fn follow(
     api: &dyn SwarmApi,
     name: &str,
     timeout: Duration,

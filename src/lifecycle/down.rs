@@ -73,6 +73,16 @@ pub async fn down(d: &Deployment<'_>, volumes: bool, ui: &Ui) -> anyhow::Result<
         services: Vec::new(),
     };
     let mut progress = Progress::new(ui);
+    // Scheduled jobs' runs, claims and records carry no namespace (no plan sees them): their
+    // runs go first (they hold the stack's networks), with their history.
+    let job_objects = crate::engine::jobs::remove_all(api, &stack)
+        .await
+        .map_err(|e| e.during("remove the scheduled jobs' runs and history of", &stack))?;
+    if job_objects > 0 {
+        ui.ok(&format!(
+            "removed {job_objects} runs, claims and records of scheduled jobs"
+        ));
+    }
     execute::execute(api, &part(services), &empty, &mut progress).await?;
     execute::wait_services_gone(api, &stack, SERVICES_TIMEOUT).await?;
     execute::execute(api, &part(objects), &empty, &mut progress).await?;

@@ -3,6 +3,7 @@
 
 mod hosts;
 mod images;
+mod jobs;
 mod mounts;
 mod objects;
 mod ports;
@@ -18,6 +19,7 @@ use serde::Deserialize;
 
 pub use hosts::*;
 pub use images::*;
+pub use jobs::*;
 pub use mounts::*;
 pub use objects::*;
 pub use ports::*;
@@ -74,6 +76,10 @@ pub struct Manifest {
     pub images: BTreeMap<String, Image>,
     /// The services of the stack, by name.
     pub services: BTreeMap<String, Service>,
+    /// Scheduled jobs, by name: run as swarm jobs at the times of a cron expression (UTC) by
+    /// the environment's agent, or by hand with `twip jobs run`.
+    #[serde(default)]
+    pub jobs: BTreeMap<String, Job>,
     /// Overlay networks (a network `default` is always there).
     #[serde(default)]
     pub networks: BTreeMap<String, Option<Network>>,

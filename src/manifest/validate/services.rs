@@ -20,7 +20,7 @@ pub(super) fn check_services(m: &Manifest, project_dir: &Path, c: &mut Checker) 
     for (name, s) in &m.services {
         let n = name.as_str();
         check_service_identity(m, n, s, c);
-        check_service_references(m, n, s, c);
+        check_service_references(m, "services", n, s, c);
         check_healthcheck(s, n, c);
         check_service_limits(s, n, c);
         check_autoscale(s, n, c);
@@ -84,15 +84,21 @@ fn check_service_identity(m: &Manifest, n: &str, s: &Service, c: &mut Checker) {
 }
 
 /// Placement, and the networks, volumes, secrets and configs a service names exist.
-fn check_service_references(m: &Manifest, n: &str, s: &Service, c: &mut Checker) {
+pub(super) fn check_service_references(
+    m: &Manifest,
+    section: &str,
+    n: &str,
+    s: &Service,
+    c: &mut Checker,
+) {
     if let Some(p) = &s.placement {
-        check_placement(p, &["services", n, "placement"], c);
+        check_placement(p, &[section, n, "placement"], c);
     }
     for (i, net) in s.networks.iter().enumerate() {
         if net != "default" && !m.networks.contains_key(net) {
             let idx = i.to_string();
             c.err(
-                &["services", n, "networks", &idx],
+                &[section, n, "networks", &idx],
                 format!(
                     "undefined network `{net}`{}",
                     did_you_mean(net, m.networks.keys().map(String::as_str))
@@ -105,7 +111,7 @@ fn check_service_references(m: &Manifest, n: &str, s: &Service, c: &mut Checker)
         match (v.kind(), &v.source) {
             (MountKind::Volume, Some(src)) if !m.volumes.contains_key(src) => {
                 c.err(
-                    &["services", n, "volumes", &idx],
+                    &[section, n, "volumes", &idx],
                     format!(
                         "undefined volume `{src}`{}; declare it under `volumes:`",
                         did_you_mean(src, m.volumes.keys().map(String::as_str))
@@ -113,18 +119,18 @@ fn check_service_references(m: &Manifest, n: &str, s: &Service, c: &mut Checker)
                 );
             }
             (MountKind::Bind, None) => c.err(
-                &["services", n, "volumes", &idx],
+                &[section, n, "volumes", &idx],
                 "a bind mount needs a source path",
             ),
             (MountKind::Tmpfs, Some(_)) => c.err(
-                &["services", n, "volumes", &idx],
+                &[section, n, "volumes", &idx],
                 "a tmpfs mount takes no source",
             ),
             _ => {}
         }
         if !v.target.starts_with('/') {
             c.err(
-                &["services", n, "volumes", &idx],
+                &[section, n, "volumes", &idx],
                 format!("the target `{}` must be an absolute path", v.target),
             );
         }
@@ -133,7 +139,7 @@ fn check_service_references(m: &Manifest, n: &str, s: &Service, c: &mut Checker)
         if !m.secrets.contains_key(&r.source) {
             let idx = i.to_string();
             c.err(
-                &["services", n, "secrets", &idx],
+                &[section, n, "secrets", &idx],
                 format!(
                     "undefined secret `{}`{}",
                     r.source,
@@ -146,7 +152,7 @@ fn check_service_references(m: &Manifest, n: &str, s: &Service, c: &mut Checker)
         if !m.configs.contains_key(&r.source) {
             let idx = i.to_string();
             c.err(
-                &["services", n, "configs", &idx],
+                &[section, n, "configs", &idx],
                 format!(
                     "undefined config `{}`{}",
                     r.source,

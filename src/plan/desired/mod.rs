@@ -234,6 +234,7 @@ pub fn desired(env: &Environment, out: &Output, inputs: &Inputs) -> anyhow::Resu
     let services = ctx
         .services
         .iter()
+        .chain(context::job_ctxs(env).iter())
         .map(|s| desired_service(&scope, s))
         .collect();
     Ok(Desired {

@@ -102,6 +102,21 @@ pub struct ObjectNames {
     pub secrets: Vec<FileObjCtx>,
 }
 
+/// The template services of the manifest's jobs (no tasks; labelled with the job's name):
+/// what their runs are made from. Not in `stack.yml`: only `twip up` deploys them.
+pub fn job_ctxs(env: &Environment) -> Vec<ServiceCtx> {
+    env.manifest
+        .jobs
+        .iter()
+        .map(|(name, j)| {
+            let mut ctx = service_ctx(env, name, &j.service());
+            ctx.labels
+                .insert(crate::labels::JOB.to_string(), name.clone());
+            ctx
+        })
+        .collect()
+}
+
 pub fn stack_ctx(
     env: &Environment,
     objects: ObjectNames,
