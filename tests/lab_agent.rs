@@ -42,8 +42,6 @@ engine:
 registry:
   url: 127.0.0.1:5000
   namespace: {namespace}
-monitoring:
-  enabled: false
 nodes:
   - {{name: manager-1, address: 10.0.0.1, role: manager}}
   - {{name: manager-2, address: 10.0.0.2, role: manager}}
@@ -143,10 +141,9 @@ fn fingerprint(pem: &str) -> Option<String> {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("openssl");
-    c.stdin.take().unwrap().write_all(pem.as_bytes()).ok()?;
+    let wrote = c.stdin.take().unwrap().write_all(pem.as_bytes());
     let out = c.wait_with_output().ok()?;
-    out.status
-        .success()
+    (wrote.is_ok() && out.status.success())
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
