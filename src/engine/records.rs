@@ -178,8 +178,12 @@ pub async fn agent_status(
         return Ok(None);
     };
     let tasks = api.list_tasks(&name).await?;
+    // A task the swarm has given up (desired shutdown: its node is down) may still read
+    // running; the agent runs where a task is meant to run and runs.
     let running = tasks.iter().find(|t| {
         t.status.as_ref().and_then(|s| s.state) == Some(super::model::TaskState::RUNNING)
+            && t.desired_state
+                .is_none_or(|d| d == super::model::TaskState::RUNNING)
     });
     let node = match running.and_then(|t| t.node_id.clone()) {
         Some(id) => docker

@@ -134,5 +134,15 @@ pub async fn prepare_lab(
     if crate::agent::for_stack(&t.env, &t.project.dir)?.is_some() {
         refs.push(super::agent_image::ensure_built(&t.env, &local, ui).await?);
     }
+    // And the scheduled jobs' images: the agent starts their runs on any node.
+    refs.extend(
+        t.env
+            .manifest
+            .jobs
+            .values()
+            .map(|j| image_ref(&t.env, &j.image)),
+    );
+    refs.sort();
+    refs.dedup();
     crate::lab::deliver(lab, &refs, ui).await
 }
