@@ -269,6 +269,21 @@ fn acme_obtains_renews_and_keeps_serving_when_the_directory_refuses() {
         .expect("the renewed certificate is served");
     assert_eq!(served_serial(&root, B).as_deref(), Some(second.as_str()));
 
+    // 3b. `twip certs` shows the served ACME certificate; `certs renew` without --force
+    //     says it is not due (and changes nothing).
+    let out = p.twip(&["certs", "acme", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["acme"]["state"], "issued", "{v}");
+    assert_eq!(v["acme"]["serial"].as_str(), Some(second.as_str()), "{v}");
+    assert!(v["acme"]["domains"].as_array().unwrap().len() == 2, "{v}");
+    assert!(v["acme"]["renew_from"].is_string(), "{v}");
+    let out = p.twip(&["certs", "renew", "acme"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("not due until"), "{text}");
+    assert_eq!(served_serial(&root, A).as_deref(), Some(second.as_str()));
+
     // 4. The route to the agent leads nowhere: pebble cannot validate, the round says why
     //    and the certificate obtained before keeps serving.
     let rm = docker(&["service", "rm", &agent]).output().unwrap();
