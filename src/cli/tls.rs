@@ -61,4 +61,8 @@ pub struct CertsRenewArgs {
     /// Use the lab of this name instead of the manifest's engine
     #[arg(long, value_name = "NAME")]
     pub lab: Option<String>,
+
+    /// Where this process's challenge listener binds (tests; default 0.0.0.0:8402)
+    #[arg(long, value_name = "ADDR", hide = true)]
+    pub listen: Option<String>,
 }

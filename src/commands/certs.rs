@@ -178,7 +178,8 @@ async fn renew(g: &GlobalArgs, a: &CertsRenewArgs, ui: &Ui) -> anyhow::Result<i3
         )));
     }
     let t = crate::context::open_on(g, &a.env, a.lab.as_deref()).await?;
-    let config = AgentConfig::for_environment(&t.env, &t.project.dir)?;
+    let mut config = AgentConfig::for_environment(&t.env, &t.project.dir)?;
+    config.certs.listen.clone_from(&a.listen);
     let op = crate::lifecycle::lock::Operation::here("certs renew");
     let work = async {
         let r = certs_cli::renew(t.docker.clone(), config, a.force, a.timeout).await?;
