@@ -159,7 +159,6 @@ pub async fn run(g: &GlobalArgs, args: &CertsArgs, ui: &Ui) -> anyhow::Result<i3
 fn ui_clean(s: &str) -> String {
     crate::ui::clean(s).to_string()
 }
-
 fn print_acme(a: &AcmeView) {
     for l in a.lines() {
         println!("{}", ui_clean(&l));
