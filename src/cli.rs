@@ -22,7 +22,7 @@ pub use jobs::{JobsArgs, JobsCommand, JobsRunArgs};
 pub use lock::{DeployArgs, HistoryArgs, LockArgs, LockCommand, RollbackArgs};
 pub use run::RunArgs;
 pub use shortcuts::expand_shortcuts;
-pub use tls::{BenchTlsArgs, CertsArgs};
+pub use tls::{BenchTlsArgs, CertsArgs, CertsCommand, CertsRenewArgs};
 
 /// The top-level after-help: shortcuts, examples and the exit-code table
 /// (kept equal to [`crate::exit::EXIT_CODES_HELP`] by a test).
@@ -225,7 +225,7 @@ pub enum Command {
     Bench(BenchArgs),
     /// The proxy's TLS certificates: names, issuer, validity, where each comes from
     #[command(
-        after_help = "Examples:\n  twip certs production          names, issuer, expiry (days left), source\n  twip certs production --json   the same as data"
+        after_help = "Examples:\n  twip certs production          names, issuer, expiry (days left), source\n  twip certs production --json   the same as data\n  twip certs renew production --force   renew the ACME certificate now"
     )]
     Certs(CertsArgs),
 

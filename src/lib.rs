@@ -164,7 +164,7 @@ pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<i32> {
         Command::DocsCommands => commands::docs::run(),
         Command::Agent(a) => commands::agent::run(g, &a, ui).await,
         Command::Bench(args) => commands::bench::run(&args, g, ui).await,
-        Command::Certs(a) => commands::certs::run(g, &a, ui),
+        Command::Certs(a) => commands::certs::run(g, &a, ui).await,
         Command::Plan(a) => commands::plan::run(g, &a, ui).await,
         Command::Build(a) => commands::build::run_build(g, &a, ui).await,
         Command::Push(a) => commands::build::run_push(g, &a, ui).await,

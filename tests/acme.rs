@@ -269,6 +269,72 @@ fn acme_obtains_renews_and_keeps_serving_when_the_directory_refuses() {
         .expect("the renewed certificate is served");
     assert_eq!(served_serial(&root, B).as_deref(), Some(second.as_str()));
 
+    // 3b. `twip certs` shows the served ACME certificate; `certs renew` without --force
+    //     says it is not due (and changes nothing).
+    let out = p.twip(&["certs", "acme", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["acme"]["state"], "issued", "{v}");
+    assert_eq!(v["acme"]["serial"].as_str(), Some(second.as_str()), "{v}");
+    assert!(v["acme"]["domains"].as_array().unwrap().len() == 2, "{v}");
+    assert!(v["acme"]["renew_from"].is_string(), "{v}");
+    let out = p.twip(&["certs", "renew", "acme"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("not due until"), "{text}");
+    assert_eq!(served_serial(&root, A).as_deref(), Some(second.as_str()));
+
+    // 3c. `twip certs renew --force` runs the round from the CLI: the forwarder now leads to
+    //     the CLI's listener (this process keeps its own); a new serial is served.
+    let listen2 = free_port();
+    let args = format!("-c '{FORWARDER}' {gateway} {listen2}");
+    let upd = docker(&["service", "update", "--detach", "--args", &args, &agent])
+        .output()
+        .unwrap();
+    assert!(upd.status.success(), "{}", stderr(&upd));
+    eventually(60, || {
+        let ps = list(&[
+            "service",
+            "ps",
+            &agent,
+            "--format",
+            "{{.DesiredState}} {{.CurrentState}}",
+        ]);
+        (ps.iter()
+            .filter(|s| s.split_whitespace().nth(1) == Some("Running"))
+            .count()
+            == 1
+            && ps.iter().any(|s| s.starts_with("Running Running"))
+            && ps.len() >= 2)
+            .then_some(())
+    })
+    .expect("the forwarder was not updated");
+    let out = p.twip(&[
+        "certs",
+        "renew",
+        "acme",
+        "--force",
+        "--timeout",
+        "60s",
+        "--json",
+        "--listen",
+        &format!("0.0.0.0:{listen2}"),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        stderr(&out),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["outcome"], "renewed", "{v}");
+    let third = v["served"]["serial"].as_str().unwrap().to_string();
+    assert_ne!(third, second);
+    let served = eventually(120, || served_serial(&root, A).filter(|s| *s == third));
+    assert!(served.is_some(), "the CLI's certificate is not served");
+    let second = third;
+
     // 4. The route to the agent leads nowhere: pebble cannot validate, the round says why
     //    and the certificate obtained before keeps serving.
     let rm = docker(&["service", "rm", &agent]).output().unwrap();

@@ -81,6 +81,22 @@ fn unknown_environment_is_invalid_input_with_a_hint() {
 }
 
 #[test]
+fn certs_renew_without_acme_is_invalid_input() {
+    let out = twip()
+        .arg("--project-dir")
+        .arg(repo())
+        .args(["certs", "renew", "production", "--force"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("has no ACME certificate (no proxy.tls.acme)"),
+        "{err}"
+    );
+}
+
+#[test]
 fn outside_a_project_the_error_says_what_to_do() {
     let tmp = tempfile::tempdir().unwrap();
     let out = twip()

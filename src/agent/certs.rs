@@ -120,7 +120,7 @@ pub struct Served {
 }
 
 impl Served {
-    fn of(s: &AcmeSecret) -> Option<Served> {
+    pub fn of(s: &AcmeSecret) -> Option<Served> {
         if s.label(labels::ACME_CERT) != Some("issued") {
             return None;
         }

@@ -35,6 +35,7 @@ pub mod autoscale;
 pub mod autoscale_round;
 pub mod certs;
 pub mod certs_acme;
+pub mod certs_cli;
 pub mod hot_swap;
 pub mod jobs;
 pub mod jobs_cli;

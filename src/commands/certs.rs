@@ -1,10 +1,14 @@
-//! `twip certs ENV [--json]`: the proxy's certificates as the environment gives them (names,
-//! issuer, validity, days left, where each comes from and how it is renewed). Reads the
-//! project's files; talks to no engine.
+//! `twip certs ENV [--json]`: the proxy's certificates (names, issuer, validity, days left,
+//! where each comes from and how it is renewed): the files of the project, and with
+//! `proxy.tls.acme` the certificate the proxy serves (read from the engine).
+//! `twip certs renew ENV [--force]`: one round of the certificates controller from here.
 
 use serde::Serialize;
 
-use crate::cli::{CertsArgs, GlobalArgs};
+use crate::agent::certs::CertsConfig;
+use crate::agent::certs_cli::{self, AcmeView};
+use crate::agent::AgentConfig;
+use crate::cli::{CertsArgs, CertsCommand, CertsRenewArgs, GlobalArgs};
 use crate::exit;
 use crate::project::Project;
 use crate::tls;
@@ -43,11 +47,21 @@ struct Row {
 struct Report {
     environment: String,
     certificates: Vec<Row>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    acme: Option<AcmeView>,
 }
 
-pub fn run(g: &GlobalArgs, args: &CertsArgs, ui: &Ui) -> anyhow::Result<i32> {
+pub async fn run(g: &GlobalArgs, args: &CertsArgs, ui: &Ui) -> anyhow::Result<i32> {
+    if let Some(CertsCommand::Renew(a)) = &args.command {
+        return renew(g, a, ui).await;
+    }
+    let Some(name) = &args.env else {
+        return Err(exit::invalid(
+            "name an environment: `twip certs ENV` or `twip certs renew ENV`",
+        ));
+    };
     let project = Project::discover(g.project_dir.as_deref())?;
-    let env = project.load(&args.env)?;
+    let env = project.load(name)?;
     for w in &env.warnings {
         ui.warn(w);
     }
@@ -92,15 +106,26 @@ pub fn run(g: &GlobalArgs, args: &CertsArgs, ui: &Ui) -> anyhow::Result<i32> {
             renewal: FILE_RENEWAL,
         });
     }
+    let cfg = CertsConfig::for_environment(&env, &project.dir)?;
+    let acme = if cfg.is_empty() {
+        None
+    } else {
+        let t = crate::context::open_on(g, name, None).await?;
+        certs_cli::view(&t.docker, env.stack(), &cfg).await?
+    };
     if args.json {
         let report = Report {
             environment: env.name.clone(),
             certificates: rows,
+            acme,
         };
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(exit::SUCCESS);
     }
-    if rows.is_empty() {
+    if let Some(a) = &acme {
+        print_acme(a);
+    }
+    if rows.is_empty() && acme.is_none() {
         ui.info(&format!(
             "environment `{}` has no certificates (no proxy.tls)",
             env.name
@@ -133,4 +158,43 @@ pub fn run(g: &GlobalArgs, args: &CertsArgs, ui: &Ui) -> anyhow::Result<i32> {
 
 fn ui_clean(s: &str) -> String {
     crate::ui::clean(s).to_string()
+}
+fn print_acme(a: &AcmeView) {
+    for l in a.lines() {
+        println!("{}", ui_clean(&l));
+    }
+}
+
+/// `twip certs renew ENV`: the controller's round from here, under the stack's deploy lock.
+async fn renew(g: &GlobalArgs, a: &CertsRenewArgs, ui: &Ui) -> anyhow::Result<i32> {
+    let project = Project::discover(g.project_dir.as_deref())?;
+    let env = project.load(&a.env)?;
+    if CertsConfig::for_environment(&env, &project.dir)?.is_empty() {
+        return Err(exit::invalid(format!(
+            "environment `{}` has no ACME certificate (no proxy.tls.acme); \
+             certificates from files are renewed by replacing the files and running `twip up`",
+            env.name
+        )));
+    }
+    let t = crate::context::open_on(g, &a.env, a.lab.as_deref()).await?;
+    let mut config = AgentConfig::for_environment(&t.env, &t.project.dir)?;
+    config.certs.listen.clone_from(&a.listen);
+    let op = crate::lifecycle::lock::Operation::here("certs renew");
+    let work = async {
+        let r = certs_cli::renew(t.docker.clone(), config, a.force, a.timeout).await?;
+        if a.json {
+            println!("{}", serde_json::to_string_pretty(&r)?);
+        } else {
+            println!("{}", ui_clean(&r.decision));
+            if let (Some(v), "renewed") = (&r.served, r.outcome) {
+                print_acme(v);
+            }
+        }
+        Ok(if r.outcome == "failed" {
+            exit::FAILURE
+        } else {
+            exit::SUCCESS
+        })
+    };
+    crate::lifecycle::lock::hold(&t, op, None, a.timeout, ui, work).await
 }
