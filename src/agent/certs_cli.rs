@@ -131,6 +131,17 @@ pub async fn renew(
 ) -> anyhow::Result<Renewal> {
     let stack = config.stack.clone();
     let cfg = config.certs.clone();
+    // The proxy sends every HTTP-01 challenge to the agent's service: with the in-cluster
+    // agent running, an order placed from here could never be validated (it would fail
+    // after a minute with a misleading 404), so say so at once.
+    if let Some(agent) = records::agent_status(&docker, &stack).await? {
+        return Err(crate::exit::invalid(format!(
+            "{}: the in-cluster agent ({}) answers the ACME challenges and renews this \
+             certificate itself (at two thirds of its lifetime, see `twip certs {}`); \
+             a renewal from this machine cannot be validated while it runs",
+            config.env, agent.service, config.env
+        )));
+    }
     let before = served(&docker, &stack).await?;
     if !force {
         let s = before.as_ref().and_then(Served::of);
