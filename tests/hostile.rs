@@ -312,6 +312,16 @@ fn haproxy_check(file: &Path) -> Result<(), String> {
                 if let Some(f) = doc["secrets"][src]["file"].as_str() {
                     std::fs::copy(dir.join(f), secrets.path().join(target))
                         .map_err(|e| format!("secret {src}: {e}"))?;
+                } else {
+                    // Made by `twip up`, never a file: the runtime API's credentials (from the
+                    // name key) and the ACME certificate (a placeholder until one is obtained).
+                    let creds = twip::tls::runtime::credentials(&[7u8; 32]).unwrap();
+                    let data = match target {
+                        "twip-runtime.pem" => creds.server_bundle.into_bytes(),
+                        "twip-runtime-ca.pem" => creds.ca_cert.into_bytes(),
+                        _ => twip::tls::placeholder_pem().unwrap(),
+                    };
+                    std::fs::write(secrets.path().join(target), data).unwrap();
                 }
             }
         }
