@@ -161,7 +161,8 @@ struct Outage {
     failing: Duration,
     /// The longest time without an answer: between two successive 200s (arrival times).
     longest_gap: Duration,
-    /// From the kill to the first 200 of a request sent after `docker kill` returned.
+    /// From the kill to the first 200 of a request sent after the last failed one (after
+    /// `docker kill` returned when none failed).
     answered_again: Duration,
 }
 
@@ -184,9 +185,13 @@ fn outage(samples: &[Sample], kill: Duration, killed: Duration, to: Duration) ->
         .map(|w| w[1] - w[0])
         .max()
         .unwrap_or(to - from);
+    // After the last failed request of the window (or, when none failed, after `docker kill`
+    // returned): on a loaded machine `docker kill` of a lab node can return seconds after the
+    // node stopped answering and the address moved, so its return says nothing of the outage.
+    let outage_over = failed.last().map_or(killed, |last| last.sent);
     let answered_again = window
         .iter()
-        .filter(|s| s.ok && s.sent > killed)
+        .filter(|s| s.ok && s.sent > outage_over)
         .map(|s| s.done - kill)
         .min()
         .unwrap_or(to - kill);
