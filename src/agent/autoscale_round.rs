@@ -20,7 +20,6 @@ use crate::engine::{self, Docker, SwarmApi};
 use crate::labels;
 use crate::lifecycle::lock::{self, Operation};
 use crate::manifest::model::Metric;
-use crate::plan::desired::{hash_spec, DesiredNetwork, DesiredObject, DesiredService};
 use crate::plan::{self, Desired, Observed, Op, Options, Plan};
 
 /// Where a round reads the metrics the engine seam does not give.
@@ -325,54 +324,12 @@ pub async fn rescale(
 /// (neither created nor removed).
 fn as_it_runs(cfg: &AgentConfig, observed: &Observed) -> Desired {
     let stack = cfg.stack.as_str();
-    let kept = |list: &[plan::ObservedObject]| -> Vec<DesiredObject> {
-        list.iter()
-            .map(|o| DesiredObject {
-                key: o.name.clone(),
-                name: o.name.clone(),
-                data: Vec::new(),
-                external: true,
-                labels: HashMap::new(),
-            })
-            .collect()
-    };
-    Desired {
-        env: cfg.env.clone(),
-        stack: stack.to_string(),
-        networks: observed
-            .networks
-            .iter()
-            .map(|n| DesiredNetwork {
-                name: n.name.clone(),
-                driver: String::new(),
-                attachable: false,
-                internal: false,
-                external: true,
-                labels: HashMap::new(),
-            })
-            .collect(),
-        configs: kept(&observed.configs),
-        secrets: kept(&observed.secrets),
-        services: observed
-            .services
-            .iter()
-            .map(|o| {
-                let label = |k: &str| o.spec.labels.as_ref().and_then(|l| l.get(k).cloned());
-                DesiredService {
-                    short: o
-                        .name
-                        .strip_prefix(&format!("{stack}_"))
-                        .unwrap_or(&o.name)
-                        .to_string(),
-                    name: o.name.clone(),
-                    spec_hash: label(labels::SPEC_HASH).unwrap_or_else(|| hash_spec(&o.spec)),
-                    manifest_replicas: label(labels::MANIFEST_REPLICAS)
-                        .and_then(|r| r.parse().ok()),
-                    spec: o.spec.clone(),
-                }
-            })
-            .collect(),
-    }
+    let services = observed
+        .services
+        .iter()
+        .map(|o| plan::desired::running_service(stack, &o.name, o.spec.clone()))
+        .collect();
+    plan::desired::as_running(&cfg.env, stack, observed, services)
 }
 
 /// Records what runs after PLAN as the stack's newest release, by the agent.

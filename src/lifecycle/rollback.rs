@@ -5,16 +5,13 @@
 //! stay as they are. The rollback is recorded as a release of its own, so rolling back twice
 //! returns to where you started.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::engine::model::ServiceSpec;
 use crate::engine::releases::{self, Release};
 use crate::exit;
-use crate::plan::desired::{
-    hash_spec, DesiredNetwork, DesiredObject, LABEL_MANIFEST_REPLICAS, LABEL_SPEC_HASH,
-};
-use crate::plan::{self, Desired, DesiredService, Observed, Op, Options, Plan};
+use crate::plan::{self, Desired, Observed, Op, Options, Plan};
 use crate::ui::Ui;
 
 use super::converge::{apply, record_release, wait, Deployment};
@@ -170,54 +167,10 @@ pub fn release_desired(
                 Some(spec) if wanted(&o.name) => spec.clone(),
                 _ => o.spec.clone(),
             };
-            desired_service(stack, &o.name, spec)
+            plan::desired::running_service(stack, &o.name, spec)
         })
         .collect();
-    let kept = |list: &[plan::ObservedObject]| -> Vec<DesiredObject> {
-        list.iter()
-            .map(|o| DesiredObject {
-                key: o.name.clone(),
-                name: o.name.clone(),
-                data: Vec::new(),
-                external: true,
-                labels: HashMap::new(),
-            })
-            .collect()
-    };
-    Desired {
-        env: d.env.name.clone(),
-        stack: stack.to_string(),
-        networks: observed
-            .networks
-            .iter()
-            .map(|n| DesiredNetwork {
-                name: n.name.clone(),
-                driver: String::new(),
-                attachable: false,
-                internal: false,
-                external: true,
-                labels: HashMap::new(),
-            })
-            .collect(),
-        configs: kept(&observed.configs),
-        secrets: kept(&observed.secrets),
-        services,
-    }
-}
-
-/// A recorded spec as a desired service: its hash and manifest count from its own labels.
-fn desired_service(stack: &str, name: &str, spec: ServiceSpec) -> DesiredService {
-    let label = |k: &str| spec.labels.as_ref().and_then(|l| l.get(k).cloned());
-    DesiredService {
-        short: name
-            .strip_prefix(&format!("{stack}_"))
-            .unwrap_or(name)
-            .to_string(),
-        name: name.to_string(),
-        spec_hash: label(LABEL_SPEC_HASH).unwrap_or_else(|| hash_spec(&spec)),
-        manifest_replicas: label(LABEL_MANIFEST_REPLICAS).and_then(|r| r.parse().ok()),
-        spec,
-    }
+    plan::desired::as_running(&d.env.name, stack, observed, services)
 }
 
 /// A rollback's plan says where each service goes back to (`back to release 3 (a → b)`),

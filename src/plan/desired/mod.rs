@@ -13,7 +13,9 @@ use crate::render::context::{self, ServiceCtx, LABEL_ENV, LABEL_MANAGED, LABEL_P
 use crate::render::inputs::Inputs;
 use crate::render::{self, Output, MONITORING_FILE, PROXY_FILE};
 
+mod running;
 mod spec;
+pub use running::{as_running, running_service};
 
 pub use crate::labels::{
     MANIFEST_REPLICAS as LABEL_MANIFEST_REPLICAS, NAMESPACE as LABEL_NAMESPACE,
