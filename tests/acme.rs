@@ -1,6 +1,7 @@
 //! `proxy.tls.acme` against a real ACME server (pebble) on the single-node swarm: `twip up`
 //! serves a placeholder, the certificates controller (driven here, round by round, from the
-//! test process: the agent's runner is not on main yet) obtains a certificate for two names
+//! test process, with `agent.enabled: false`: pebble listens on this host's loopback, which a
+//! container cannot reach) obtains a certificate for two names
 //! over HTTP-01 answered through the proxy, the proxy serves it for each SNI name and it
 //! chains to pebble's root (curl verifies it); a forced renewal serves a new serial; a
 //! directory whose challenge cannot be answered (the route to the agent leads nowhere) leaves
@@ -99,6 +100,37 @@ fn inspect(service: &str, format: &str) -> String {
         .output()
         .unwrap();
     stdout(&out).trim().to_string()
+}
+
+/// Runs F while a listener on PORT answers every request with a 404, then closes it.
+fn answer_404_on<T>(port: u16, f: impl FnOnce() -> T) -> T {
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let l = std::net::TcpListener::bind(("0.0.0.0", port)).unwrap();
+    l.set_nonblocking(true).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    let t = std::thread::spawn(move || {
+        while !s.load(Ordering::Relaxed) {
+            match l.accept() {
+                Ok((mut c, _)) => {
+                    let _ = c.set_nonblocking(false);
+                    let _ = c.set_read_timeout(Some(Duration::from_secs(5)));
+                    let mut buf = [0u8; 4096];
+                    let _ = c.read(&mut buf);
+                    let _ = c.write_all(
+                        b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                    );
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+    });
+    let out = f();
+    stop.store(true, Ordering::Relaxed);
+    t.join().unwrap();
+    out
 }
 
 /// Removes a service when dropped.
@@ -309,6 +341,25 @@ fn acme_obtains_renews_and_keeps_serving_when_the_directory_refuses() {
             .then_some(())
     })
     .expect("the forwarder was not updated");
+    // The proxy finds the new task by DNS and health checks before it sends it anything: until
+    // then the challenge would be a 503 to pebble. A stand-in on the CLI's port answers until
+    // the route is seen to reach it, then gives the port to the CLI.
+    let reached = answer_404_on(listen2, || {
+        eventually(60, || {
+            http(
+                ports().http,
+                "GET",
+                "/.well-known/acme-challenge/nothing",
+                "",
+            )
+            .filter(|r| r.0 == 404)
+            .map(|_| ())
+        })
+    });
+    assert!(
+        reached.is_some(),
+        "the challenge route does not reach the CLI's port"
+    );
     let out = p.twip(&[
         "certs",
         "renew",
