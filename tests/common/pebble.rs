@@ -2,6 +2,10 @@
 //! binary on free ports with its own HTTPS certificate (signed by a CA made here, which the
 //! client is told to trust), and pebble-challtestsrv as its DNS server, answering every name
 //! with 127.0.0.1 so that HTTP-01 validation reaches the proxy published on this host.
+//!
+//! pebble listens on the address of this host on the swarm's `docker_gwbridge` network (not
+//! on 127.0.0.1), so that a container (the in-cluster agent) reaches the directory as well as
+//! this process does.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -11,9 +15,9 @@ pub struct Pebble {
     pebble: Child,
     dns: Child,
     dir: tempfile::TempDir,
-    /// The directory URL (`https://127.0.0.1:PORT/dir`).
+    /// The directory URL (`https://GATEWAY:PORT/dir`, see [`gateway`]).
     pub directory: String,
-    /// The management API (`https://127.0.0.1:PORT`): its roots are what issued certificates
+    /// The management API (`https://GATEWAY:PORT`): its roots are what issued certificates
     /// chain to.
     pub management: String,
     /// The CA that pebble's own HTTPS certificate is signed by (PEM): the ACME client trusts it.
@@ -27,6 +31,28 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// This host's address on the swarm's `docker_gwbridge` network: reachable from this process
+/// and from every container of the single-node swarm.
+pub fn gateway() -> String {
+    let out = Command::new("docker")
+        .args([
+            "network",
+            "inspect",
+            "docker_gwbridge",
+            "--format",
+            "{{(index .IPAM.Config 0).Gateway}}",
+        ])
+        .output()
+        .expect("docker");
+    let gw = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(
+        out.status.success() && gw.parse::<std::net::IpAddr>().is_ok(),
+        "no docker_gwbridge gateway (is this engine a swarm manager?): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    gw
 }
 
 /// Whether pebble is installed (scripts/engine-up.sh installs it).
@@ -52,9 +78,13 @@ impl Pebble {
             .push(rcgen::DnType::CommonName, "twip test pebble CA");
         let ca_key = rcgen::KeyPair::generate().unwrap();
         let ca = p.self_signed(&ca_key).unwrap();
-        let mut lp =
-            rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-                .unwrap();
+        let gw = gateway();
+        let mut lp = rcgen::CertificateParams::new(vec![
+            "localhost".to_string(),
+            "127.0.0.1".to_string(),
+            gw.clone(),
+        ])
+        .unwrap();
         lp.distinguished_name
             .push(rcgen::DnType::CommonName, "pebble");
         let key = rcgen::KeyPair::generate().unwrap();
@@ -64,8 +94,8 @@ impl Pebble {
 
         let (listen, mgmt, dns, dns_mgmt) = (free_port(), free_port(), free_port(), free_port());
         let config = serde_json::json!({"pebble": {
-            "listenAddress": format!("127.0.0.1:{listen}"),
-            "managementListenAddress": format!("127.0.0.1:{mgmt}"),
+            "listenAddress": format!("{gw}:{listen}"),
+            "managementListenAddress": format!("{gw}:{mgmt}"),
             "certificate": dir.path().join("cert.pem"),
             "privateKey": dir.path().join("key.pem"),
             "httpPort": http_port,
@@ -104,8 +134,8 @@ impl Pebble {
         let pb = Pebble {
             pebble,
             dns: dns_child,
-            directory: format!("https://127.0.0.1:{listen}/dir"),
-            management: format!("https://127.0.0.1:{mgmt}"),
+            directory: format!("https://{gw}:{listen}/dir"),
+            management: format!("https://{gw}:{mgmt}"),
             ca_pem: ca.pem(),
             dir,
         };
