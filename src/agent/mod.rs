@@ -165,3 +165,42 @@ pub struct Round {
     /// How long until the next round.
     pub next: Duration,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(yaml: &str) -> (tempfile::TempDir, Environment) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("environments")).unwrap();
+        std::fs::write(dir.path().join("environments/x.yaml"), yaml).unwrap();
+        let env = crate::project::Project::discover(Some(dir.path()))
+            .unwrap()
+            .load("x")
+            .unwrap_or_else(|e| panic!("{e:#}\n{yaml}"));
+        (dir, env)
+    }
+
+    /// Validation keeps the name `agent` free exactly when the agent runs: both decide it.
+    #[test]
+    fn validation_and_the_agent_agree_on_when_the_agent_runs() {
+        let web = "services:\n  web:\n    image: nginx:1.25\n";
+        let job = "jobs:\n  report:\n    schedule: \"0 * * * *\"\n    image: nginx:1.25\n";
+        let scale = "    autoscale: {metric: cpu, target: 60, min: 1, max: 3}\n";
+        let acme = "proxy:\n  image: haproxy:2.6\n  routes:\n    - {path: /, service: web, port: 80}\n  tls:\n    acme: {email: ops@example.com, domains: [a.example.com]}\n";
+        let cases = [
+            (web.to_string(), false),
+            (format!("{web}{job}"), true),
+            (format!("{web}{scale}"), true),
+            (format!("{web}{acme}"), true),
+            (format!("{web}agent: {{enabled: true}}\n"), true),
+            (format!("{web}{job}agent: {{enabled: false}}\n"), false),
+        ];
+        for (yaml, runs) in cases {
+            let (dir, env) = env(&yaml);
+            let agent = for_stack(&env, dir.path()).unwrap().is_some();
+            let valid = crate::manifest::validate::agent_runs(&env.manifest);
+            assert_eq!((agent, valid), (runs, runs), "{yaml}");
+        }
+    }
+}
