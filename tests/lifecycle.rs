@@ -229,6 +229,21 @@ fn training_up_scale_status_down_clean() {
         "{}",
         String::from_utf8_lossy(&exited.stderr)
     );
+    // An agent image an older binary built (its tag is not this binary's hash): clean takes
+    // it; one of another repository stays.
+    let old_agent = format!("twip/twip-agent:0ld{}", std::process::id());
+    let other = format!("twiptest{}/twip-agent:0ld", std::process::id());
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM twip/base:bookworm\nLABEL org.opencontainers.image.title=\"twip-agent\"\n",
+    )
+    .unwrap();
+    let built = docker(&["build", "-q", "-t", &old_agent, "-t", &other])
+        .arg(ctx.path())
+        .output()
+        .unwrap();
+    assert!(built.status.success(), "{}", stderr(&built));
     let dry = p.twip(&["clean", "training", "--dry-run"]);
     assert!(dry.status.success(), "{}", stderr(&dry));
     let listed: Vec<String> = stdout(&dry).lines().map(str::to_string).collect();
@@ -238,6 +253,8 @@ fn training_up_scale_status_down_clean() {
             .any(|l| l.contains(&format!("{stack}_leftover"))),
         "{listed:?}"
     );
+    assert!(listed.iter().any(|l| l.contains(&old_agent)), "{listed:?}");
+    assert!(!listed.iter().any(|l| l.contains(&other)), "{listed:?}");
     assert_eq!(
         list(&[
             "ps",
@@ -252,6 +269,16 @@ fn training_up_scale_status_down_clean() {
     );
     let clean = p.twip(&["clean", "training"]);
     assert!(clean.status.success(), "{}", stderr(&clean));
+    let left = |r: &str| {
+        docker(&["image", "inspect", r])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    assert!(!left(&old_agent), "the old agent image was not removed");
+    assert!(left(&other), "another repository's agent image was removed");
+    let _ = docker(&["rmi", &other]).output();
     let removed: Vec<String> = stdout(&clean).lines().map(str::to_string).collect();
     assert_eq!(
         removed
