@@ -719,6 +719,9 @@ fn with_a_registry_services_run_images_by_digest_and_stay_up_to_date() {
     let mut p = TestProject::new(&["training"], "digest");
     let stack = test_stack("digest_reg");
     let project = format!("twiptest{}-digest", run_id());
+    // The images this test tags and pushes, removed from the engine when it ends (also when
+    // it fails); the registry is the run's own.
+    let _images = RemoveImages(format!("localhost:5000/{project}/"));
     p.write_env(
         "reg",
         &format!("extends: training\nstack: {stack}\nproject: {project}\nregistry:\n  url: localhost:5000\n"),
@@ -742,4 +745,17 @@ fn with_a_registry_services_run_images_by_digest_and_stay_up_to_date() {
     let plan = p.twip(&["plan", "reg"]);
     assert!(stdout(&plan).contains("up to date"), "{}", stdout(&plan));
     assert!(p.twip(&["down", "reg", "--volumes"]).status.success());
+}
+
+/// Removes, when dropped, every image reference of the engine that starts with its prefix.
+struct RemoveImages(String);
+
+impl Drop for RemoveImages {
+    fn drop(&mut self) {
+        let refs = list(&["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"]);
+        let doomed: Vec<&String> = refs.iter().filter(|r| r.starts_with(&self.0)).collect();
+        if !doomed.is_empty() {
+            let _ = docker(&["rmi"]).args(doomed).output();
+        }
+    }
 }
