@@ -16,8 +16,9 @@
 //! [`controllers`] is the one list of them.
 //!
 //! Where the rest is: [`runner`] is the loop `twip agent` runs (each controller's round when
-//! it is due, backoff on errors, one log line and one record per round); the records are
-//! configs of the stack (`engine::records`), shown by `twip status`; the agent's service is
+//! it is due or asked for, backoff on errors, one log line and one record per round); the
+//! records are configs of the stack (`engine::records`), shown by `twip status`; requests
+//! (`engine::requests`, written by `twip certs renew`) ask a controller for a round now; the agent's service is
 //! built in `render::context::agent` ([`for_stack`] decides whether the stack has one), where
 //! a controller adds what it needs of it (networks, secrets, ports) through [`ServiceParts`];
 //! its image is built from the running binary by `lifecycle::agent_image`.
@@ -155,6 +156,13 @@ pub trait Controller: Send {
     fn name(&self) -> &'static str;
     /// One round. Returns what it decided, one line for `twip status`, and when to run next.
     async fn tick(&mut self, cx: &AgentContext) -> anyhow::Result<Round>;
+    /// Takes a request (`twip certs renew` asking the running agent): the runner runs the
+    /// next round now and records it with the request's id. The default takes none; the
+    /// error is the answer recorded.
+    fn request(&mut self, r: &crate::engine::requests::Request) -> Result<(), String> {
+        let _ = r;
+        Err(format!("the {} controller takes no requests", self.name()))
+    }
 }
 
 /// What a controller's round decided, and when it wants to run again.
