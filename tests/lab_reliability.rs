@@ -370,7 +370,9 @@ fn on_a_three_node_lab_changes_lose_nothing_autoscaling_follows_load_and_failure
     ctx.assert_only(5, "3.0.0", "after the automatic rollback on the lab");
 
     // 5. The in-cluster agent's autoscaler under a load step; the agent off after it.
+    let t5 = Instant::now();
     autoscale::autoscaler_follows_a_load_step(&ctx);
+    println!("the autoscaler part: {:.1} s", t5.elapsed().as_secs_f64());
 
     // 6. A killed task: swarm starts another; the app answers again. (The container of the
     // task meant to run: tasks removed by the scale-down may still be stopping.)

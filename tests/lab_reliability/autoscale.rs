@@ -48,7 +48,7 @@ fn rounds(ctx: &Ctx) -> (Vec<AgentRound>, Vec<String>) {
     autoscale_rounds(&out, "web")
 }
 
-/// The agent (deployed by `up labas`) while a fixed rate of RATE requests/s runs for 45 s,
+/// The agent (deployed by `up labas`) while a fixed rate of RATE requests/s runs for 30 s,
 /// reading HAProxy's stats of every proxy task (`tasks.STACK_proxy`) itself. Its rounds are
 /// checked by their order in its log: those logged while the load ran take web from 1 up to
 /// ceil(RATE / TARGET) and hold it (no scale-down, never above); after the load, rounds that
@@ -57,7 +57,12 @@ fn rounds(ctx: &Ctx) -> (Vec<AgentRound>, Vec<String>) {
 /// watched all along, on the agent's clock) is more than the window older than it. Every scale
 /// event is a release recorded by the agent (`twip history`), whose plan is that one scale.
 pub fn autoscaler_follows_a_load_step(ctx: &Ctx) {
+    let t_up = Instant::now();
     ctx.ok(&[("TWIP_WEB_VERSION", "3.0.0")], &["up", "labas"]);
+    println!(
+        "up labas (the agent built and deployed): {:.1} s",
+        t_up.elapsed().as_secs_f64()
+    );
     assert_eq!(ctx.hosts("web").len(), 1);
     let expected = RATE.div_ceil(TARGET);
     let watch = WindowWatch::start(&ctx.manager_engine, WEB);
@@ -79,13 +84,17 @@ pub fn autoscaler_follows_a_load_step(ctx: &Ctx) {
     .unwrap_or_else(|| panic!("the agent does not run its rounds: {:?}", rounds(ctx)));
     println!("agent: {}", status["agent"]);
 
+    println!(
+        "agent running, two rounds logged: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     // The load step. Rounds logged from `first_loaded` to `first_after` (exclusive) were
     // logged while it ran.
     let first_loaded = rounds(ctx).0.len();
     let load_start = started.elapsed().as_secs_f64();
     let bench = Command::new(env!("CARGO_BIN_EXE_twip"))
         .args(["bench", &ctx.url(), "--rate", &RATE.to_string()])
-        .args(["-z", "45s", "-c", "50", "--json"])
+        .args(["-z", "30s", "-c", "50", "--json"])
         .env("NO_COLOR", "1")
         .output()
         .unwrap();
@@ -99,7 +108,7 @@ pub fn autoscaler_follows_a_load_step(ctx: &Ctx) {
         "requests failed while scaling: {report}"
     );
     assert!(
-        report["responses"].as_u64().unwrap_or(0) >= RATE * 30,
+        report["responses"].as_u64().unwrap_or(0) >= RATE * 20,
         "the load step did not run at {RATE}/s: {report}"
     );
     println!(
@@ -116,6 +125,10 @@ pub fn autoscaler_follows_a_load_step(ctx: &Ctx) {
         (r.len() >= i + 3).then_some(i)
     });
     let seen = watch.stop();
+    println!(
+        "scale-down and two rounds after it logged: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     let (rounds, other) = rounds(ctx);
     let log: Vec<String> = rounds
         .iter()
@@ -133,7 +146,16 @@ pub fn autoscaler_follows_a_load_step(ctx: &Ctx) {
         .collect();
     let log = log.join("\n");
     println!("the agent's autoscaler on the lab (rps, target {TARGET}, window {WINDOW_S} s, every 3 s):\n{log}");
-    assert!(other.is_empty(), "rounds that failed: {other:?}\n{log}");
+    // Rounds skipped while `up labas` (which deployed the agent) held the stack's lock change
+    // nothing; any other line of the controller is an error or a failed rescale.
+    let (skipped, failed_rounds): (Vec<String>, Vec<String>) = other
+        .into_iter()
+        .partition(|l| l.contains("skipped this round, locked by") && l.contains("(up)"));
+    println!("rounds skipped while `up` held the lock: {}", skipped.len());
+    assert!(
+        failed_rounds.is_empty(),
+        "rounds that failed: {failed_rounds:?}\n{log}"
+    );
     let down_i = down_seen.unwrap_or_else(|| {
         panic!("no scale-down after the load (load {load_start:.1}..{load_end:.1} s):\n{log}")
     });
@@ -293,6 +315,10 @@ pub fn autoscaler_follows_a_load_step(ctx: &Ctx) {
         twip_run.events
     );
 
+    println!(
+        "autoscaler checked: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     // The agent off for what follows (web stays at 1).
     ctx.ok(&[("TWIP_WEB_VERSION", "3.0.0")], &["up", "labquiet"]);
     let agents = || {
