@@ -96,6 +96,29 @@ pub fn window_of(engine: &str, service: &str) -> Vec<(u64, u64)> {
         .unwrap_or_default()
 }
 
+/// The stats pages whose request counters SERVICE (full name) keeps in its labels
+/// (`io.twip.autoscale.requests`): the proxy tasks the agent read at its last round.
+pub fn stats_pages_of(engine: &str, service: &str) -> Vec<String> {
+    let out = super::lab::on(
+        engine,
+        &[
+            "service",
+            "inspect",
+            "--format",
+            "{{json .Spec.Labels}}",
+            service,
+        ],
+    );
+    out.first()
+        .and_then(|l| serde_json::from_str::<BTreeMap<String, String>>(l).ok())
+        .and_then(|labels| {
+            serde_json::from_str::<serde_json::Value>(labels.get("io.twip.autoscale.requests")?)
+                .ok()
+        })
+        .and_then(|v| Some(v["totals"].as_object()?.keys().cloned().collect()))
+        .unwrap_or_default()
+}
+
 /// Watches SERVICE's window every second until stopped: every recommendation seen in it (a
 /// recommendation stays in the window for its length, so none is missed).
 pub struct WindowWatch {

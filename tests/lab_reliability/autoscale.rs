@@ -315,6 +315,17 @@ pub fn autoscaler_follows_a_load_step(ctx: &Ctx) {
         twip_run.events
     );
 
+    // The agent read the stats page of every proxy task (one per node: all the load went
+    // through the manager's, yet each page is summed).
+    let pages = stats_pages_of(&ctx.manager_engine, WEB);
+    let proxies = ctx.hosts("proxy");
+    println!("stats pages read by the agent: {pages:?}; proxy tasks on {proxies:?}");
+    assert_eq!(proxies.len(), 3, "{proxies:?}");
+    assert_eq!(
+        pages.len(),
+        proxies.len(),
+        "the agent did not read every proxy task's stats: {pages:?}"
+    );
     println!(
         "autoscaler checked: {:.1} s",
         started.elapsed().as_secs_f64()
