@@ -272,3 +272,19 @@ async fn the_stack_s_agent_is_found_by_its_label() {
         None
     );
 }
+
+/// `agent.autoscale_interval` is the time between the agent's autoscaling rounds (what the lab
+/// test sets to 3 s); without it, the default.
+#[test]
+fn the_interval_of_the_agent_s_rounds_comes_from_the_manifest() {
+    let w = scaled_world();
+    let cfg = AgentConfig::for_environment(&w.env(), w.dir.path()).unwrap();
+    assert_eq!(cfg.autoscale.interval(), agent::autoscale::INTERVAL);
+    let path = w.dir.path().join("environments/driftfixture.yaml");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str("\nagent:\n  autoscale_interval: 3s\n");
+    std::fs::write(&path, text).unwrap();
+    let cfg = AgentConfig::for_environment(&w.env(), w.dir.path()).unwrap();
+    assert_eq!(cfg.autoscale.interval(), Duration::from_secs(3));
+    assert_ne!(agent::autoscale::INTERVAL, Duration::from_secs(3));
+}

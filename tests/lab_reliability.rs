@@ -3,14 +3,17 @@
 //! - zero failed requests through a rolling update of 3 replicas (v1 → v2), a scale-down 3 → 1,
 //!   an update of a single replica (start-first, health-gated, lame duck), and a version whose
 //!   health check never passes (rolled back, exit 4);
-//! - the agent's autoscaling controller (its rounds driven from the test process against the
-//!   lab's manager until the agent runs in the cluster) following a real load step (a fixed
-//!   request rate), every change through a plan and a release: up to the count its
-//!   formula gives while the load runs, held without reversal, one scale-down once every
-//!   higher recommendation has left the stabilization window (on the autoscaler's own clock);
-//!   and the same load pattern run in simulation against the seed's +1/-1 loop, both printed
-//!   side by side. Events are checked in order (decisions logged during the load, after it),
-//!   not against the test's wall clock;
+//! - the in-cluster agent that `twip up` deploys (its image built from this twip binary and
+//!   delivered to the lab; it reads every proxy task's HAProxy stats itself) following a real
+//!   load step (a fixed request rate), every change through a plan and a release recorded by
+//!   the agent: up to the count its formula gives while the load runs, held without reversal,
+//!   one scale-down once every higher recommendation has left the stabilization window (on
+//!   the agent's own clock, from the window it keeps in web's labels); and the same load
+//!   pattern run in simulation against the seed's +1/-1 loop, both printed side by side.
+//!   Events are checked in order (the rounds of the agent's log, logged during the load, after
+//!   it), not against the test's wall clock (see `autoscale.rs` beside this file). The agent
+//!   runs only for that part (`labas`; `labzd` and `labneg` have no controller with work, and
+//!   `labquiet` turns it off): nothing rescales under the other parts' loads;
 //! - a killed task and a killed node recovered: no request fails before the kill or after the
 //!   app answers again, and a killed node that ran no web task costs no request at all
 //!   (seconds and counts printed);
@@ -21,12 +24,13 @@
 
 mod common;
 
-use std::process::Command;
+#[path = "lab_reliability/autoscale.rs"]
+mod autoscale;
+
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::agent::*;
 use common::lab::*;
 use common::*;
 
@@ -62,25 +66,6 @@ services:
 "
     )
 }
-
-/// The autoscaler's policy: requests per second through HAProxy, 40 per task.
-const RATE: u64 = 150;
-const TARGET: u64 = 40;
-const WINDOW_S: u64 = 20;
-/// The agent is off: its controller's rounds are driven by the test (one autoscaler only).
-const LABAS: &str = "extends: labzd
-agent:
-  enabled: false
-services:
-  web:
-    replicas: 1
-    autoscale:
-      metric: rps
-      target: 40
-      min: 1
-      max: 10
-      scale_down_window: 20s
-";
 
 /// The negative control: one replica replaced stop-first, no health check, no lame duck.
 const LABNEG: &str = "extends: labzd
@@ -313,7 +298,8 @@ fn on_a_three_node_lab_changes_lose_nothing_autoscaling_follows_load_and_failure
     };
     let envs = ctx.project.path().join("environments");
     std::fs::write(envs.join("labzd.yaml"), labzd(&ctx.project.namespace)).unwrap();
-    std::fs::write(envs.join("labas.yaml"), LABAS).unwrap();
+    std::fs::write(envs.join("labas.yaml"), autoscale::LABAS).unwrap();
+    std::fs::write(envs.join("labquiet.yaml"), autoscale::LABQUIET).unwrap();
     std::fs::write(envs.join("labneg.yaml"), LABNEG).unwrap();
     ctx.project.build_images();
     for v in ["2.0.0", "3.0.0"] {
@@ -383,8 +369,10 @@ fn on_a_three_node_lab_changes_lose_nothing_autoscaling_follows_load_and_failure
     );
     ctx.assert_only(5, "3.0.0", "after the automatic rollback on the lab");
 
-    // 5. The autoscaler under a load step.
-    autoscaler_follows_a_load_step(&ctx);
+    // 5. The in-cluster agent's autoscaler under a load step; the agent off after it.
+    let t5 = Instant::now();
+    autoscale::autoscaler_follows_a_load_step(&ctx);
+    println!("the autoscaler part: {:.1} s", t5.elapsed().as_secs_f64());
 
     // 6. A killed task: swarm starts another; the app answers again. (The container of the
     // task meant to run: tasks removed by the scale-down may still be stopping.)
@@ -512,274 +500,4 @@ fn on_a_three_node_lab_changes_lose_nothing_autoscaling_follows_load_and_failure
             "{w2} ran no web task, yet requests for / failed"
         );
     }
-}
-
-/// The agent's autoscaling controller, its rounds driven every 3 s from the test process
-/// against the lab's manager engine (the agent's own runner is not deployed yet), reading
-/// HAProxy's stats through every node's published stats port, while a fixed rate of RATE
-/// requests/s runs for a while. The decisions are checked by their order: those logged while
-/// the load ran take web from 1 up to ceil(RATE / TARGET) and hold it (no scale-down, never
-/// above); after the load, exactly one scale-down, to 1, as the last event, and only once
-/// every higher recommendation is more than the window old on the controller's own clock
-/// (`at_s`). Every scale event went through a plan and was recorded as a release.
-fn autoscaler_follows_a_load_step(ctx: &Ctx) {
-    ctx.ok(&[("TWIP_WEB_VERSION", "3.0.0")], &["up", "labas"]);
-    assert_eq!(ctx.hosts("web").len(), 1);
-    let expected = RATE.div_ceil(TARGET);
-    let config = agent_config(
-        ctx.project.path(),
-        "labas",
-        &[("TWIP_WEB_VERSION", "3.0.0")],
-    );
-    let stats = config
-        .autoscale
-        .stats
-        .clone()
-        .expect("labas has a stats page");
-    let urls: Vec<String> = nodes_of(&ctx.lab.status())
-        .iter()
-        .filter_map(|n| n["address"].as_str())
-        .map(|a| format!("http://{a}:{}{};csv", stats.port, stats.uri))
-        .collect();
-    assert_eq!(urls.len(), 3, "{urls:?}");
-    let stop = Arc::new(AtomicBool::new(false));
-    let errors = Arc::new(Mutex::new(Vec::<String>::new()));
-    let decisions = Arc::new(Mutex::new(Vec::<serde_json::Value>::new()));
-    let controller = {
-        let (stop, errors, decisions) = (stop.clone(), errors.clone(), decisions.clone());
-        let engine = ctx.manager_engine.clone();
-        std::thread::spawn(move || {
-            drive_autoscale(&engine, config, urls, &stop, &errors, &decisions)
-        })
-    };
-    let started = Instant::now();
-    let count = |d: &Arc<Mutex<Vec<serde_json::Value>>>| d.lock().unwrap().len();
-    // Two idle evaluations first (the first has no rate yet).
-    assert!(
-        eventually(120, || (count(&decisions) >= 2).then_some(())).is_some(),
-        "the controller logs no decisions: {:?}",
-        errors.lock().unwrap()
-    );
-
-    // The load step: RATE requests/s through the manager's proxy for 45 s. Decisions logged
-    // from `first_loaded` to `first_after` (exclusive) were made while it ran.
-    let first_loaded = count(&decisions);
-    let load_start = started.elapsed().as_secs_f64();
-    let bench = Command::new(env!("CARGO_BIN_EXE_twip"))
-        .args([
-            "bench",
-            &ctx.url(),
-            "--rate",
-            &RATE.to_string(),
-            "-z",
-            "45s",
-            "-c",
-            "50",
-            "--json",
-        ])
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    let load_end = started.elapsed().as_secs_f64();
-    let first_after = count(&decisions);
-    let report: serde_json::Value = serde_json::from_slice(&bench.stdout).unwrap_or_else(|e| {
-        panic!("bench JSON: {e}\n{}", stderr(&bench));
-    });
-    assert_eq!(
-        failed(&report),
-        0,
-        "requests failed while scaling: {report}"
-    );
-    assert!(
-        report["responses"].as_u64().unwrap_or(0) >= RATE * 30,
-        "the load step did not run at {RATE}/s: {report}"
-    );
-    println!(
-        "load step: {} requests/s asked, {:.1} sent, p99 {:.3} s",
-        RATE, report["rps"], report["latency_s"]["p99"]
-    );
-
-    // After the load: one scale-down (polled: the window, then the next evaluation), then
-    // two more evaluations with nothing after it.
-    let is_down = |x: &serde_json::Value| {
-        x["desired"].as_u64() == Some(1) && x["current"].as_u64().unwrap_or(0) > 1
-    };
-    let down_seen = eventually(WINDOW_S + 180, || {
-        let d = decisions.lock().unwrap();
-        d.iter()
-            .skip(first_after)
-            .position(is_down)
-            .map(|i| first_after + i)
-    });
-    if let Some(i) = down_seen {
-        eventually(60, || (count(&decisions) >= i + 3).then_some(()));
-    }
-    stop.store(true, Ordering::SeqCst);
-    controller.join().unwrap();
-    let decisions = decisions.lock().unwrap().clone();
-    let errors = errors.lock().unwrap().clone();
-    assert!(errors.is_empty(), "rounds that failed: {errors:?}");
-    let at = |x: &serde_json::Value| x["at_s"].as_f64().unwrap_or(0.0);
-    let n = |x: &serde_json::Value, k: &str| x[k].as_u64().unwrap_or(0);
-    // The controller's clock is the wall clock (it survives a restart): shown from the first.
-    let t0 = decisions.first().map_or(0.0, at);
-    let log: Vec<String> = decisions
-        .iter()
-        .enumerate()
-        .map(|(i, x)| {
-            format!(
-                "{:6.1}s current {} metric {:.1} recommended {} desired {} ({}) [{}]{}",
-                at(x) - t0,
-                n(x, "current"),
-                x["metric"].as_f64().unwrap_or(f64::NAN),
-                n(x, "recommended"),
-                n(x, "desired"),
-                x["reason"].as_str().unwrap_or(""),
-                x["acted"].as_str().unwrap_or(""),
-                if i == first_loaded {
-                    "   <- first logged under load"
-                } else if i == first_after {
-                    "   <- first logged after the load"
-                } else {
-                    ""
-                }
-            )
-        })
-        .collect();
-    let log = log.join("\n");
-    assert!(
-        down_seen.is_some(),
-        "no scale-down after the load (load {load_start:.1}..{load_end:.1} s):\n{log}"
-    );
-    // Scale events: (index, at_s, current, desired).
-    let events: Vec<(usize, f64, u64, u64)> = decisions
-        .iter()
-        .enumerate()
-        .filter(|(_, x)| n(x, "desired") != n(x, "current"))
-        .map(|(i, x)| (i, at(x), n(x, "current"), n(x, "desired")))
-        .collect();
-    // Each one acted: rescaled through a plan, recorded as a release by the agent.
-    for (i, ..) in &events {
-        assert!(
-            decisions[*i]["acted"]
-                .as_str()
-                .is_some_and(|a| a.starts_with("scaled, release ")),
-            "decision {i} did not scale through a recorded plan: {}\n{log}",
-            decisions[*i]
-        );
-    }
-
-    // Nothing moved before the load; up to the formula's count while it ran.
-    assert!(
-        events.iter().all(|e| e.0 >= first_loaded),
-        "a scale event before the load:\n{log}"
-    );
-    let during = &decisions[first_loaded..first_after];
-    let reached = during
-        .iter()
-        .position(|x| n(x, "desired") == expected)
-        .unwrap_or_else(|| {
-            panic!(
-                "web did not reach ceil({RATE}/{TARGET}) = {expected} while the load ran:\n{log}"
-            )
-        });
-    // Held while the load ran: only scale-ups, never above the formula, then the count held.
-    assert!(
-        events
-            .iter()
-            .filter(|e| e.0 < first_after)
-            .all(|(_, _, from, to)| to > from && *to <= expected),
-        "a reversal or an overshoot while the load held:\n{log}"
-    );
-    assert!(
-        during[reached..]
-            .iter()
-            .all(|x| n(x, "desired") == expected),
-        "web did not hold {expected} while the load held:\n{log}"
-    );
-    // After: exactly one scale-down, to 1, the last event, after the window on the
-    // autoscaler's clock: every recommendation above 1 is more than the window older.
-    let downs: Vec<&(usize, f64, u64, u64)> = events.iter().filter(|e| e.3 < e.2).collect();
-    assert_eq!(downs.len(), 1, "scale-downs: {downs:?}\n{log}");
-    let (down_i, down_at, _, down_to) = *downs[0];
-    assert_eq!(down_to, 1, "{log}");
-    assert!(down_i >= first_after, "scaled down under load:\n{log}");
-    let last_high = decisions[..down_i]
-        .iter()
-        .filter(|x| n(x, "recommended") > 1)
-        .map(at)
-        .fold(f64::NAN, f64::max);
-    assert!(
-        down_at - last_high > WINDOW_S as f64,
-        "scaled down at {down_at:.1} s, within the {WINDOW_S} s window of a recommendation above 1 at {last_high:.1} s:\n{log}"
-    );
-    assert_eq!(
-        events.last().map(|e| e.0),
-        Some(down_i),
-        "events after the scale-down:\n{log}"
-    );
-    // Events as (decision index, from, to): the phase of the load comes from the index.
-    let events: Vec<(usize, u64, u64)> = events.iter().map(|e| (e.0, e.2, e.3)).collect();
-
-    // The same load pattern in simulation: twip's controller against the seed's +1/-1 loop.
-    let (twip_run, naive_run) = compare_on_pattern(load_start, load_end, started.elapsed());
-    println!(
-        "the agent's autoscaler on the lab (rps, target {TARGET}, window {WINDOW_S} s, every 3 s):\n{log}"
-    );
-    println!(
-        "{:<34} {:>12} {:>10} {:>28}",
-        "controller", "scale events", "reversals", "reversals under steady load"
-    );
-    // A reversal is under steady load when both events fall in one phase of the load (before
-    // the step, during it, or after it).
-    let phase = |i: usize| (i >= first_loaded) as u8 + (i >= first_after) as u8;
-    let reversals: Vec<&[(usize, u64, u64)]> = events
-        .windows(2)
-        .filter(|w| (w[0].2 > w[0].1) != (w[1].2 > w[1].1))
-        .collect();
-    let steady = reversals
-        .iter()
-        .filter(|w| phase(w[0].0) == phase(w[1].0))
-        .count();
-    println!(
-        "{:<34} {:>12} {:>10} {:>28}",
-        "twip on the lab",
-        events.len(),
-        reversals.len(),
-        steady
-    );
-    assert_eq!(steady, 0, "twip reversed itself under steady load:\n{log}");
-    for r in [&twip_run, &naive_run] {
-        println!(
-            "{:<34} {:>12} {:>10} {:>28}",
-            format!("{} (simulated)", r.controller),
-            r.events.len(),
-            r.reversals,
-            r.reversals_steady
-        );
-    }
-    assert_eq!(twip_run.reversals_steady, 0);
-    assert!(
-        naive_run.events.len() > twip_run.events.len(),
-        "naive {:?} twip {:?}",
-        naive_run.events,
-        twip_run.events
-    );
-}
-
-/// The lab's load pattern (idle, RATE requests/s from `start` to `end`, idle) simulated with
-/// twip's controller (the test's policy) and the seed's loop: see `sim::rps_step`.
-fn compare_on_pattern(
-    start: f64,
-    end: f64,
-    total: Duration,
-) -> (twip::autoscale::sim::Run, twip::autoscale::sim::Run) {
-    twip::autoscale::sim::rps_step(
-        RATE as f64,
-        TARGET as f64,
-        Duration::from_secs(WINDOW_S),
-        start.round() as u64,
-        (end - start).round() as u64,
-        total.as_secs() + 1,
-    )
 }

@@ -48,7 +48,7 @@ pub struct AutoscaleConfig {
     /// Where HAProxy's stats pages are (none: the proxy has no stats page).
     #[serde(default)]
     pub stats: Option<StatsSource>,
-    /// Time between rounds, in seconds (default [`INTERVAL`]).
+    /// Time between rounds, in seconds (`agent.autoscale_interval`; default [`INTERVAL`]).
     #[serde(default)]
     pub interval_s: Option<u64>,
 }
@@ -155,11 +155,17 @@ impl AutoscaleConfig {
                 ingress: p.publish_mode == Some(PublishMode::Ingress),
             })
         });
+        let interval_s = env
+            .manifest
+            .agent
+            .as_ref()
+            .and_then(|a| a.autoscale_interval.as_ref())
+            .map(|d| d.0.as_secs().max(1));
         Ok(AutoscaleConfig {
             project: env.project().to_string(),
             services,
             stats,
-            interval_s: None,
+            interval_s,
         })
     }
 

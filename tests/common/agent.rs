@@ -1,91 +1,150 @@
-//! The agent's autoscaling controller driven from a test process (until the agent runs as a
-//! service of the stack): its config from a project's environment, its rounds at an interval.
+//! The in-cluster agent's autoscaling as a test sees it from outside: its rounds from its log
+//! (`twip logs ENV agent`, one line per round, in order), and the stabilization window it keeps
+//! in the scaled service's labels (`io.twip.autoscale.window`), watched while it runs.
 
-use std::path::Path;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::Arc;
 use std::time::Duration;
 
-use twip::agent::AgentConfig;
-use twip::manifest::interp::Vars;
-use twip::manifest::Loader;
-
-/// The agent's config for ENV of the project at DIR, with VARS (as it was deployed).
-pub fn agent_config(dir: &Path, env: &str, vars: &[(&str, &str)]) -> AgentConfig {
-    let l = Loader {
-        project_dir: dir.to_path_buf(),
-        vars: Vars {
-            dotenv: Default::default(),
-            overrides: Some(
-                vars.iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-            ),
-        },
-    };
-    let file = l.env_file(env).expect("the environment's file");
-    let e = l
-        .load_file(env, &file)
-        .unwrap_or_else(|d| panic!("{env} does not validate:\n{d}"));
-    AgentConfig::for_environment(&e, dir).unwrap()
+/// One autoscaling round of the agent, parsed from its log line, e.g.
+/// `autoscale: web: scale 1 → 4 (metric 148.2 req/s per task, target 40, recommended 4; scale
+/// up: ...) [release 12] (next in 3s)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentRound {
+    /// The line as logged (after `autoscale: `).
+    pub line: String,
+    pub current: u64,
+    pub desired: u64,
+    pub recommended: u64,
+    pub metric: f64,
+    /// The release the rescale was recorded as.
+    pub release: Option<u64>,
 }
 
-/// Runs the autoscaling controller's rounds every 3 s (as the agent would, at its interval)
-/// until STOP, against ENGINE, the request counters read from URLS: each decision as JSON
-/// (with `acted`: `kept`, `scaled, release N`, ...), each failed round in ERRORS.
-pub fn drive_autoscale(
-    engine: &str,
-    config: AgentConfig,
-    urls: Vec<String>,
-    stop: &AtomicBool,
-    errors: &Mutex<Vec<String>>,
-    decisions: &Mutex<Vec<serde_json::Value>>,
-) {
-    use twip::agent::autoscale::AutoscaleController;
-    use twip::agent::autoscale_round::{Acted, StatsPages};
-    use twip::agent::{AgentContext, Controller};
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let ep = twip::engine::Endpoint {
-            url: engine.to_string(),
-            tls: None,
-            allow_plain_tcp: true,
+impl AgentRound {
+    pub fn changes(&self) -> bool {
+        self.desired != self.current
+    }
+}
+
+/// The rounds of SERVICE in the agent's log LOG, in order, and the lines of the autoscaling
+/// controller that are no decision of it (errors, failed rescales, skipped rounds).
+pub fn autoscale_rounds(log: &str, service: &str) -> (Vec<AgentRound>, Vec<String>) {
+    let mut rounds = Vec::new();
+    let mut other = Vec::new();
+    for l in log.lines() {
+        let Some(i) = l.find("autoscale: ") else {
+            continue;
         };
-        let docker = twip::engine::connect(&ep)
-            .await
-            .expect("the lab's manager engine");
-        let probe = StatsPages {
-            urls,
-            docker: docker.clone(),
-        };
-        let mut c = AutoscaleController::with_probe(&config, Box::new(probe))
-            .expect("labas has an autoscale policy");
-        let cx = AgentContext { docker, config };
-        while !stop.load(Ordering::SeqCst) {
-            let next = tokio::time::Instant::now() + Duration::from_secs(3);
-            match c.tick(&cx).await {
-                Ok(_) => {
-                    for o in c.last() {
-                        let Some(d) = &o.decision else {
-                            errors.lock().unwrap().push(o.summary());
-                            continue;
-                        };
-                        let mut v = serde_json::to_value(d).unwrap();
-                        v["service"] = o.service.clone().into();
-                        v["acted"] = match &o.acted {
-                            Acted::Kept => "kept".to_string(),
-                            Acted::Scaled(Some(n)) => format!("scaled, release {n}"),
-                            Acted::Scaled(None) => "scaled, not recorded".to_string(),
-                            Acted::Locked(who) => format!("skipped, {who}"),
-                            Acted::Failed(e) => format!("failed: {e}"),
-                        }
-                        .into();
-                        decisions.lock().unwrap().push(v);
-                    }
-                }
-                Err(e) => errors.lock().unwrap().push(format!("{e:#}")),
-            }
-            tokio::time::sleep_until(next).await;
+        let line = l[i + "autoscale: ".len()..].trim().to_string();
+        match parse(&line, service) {
+            Some(r) => rounds.push(r),
+            None => other.push(line),
         }
-    });
+    }
+    (rounds, other)
+}
+
+fn parse(line: &str, service: &str) -> Option<AgentRound> {
+    let rest = line.strip_prefix(&format!("{service}: "))?;
+    let (act, rest) = rest.split_once(" (metric ")?;
+    let (current, desired) = match act.strip_prefix("keep ") {
+        Some(n) => (n.parse().ok()?, n.parse().ok()?),
+        None => {
+            let (a, b) = act.strip_prefix("scale ")?.split_once(" → ")?;
+            (a.parse().ok()?, b.parse().ok()?)
+        }
+    };
+    let metric = rest.split_whitespace().next()?.parse().unwrap_or(f64::NAN);
+    let recommended = rest
+        .split_once("recommended ")?
+        .1
+        .split(';')
+        .next()?
+        .parse()
+        .ok()?;
+    let release = line
+        .split_once("[release ")
+        .and_then(|(_, r)| r.split(']').next()?.parse().ok());
+    Some(AgentRound {
+        line: line.to_string(),
+        current,
+        desired,
+        recommended,
+        metric,
+        release,
+    })
+}
+
+/// The recommendations of the window SERVICE (full name) keeps in its labels, read through
+/// ENGINE: (ms since the epoch on the agent's clock, count).
+pub fn window_of(engine: &str, service: &str) -> Vec<(u64, u64)> {
+    let out = super::lab::on(
+        engine,
+        &[
+            "service",
+            "inspect",
+            "--format",
+            "{{json .Spec.Labels}}",
+            service,
+        ],
+    );
+    out.first()
+        .and_then(|l| serde_json::from_str::<BTreeMap<String, String>>(l).ok())
+        .and_then(|labels| serde_json::from_str(labels.get("io.twip.autoscale.window")?).ok())
+        .unwrap_or_default()
+}
+
+/// The stats pages whose request counters SERVICE (full name) keeps in its labels
+/// (`io.twip.autoscale.requests`): the proxy tasks the agent read at its last round.
+pub fn stats_pages_of(engine: &str, service: &str) -> Vec<String> {
+    let out = super::lab::on(
+        engine,
+        &[
+            "service",
+            "inspect",
+            "--format",
+            "{{json .Spec.Labels}}",
+            service,
+        ],
+    );
+    out.first()
+        .and_then(|l| serde_json::from_str::<BTreeMap<String, String>>(l).ok())
+        .and_then(|labels| {
+            serde_json::from_str::<serde_json::Value>(labels.get("io.twip.autoscale.requests")?)
+                .ok()
+        })
+        .and_then(|v| Some(v["totals"].as_object()?.keys().cloned().collect()))
+        .unwrap_or_default()
+}
+
+/// Watches SERVICE's window every second until stopped: every recommendation seen in it (a
+/// recommendation stays in the window for its length, so none is missed).
+pub struct WindowWatch {
+    stop: Arc<AtomicBool>,
+    handle: std::thread::JoinHandle<BTreeMap<u64, u64>>,
+}
+
+impl WindowWatch {
+    pub fn start(engine: &str, service: &str) -> WindowWatch {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (s, e, svc) = (stop.clone(), engine.to_string(), service.to_string());
+        let handle = std::thread::spawn(move || {
+            let mut seen = BTreeMap::new();
+            while !s.load(Ordering::Relaxed) {
+                seen.extend(window_of(&e, &svc));
+                std::thread::sleep(Duration::from_secs(1)); // the watch's pace
+            }
+            seen.extend(window_of(&e, &svc));
+            seen
+        });
+        WindowWatch { stop, handle }
+    }
+
+    /// Every recommendation seen: ms → count.
+    pub fn stop(self) -> BTreeMap<u64, u64> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle.join().unwrap()
+    }
 }

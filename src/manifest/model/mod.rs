@@ -28,7 +28,7 @@ pub use scalars::*;
 pub use service::*;
 pub use tls::*;
 
-/// `agent:`: whether the stack runs the in-cluster agent.
+/// `agent:`: whether the stack runs the in-cluster agent, and how often it autoscales.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgentSettings {
@@ -36,6 +36,9 @@ pub struct AgentSettings {
     /// features that need it then do nothing). Absent: run it when a controller has work.
     #[serde(default)]
     pub enabled: Option<bool>,
+    /// Time between two rounds of the autoscaling controller (default 15s; at least 1s).
+    #[serde(default)]
+    pub autoscale_interval: Option<Duration>,
 }
 
 fn yes() -> bool {
