@@ -235,8 +235,17 @@ impl LabProject {
 }
 
 impl Drop for LabProject {
+    /// Removes the images it built and every other image of its namespace (the agent's image
+    /// that `twip up` built and tagged for the lab's registry).
     fn drop(&mut self) {
-        for image in self.built.borrow().iter() {
+        let prefix = format!("127.0.0.1:5000/{}/", self.namespace);
+        let mut doomed: Vec<String> = self.built.borrow().clone();
+        for r in list(&["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"]) {
+            if r.starts_with(&prefix) && !doomed.contains(&r) {
+                doomed.push(r);
+            }
+        }
+        for image in &doomed {
             docker(&["rmi", "-f", image]).output().ok();
         }
     }
