@@ -25,7 +25,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::autoscale_round::{self, EngineProbe, Outcome, Probe};
+use super::autoscale_round::{self, EngineProbe, Outcome};
 use super::{AgentConfig, AgentContext, Controller, Round};
 use crate::autoscale::Policy;
 use crate::manifest::model::{Metric, PublishMode};
@@ -204,7 +204,6 @@ pub fn controller(config: &AgentConfig) -> Option<Box<dyn Controller>> {
 
 /// The autoscaling controller: see the module's documentation.
 pub struct AutoscaleController {
-    probe: Option<Box<dyn Probe>>,
     last: Vec<Outcome>,
 }
 
@@ -212,19 +211,7 @@ impl AutoscaleController {
     /// The controller for CONFIG (`None` when no service has a policy). Its metrics come from
     /// the agent's engine and, for `rps`, from every proxy task's stats page in the cluster.
     pub fn new(config: &AgentConfig) -> Option<Self> {
-        (!config.autoscale.is_empty()).then(|| AutoscaleController {
-            probe: None,
-            last: Vec::new(),
-        })
-    }
-
-    /// The controller reading its metrics through PROBE instead (a test driving it from
-    /// outside the cluster, through the published stats port).
-    pub fn with_probe(config: &AgentConfig, probe: Box<dyn Probe>) -> Option<Self> {
-        Self::new(config).map(|c| AutoscaleController {
-            probe: Some(probe),
-            ..c
-        })
+        (!config.autoscale.is_empty()).then(|| AutoscaleController { last: Vec::new() })
     }
 
     /// What the last round decided and did, per service.
@@ -241,13 +228,8 @@ impl Controller for AutoscaleController {
 
     async fn tick(&mut self, cx: &AgentContext) -> anyhow::Result<Round> {
         let cfg = &cx.config;
-        let outcomes = match &self.probe {
-            Some(p) => autoscale_round::round(&cx.docker, cfg, p.as_ref()).await?,
-            None => {
-                let p = EngineProbe::new(cx.docker.clone(), cfg.autoscale.stats.clone());
-                autoscale_round::round(&cx.docker, cfg, &p).await?
-            }
-        };
+        let p = EngineProbe::new(cx.docker.clone(), cfg.autoscale.stats.clone());
+        let outcomes = autoscale_round::round(&cx.docker, cfg, &p).await?;
         let decision = outcomes
             .iter()
             .map(|o| o.summary())

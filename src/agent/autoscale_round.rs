@@ -67,25 +67,6 @@ impl Probe for EngineProbe {
     }
 }
 
-/// Request counters read from given stats pages (`http://HOST:PORT/URI;csv`): a controller
-/// driven from outside the cluster reads them through the published stats port of every node.
-pub struct StatsPages {
-    pub urls: Vec<String>,
-    /// CPU as the agent would read it, from this engine.
-    pub docker: Docker,
-}
-
-#[async_trait]
-impl Probe for StatsPages {
-    async fn cpu(&self, full: &str) -> anyhow::Result<f64> {
-        engine::stats::cpu_per_task_on(std::slice::from_ref(&self.docker), full).await
-    }
-
-    async fn requests(&self, backend: &str) -> anyhow::Result<BTreeMap<String, u64>> {
-        read_totals(&self.urls, backend).await
-    }
-}
-
 /// `req_tot` of BACKEND on every page of URLS, read concurrently.
 pub async fn read_totals(urls: &[String], backend: &str) -> anyhow::Result<BTreeMap<String, u64>> {
     if urls.is_empty() {
