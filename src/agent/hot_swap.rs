@@ -9,6 +9,9 @@
 //! one, replaces it (`set ssl cert FILE <<PEM`, then `commit ssl cert FILE`): connections
 //! already open keep theirs, new handshakes get the new one, no connection is refused. A task
 //! started later by swarm mounts the older files; the next round swaps it too.
+//!
+//! The observe/decide/swap part is [`RuntimeAccess::converge`], which the certificates
+//! controller (`agent::certs`) uses too, for an ACME certificate.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
