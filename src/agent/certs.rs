@@ -546,6 +546,32 @@ mod tests {
     }
 
     #[test]
+    fn the_agent_mounts_the_runtime_credentials_and_the_served_certificate() {
+        use crate::agent::ServiceParts;
+        let cfg = CertsConfig {
+            directory: "https://acme.example/dir".into(),
+            domains: vec!["a.example.com".into()],
+            ..Default::default()
+        };
+        let n = cfg.service_needs();
+        assert_eq!(n.networks, ["default"]);
+        assert_eq!(n.internal_networks, [CONTROL_NETWORK]);
+        assert!(n
+            .secrets
+            .iter()
+            .any(|s| s.source == ACME_SECRET_KEY && s.target == ACME_AGENT_TARGET));
+        for (key, target, _) in RUNTIME_AGENT_SECRETS {
+            assert!(
+                n.secrets
+                    .iter()
+                    .any(|s| s.source == key && s.target == target),
+                "{key}"
+            );
+        }
+        assert_eq!(CertsConfig::default().service_needs(), Default::default());
+    }
+
+    #[test]
     fn backoff_doubles_up_to_six_hours() {
         assert_eq!(backoff(1), Duration::from_secs(30));
         assert_eq!(backoff(2), Duration::from_secs(60));
