@@ -229,9 +229,9 @@ pub enum Command {
     )]
     Certs(CertsArgs),
 
-    /// Remove exited containers, dangling images, unused networks and build cache made by twip
+    /// Remove exited containers, dangling images, unused networks, old agent images and build cache made by twip
     #[command(
-        after_help = "Examples:\n  twip clean --dry-run\n  twip clean training\n  twip clean --all -y"
+        after_help = "Old agent images are `twip-agent` images built by other twip binaries (every new binary\nbuilds its own) that no container uses; with ENV, only that environment's repository.\n\nExamples:\n  twip clean --dry-run\n  twip clean training\n  twip clean --all -y"
     )]
     Clean(CleanArgs),
 

@@ -92,3 +92,8 @@ pub const AGENT: &str = "io.twip.agent";
 /// On a config that holds a controller's last decision (written by the agent): the
 /// controller's name. One per controller; older ones are removed as a new one is written.
 pub const RECORD: &str = "io.twip.record";
+/// On a request to the agent (a config written by `twip certs renew` while an agent runs):
+/// the controller asked. At most one pending per controller; the agent removes it once answered.
+pub const REQUEST: &str = "io.twip.request";
+/// On a request to the agent: its id, which the record of the round that answers it carries.
+pub const REQUEST_ID: &str = "io.twip.request.id";

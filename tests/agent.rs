@@ -186,8 +186,9 @@ fn up_deploys_the_agent_the_swarm_restarts_it_and_down_removes_it() {
     assert!(common::labelled_leftovers(&s.name).is_empty());
 }
 
-/// `twip agent` run by hand: it starts, records its start in the swarm, idles, and SIGTERM
-/// ends it with exit 0 (as the swarm stops its task).
+/// `twip agent` run by hand: it starts, records its start in the swarm, idles (answering a
+/// request to a controller it does not run with an error), and SIGTERM ends it with exit 0
+/// (as the swarm stops its task).
 #[test]
 fn the_agent_ends_cleanly_on_sigterm() {
     use std::io::{BufRead, BufReader};
@@ -235,6 +236,44 @@ fn the_agent_ends_cleanly_on_sigterm() {
         let ids = list(&["config", "ls", "-q", "--filter", &f]);
         (!ids.is_empty()).then_some(ids)
     });
+    // A request to a controller it does not run is answered at once with an error record
+    // that carries the request's id, and removed (the agent looks every few seconds).
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let engine = twip::engine::Docker::connect_with_local_defaults().unwrap();
+    let request = twip::engine::requests::Request::new("certificates", true);
+    let asked = rt
+        .block_on(twip::engine::requests::ask(&engine, &stack, &request))
+        .unwrap();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push(line.clone());
+        if line.contains("refused") {
+            break;
+        }
+    }
+    assert!(
+        seen.iter().any(|l| l.contains(&format!(
+            "certificates: request {} refused: this agent runs no certificates controller",
+            request.id
+        ))),
+        "{seen:?}"
+    );
+    let answer = eventually(30, || {
+        rt.block_on(twip::engine::records::list(&engine, &stack))
+            .unwrap()
+            .into_iter()
+            .find(|r| r.request.as_ref() == Some(&request.id))
+    })
+    .expect("the refusal is recorded with the request's id");
+    assert!(answer.error, "{answer:?}");
+    assert_eq!(answer.controller, "certificates");
+    let pending = eventually(30, || {
+        let p = rt
+            .block_on(twip::engine::requests::list(&engine, &stack, None))
+            .unwrap();
+        p.is_empty().then_some(())
+    });
+    assert!(pending.is_some(), "the request {asked} was not removed");
     let kill = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

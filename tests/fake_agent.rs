@@ -1,13 +1,14 @@
 //! The in-cluster agent as a service of the stack, through the in-memory swarm (no daemon):
 //! `agent: {enabled: true}` deploys `STACK_agent` with its spec (socket, config, manager,
 //! restart), without the key (no controller has work) or with `enabled: false` there is none,
-//! and the agent's records are kept by `up` and removed by `down`.
+//! and the agent's records and pending requests are kept by `up` and removed by `down`.
 
 mod fake_support;
 
 use fake_support::{code, World};
 use twip::engine::model::{MountType, TaskSpecRestartPolicyConditionEnum};
 use twip::engine::records::{self, Record};
+use twip::engine::requests;
 use twip::plan::{Op, Resource};
 
 const AGENT: &str = "driftfixture_agent";
@@ -127,7 +128,7 @@ async fn turning_the_agent_off_removes_its_service() {
 }
 
 #[tokio::test]
-async fn the_agents_records_are_kept_by_up_and_removed_by_down() {
+async fn the_agents_records_and_requests_are_kept_by_up_and_removed_by_down() {
     let w = World::new();
     with_agent(&w, Some(true));
     let env = w.env();
@@ -137,19 +138,34 @@ async fn the_agents_records_are_kept_by_up_and_removed_by_down() {
         decision: "nothing due".into(),
         error: false,
         at: 1,
+        request: Some("00000000000000aa".into()),
     };
     records::write(&w.fake, "driftfixture", &record)
         .await
         .unwrap();
+    let request = requests::Request::new("certificates", true);
+    requests::ask(&w.fake, "driftfixture", &request)
+        .await
+        .unwrap();
     let plan = w.plan(&env).await;
-    assert!(plan.is_empty(), "a record is not the manifest's: {plan}");
+    assert!(
+        plan.is_empty(),
+        "a record or a request is not the manifest's: {plan}"
+    );
     assert_eq!(code(&w.up(&env).await), 0);
     assert_eq!(
         records::list(&w.fake, "driftfixture").await.unwrap(),
         vec![record]
     );
+    let pending = requests::list(&w.fake, "driftfixture", None).await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].request, request);
     assert_eq!(code(&w.down(&env, false).await), 0);
     assert!(records::list(&w.fake, "driftfixture")
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(requests::list(&w.fake, "driftfixture", None)
         .await
         .unwrap()
         .is_empty());

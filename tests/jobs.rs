@@ -75,6 +75,23 @@ fn jobs_run_streams_the_output_and_exits_with_the_jobs_code() {
     assert_eq!(runs.len(), 1, "{v}");
     assert_eq!(runs[0]["status"], "failed", "{v}");
     assert_eq!(runs[0]["exit_code"], 7, "{v}");
+    // `twip status` shows the job and its last run too.
+    let st = p.twip(&["status", "manual"]);
+    assert!(st.status.success(), "{}", stderr(&st));
+    let line = stdout(&st)
+        .lines()
+        .find(|l| l.starts_with("job hello"))
+        .map(str::to_string);
+    assert!(
+        line.as_deref()
+            .is_some_and(|l| l.contains("failed (exit 7)") && l.contains("next ")),
+        "{}",
+        stdout(&st)
+    );
+    let st = p.twip(&["status", "manual", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&st)).unwrap();
+    assert_eq!(v["jobs"][0]["name"], "hello", "{v}");
+    assert_eq!(v["jobs"][0]["last_runs"][0]["exit_code"], 7, "{v}");
     // A job the manifest does not have is an input error.
     let bad = p.twip(&["jobs", "run", "manual", "helo"]);
     assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));

@@ -229,6 +229,21 @@ fn training_up_scale_status_down_clean() {
         "{}",
         String::from_utf8_lossy(&exited.stderr)
     );
+    // An agent image an older binary built (its tag is not this binary's hash): clean takes
+    // it; one of another repository stays.
+    let old_agent = format!("twip/twip-agent:0ld{}", std::process::id());
+    let other = format!("twiptest{}/twip-agent:0ld", std::process::id());
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM twip/base:bookworm\nLABEL org.opencontainers.image.title=\"twip-agent\"\n",
+    )
+    .unwrap();
+    let built = docker(&["build", "-q", "-t", &old_agent, "-t", &other])
+        .arg(ctx.path())
+        .output()
+        .unwrap();
+    assert!(built.status.success(), "{}", stderr(&built));
     let dry = p.twip(&["clean", "training", "--dry-run"]);
     assert!(dry.status.success(), "{}", stderr(&dry));
     let listed: Vec<String> = stdout(&dry).lines().map(str::to_string).collect();
@@ -238,6 +253,8 @@ fn training_up_scale_status_down_clean() {
             .any(|l| l.contains(&format!("{stack}_leftover"))),
         "{listed:?}"
     );
+    assert!(listed.iter().any(|l| l.contains(&old_agent)), "{listed:?}");
+    assert!(!listed.iter().any(|l| l.contains(&other)), "{listed:?}");
     assert_eq!(
         list(&[
             "ps",
@@ -252,6 +269,16 @@ fn training_up_scale_status_down_clean() {
     );
     let clean = p.twip(&["clean", "training"]);
     assert!(clean.status.success(), "{}", stderr(&clean));
+    let left = |r: &str| {
+        docker(&["image", "inspect", r])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    assert!(!left(&old_agent), "the old agent image was not removed");
+    assert!(left(&other), "another repository's agent image was removed");
+    let _ = docker(&["rmi", &other]).output();
     let removed: Vec<String> = stdout(&clean).lines().map(str::to_string).collect();
     assert_eq!(
         removed
@@ -692,6 +719,9 @@ fn with_a_registry_services_run_images_by_digest_and_stay_up_to_date() {
     let mut p = TestProject::new(&["training"], "digest");
     let stack = test_stack("digest_reg");
     let project = format!("twiptest{}-digest", run_id());
+    // The images this test tags and pushes, removed from the engine when it ends (also when
+    // it fails); the registry is the run's own.
+    let _images = RemoveImages(format!("localhost:5000/{project}/"));
     p.write_env(
         "reg",
         &format!("extends: training\nstack: {stack}\nproject: {project}\nregistry:\n  url: localhost:5000\n"),
@@ -715,4 +745,17 @@ fn with_a_registry_services_run_images_by_digest_and_stay_up_to_date() {
     let plan = p.twip(&["plan", "reg"]);
     assert!(stdout(&plan).contains("up to date"), "{}", stdout(&plan));
     assert!(p.twip(&["down", "reg", "--volumes"]).status.success());
+}
+
+/// Removes, when dropped, every image reference of the engine that starts with its prefix.
+struct RemoveImages(String);
+
+impl Drop for RemoveImages {
+    fn drop(&mut self) {
+        let refs = list(&["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"]);
+        let doomed: Vec<&String> = refs.iter().filter(|r| r.starts_with(&self.0)).collect();
+        if !doomed.is_empty() {
+            let _ = docker(&["rmi"]).args(doomed).output();
+        }
+    }
 }

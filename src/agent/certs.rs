@@ -432,6 +432,15 @@ impl Controller for CertsController {
         "certificates"
     }
 
+    /// `twip certs renew` asked: the next round (run now) renews when due, or with `force`
+    /// whatever is served.
+    fn request(&mut self, r: &crate::engine::requests::Request) -> Result<(), String> {
+        if r.force {
+            self.force_next();
+        }
+        Ok(())
+    }
+
     async fn tick(&mut self, cx: &AgentContext) -> anyhow::Result<Round> {
         self.start_listener().await?;
         let served_name = swarm::served(&cx.docker, &self.stack).await?;

@@ -1,6 +1,7 @@
 //! The certificates controller seen from the CLI: what `twip certs ENV` shows of the ACME
-//! certificate the proxy serves ([`view`]) and `twip certs renew ENV` (one round of the
-//! controller run from the CLI, [`renew`]).
+//! certificate the proxy serves ([`view`]) and `twip certs renew ENV` ([`renew`]): with the
+//! in-cluster agent deployed, a request to it (`engine::requests`) and a wait for the record
+//! of the round that answers it; without one, one round of the controller run from the CLI.
 
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use serde::Serialize;
 use super::certs::{decide, CertsConfig, CertsController, Decision, Served};
 use super::{AgentConfig, AgentContext, Controller};
 use crate::engine::acme::{self as swarm, AcmeSecret};
+use crate::engine::requests::{self, Request};
 use crate::engine::{records, Docker};
 use crate::labels;
 
@@ -120,28 +122,48 @@ pub struct Renewal {
     pub served: Option<AcmeView>,
 }
 
-/// One round of the certificates controller of CONFIG from this process: renews when due,
-/// or whatever is served with FORCE; the round may take up to TIMEOUT. The HTTP-01
-/// challenges reach this process's listener only where `tasks.STACK_agent:8402` leads here.
+impl Renewal {
+    /// The text of `twip certs renew` (the caller cleans each line for the terminal): the
+    /// round's decision, and after a renewal the certificate served.
+    pub fn lines(&self) -> Vec<String> {
+        let mut out = vec![self.decision.clone()];
+        if let (Some(v), "renewed") = (&self.served, self.outcome) {
+            out.extend(v.lines());
+        }
+        out
+    }
+
+    /// Its exit code: 0 renewed or not due, 1 failed (the old certificate keeps serving).
+    pub fn exit_code(&self) -> i32 {
+        if self.outcome == "failed" {
+            crate::exit::FAILURE
+        } else {
+            crate::exit::SUCCESS
+        }
+    }
+}
+
+/// The controller's name, in requests and records.
+const CONTROLLER: &str = "certificates";
+
+/// How often the CLI looks for the agent's answer.
+const ANSWER_POLL: Duration = Duration::from_secs(1);
+
+/// `twip certs renew`: renews the certificate of CONFIG when due, or whatever is served with
+/// FORCE. Not due (and no FORCE): says until when, and asks nobody. With the in-cluster agent
+/// deployed (it answers the HTTP-01 challenges), asks it ([`ask_agent`]); else runs one round
+/// of the controller from this process, which may take up to TIMEOUT (the challenges reach
+/// this process's listener only where `tasks.STACK_agent:8402` leads here). WAITING is called
+/// about every second while the agent's answer is awaited, with the time waited so far.
 pub async fn renew(
     docker: Docker,
     config: AgentConfig,
     force: bool,
     timeout: Duration,
+    waiting: &dyn Fn(Duration),
 ) -> anyhow::Result<Renewal> {
     let stack = config.stack.clone();
     let cfg = config.certs.clone();
-    // The proxy sends every HTTP-01 challenge to the agent's service: with the in-cluster
-    // agent running, an order placed from here could never be validated (it would fail
-    // after a minute with a misleading 404), so say so at once.
-    if let Some(agent) = records::agent_status(&docker, &stack).await? {
-        return Err(crate::exit::invalid(format!(
-            "{}: the in-cluster agent ({}) answers the ACME challenges and renews this \
-             certificate itself (at two thirds of its lifetime, see `twip certs {}`); \
-             a renewal from this machine cannot be validated while it runs",
-            config.env, agent.service, config.env
-        )));
-    }
     let before = served(&docker, &stack).await?;
     if !force {
         let s = before.as_ref().and_then(Served::of);
@@ -158,6 +180,9 @@ pub async fn renew(
             });
         }
     }
+    if let Some(agent) = records::agent_status(&docker, &stack).await? {
+        return ask_agent(&docker, &config, &agent.service, force, timeout, waiting).await;
+    }
     let mut c = CertsController::new(&config, force);
     c.order_wait = timeout;
     let cx = AgentContext { docker, config };
@@ -171,4 +196,106 @@ pub async fn renew(
         decision: round.decision,
         served: view(&cx.docker, &stack, &cfg).await?,
     })
+}
+
+/// The outcome of `certs renew` from the record of the agent's round that answered it:
+/// `renewed` (a certificate was obtained), `not-due` (kept), else `failed` (the order failed,
+/// or the round or the request did).
+pub fn outcome_of(r: &records::Record) -> &'static str {
+    if r.error {
+        "failed"
+    } else if r.decision.starts_with("obtained a certificate") {
+        "renewed"
+    } else if r.decision.starts_with("certificate for ") && r.decision.contains(" valid until ") {
+        "not-due"
+    } else {
+        "failed"
+    }
+}
+
+/// Asks the in-cluster agent (service AGENT) for a round now (`force`: a renewal whatever is
+/// served) and waits up to TIMEOUT for the record that answers the request; on no answer the
+/// request is removed and the error says so.
+async fn ask_agent(
+    docker: &Docker,
+    config: &AgentConfig,
+    agent: &str,
+    force: bool,
+    timeout: Duration,
+    waiting: &dyn Fn(Duration),
+) -> anyhow::Result<Renewal> {
+    let stack = &config.stack;
+    let request = Request::new(CONTROLLER, force);
+    let name = requests::ask(docker, stack, &request).await?;
+    let started = tokio::time::Instant::now();
+    loop {
+        let answer = records::list(docker, stack)
+            .await?
+            .into_iter()
+            .find(|r| r.controller == CONTROLLER && r.request.as_ref() == Some(&request.id));
+        if let Some(r) = answer {
+            return Ok(Renewal {
+                outcome: outcome_of(&r),
+                decision: r.decision,
+                served: view(docker, stack, &config.certs).await?,
+            });
+        }
+        if started.elapsed() >= timeout {
+            let removed = match requests::remove(docker, &name).await {
+                Ok(()) => "the request was removed",
+                Err(_) => "the request could not be removed (the agent drops it when stale)",
+            };
+            return Err(anyhow::anyhow!(
+                "{}: the in-cluster agent ({agent}) did not answer within {}s; {removed}. \
+                 See `twip status {}` and `twip logs {} agent`",
+                config.env,
+                timeout.as_secs(),
+                config.env,
+                config.env
+            ));
+        }
+        waiting(started.elapsed());
+        tokio::time::sleep(ANSWER_POLL).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(decision: &str, error: bool) -> records::Record {
+        records::Record {
+            controller: CONTROLLER.into(),
+            decision: decision.into(),
+            error,
+            at: 0,
+            request: Some("01".into()),
+        }
+    }
+
+    #[test]
+    fn the_answer_of_the_agent_says_renewed_not_due_or_failed() {
+        let cases = [
+            (
+                "obtained a certificate for a.test (renewal forced), serial 0a, delivered to the proxy",
+                false,
+                "renewed",
+            ),
+            (
+                "certificate for a.test valid until 2027-03-01; renewal from 2027-01-30",
+                false,
+                "not-due",
+            ),
+            (
+                "obtaining a certificate for a.test failed (renewal forced; attempt 1): 403; the current certificate keeps serving; next try in 30s",
+                false,
+                "failed",
+            ),
+            ("the certificates controller takes no requests", true, "failed"),
+            ("engine unreachable", true, "failed"),
+        ];
+        for (d, e, want) in cases {
+            assert_eq!(outcome_of(&rec(d, e)), want, "{d}");
+        }
+    }
 }

@@ -26,6 +26,33 @@ pub struct JobView {
     pub last_runs: Vec<Record>,
 }
 
+impl JobView {
+    /// One line for `twip status`: the job, its schedule, next run and last run.
+    pub fn status_line(&self) -> String {
+        let last = match self.last_runs.first() {
+            Some(r) => format!(
+                "last {} {}{}",
+                r.started,
+                r.status,
+                r.exit_code
+                    .map_or(String::new(), |c| format!(" (exit {c})"))
+            ),
+            None => "no run yet".into(),
+        };
+        format!(
+            "job {}  {:?} UTC  next {}  {last}{}",
+            self.name,
+            self.schedule,
+            self.next_run.as_deref().unwrap_or("-"),
+            if self.deployed {
+                ""
+            } else {
+                "  (not deployed)"
+            }
+        )
+    }
+}
+
 /// Each job of the config with its schedule, next run and last runs.
 pub async fn list(
     api: &dyn SwarmApi,

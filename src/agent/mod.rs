@@ -16,8 +16,9 @@
 //! [`controllers`] is the one list of them.
 //!
 //! Where the rest is: [`runner`] is the loop `twip agent` runs (each controller's round when
-//! it is due, backoff on errors, one log line and one record per round); the records are
-//! configs of the stack (`engine::records`), shown by `twip status`; the agent's service is
+//! it is due or asked for, backoff on errors, one log line and one record per round); the
+//! records are configs of the stack (`engine::records`), shown by `twip status`; requests
+//! (`engine::requests`, written by `twip certs renew`) ask a controller for a round now; the agent's service is
 //! built in `render::context::agent` ([`for_stack`] decides whether the stack has one), where
 //! a controller adds what it needs of it (networks, secrets, ports) through [`ServiceParts`];
 //! its image is built from the running binary by `lifecycle::agent_image`.
@@ -155,6 +156,13 @@ pub trait Controller: Send {
     fn name(&self) -> &'static str;
     /// One round. Returns what it decided, one line for `twip status`, and when to run next.
     async fn tick(&mut self, cx: &AgentContext) -> anyhow::Result<Round>;
+    /// Takes a request (`twip certs renew` asking the running agent): the runner runs the
+    /// next round now and records it with the request's id. The default takes none; the
+    /// error is the answer recorded.
+    fn request(&mut self, r: &crate::engine::requests::Request) -> Result<(), String> {
+        let _ = r;
+        Err(format!("the {} controller takes no requests", self.name()))
+    }
 }
 
 /// What a controller's round decided, and when it wants to run again.
@@ -164,4 +172,43 @@ pub struct Round {
     pub decision: String,
     /// How long until the next round.
     pub next: Duration,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(yaml: &str) -> (tempfile::TempDir, Environment) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("environments")).unwrap();
+        std::fs::write(dir.path().join("environments/x.yaml"), yaml).unwrap();
+        let env = crate::project::Project::discover(Some(dir.path()))
+            .unwrap()
+            .load("x")
+            .unwrap_or_else(|e| panic!("{e:#}\n{yaml}"));
+        (dir, env)
+    }
+
+    /// Validation keeps the name `agent` free exactly when the agent runs: both decide it.
+    #[test]
+    fn validation_and_the_agent_agree_on_when_the_agent_runs() {
+        let web = "services:\n  web:\n    image: nginx:1.25\n";
+        let job = "jobs:\n  report:\n    schedule: \"0 * * * *\"\n    image: nginx:1.25\n";
+        let scale = "    autoscale: {metric: cpu, target: 60, min: 1, max: 3}\n";
+        let acme = "proxy:\n  image: haproxy:2.6\n  routes:\n    - {path: /, service: web, port: 80}\n  tls:\n    acme: {email: ops@example.com, domains: [a.example.com]}\n";
+        let cases = [
+            (web.to_string(), false),
+            (format!("{web}{job}"), true),
+            (format!("{web}{scale}"), true),
+            (format!("{web}{acme}"), true),
+            (format!("{web}agent: {{enabled: true}}\n"), true),
+            (format!("{web}{job}agent: {{enabled: false}}\n"), false),
+        ];
+        for (yaml, runs) in cases {
+            let (dir, env) = env(&yaml);
+            let agent = for_stack(&env, dir.path()).unwrap().is_some();
+            let valid = crate::manifest::validate::agent_runs(&env.manifest);
+            assert_eq!((agent, valid), (runs, runs), "{yaml}");
+        }
+    }
 }

@@ -2,7 +2,14 @@
 //! per round (`controller: decision`), keeps each controller's last decision in the swarm
 //! ([`crate::engine::records`]) and backs a failing controller off (5 s, doubled per failure
 //! in a row, at most 5 min). It ends on the future `stop` (SIGTERM, SIGINT), between rounds.
-//! With no controller it idles until stopped.
+//! With no controller it idles until stopped (still answering requests, with an error).
+//!
+//! Requests ([`crate::engine::requests`], written by `twip certs renew` while the agent runs)
+//! are looked for every [`POLL`] (one list of configs) while waiting for the next due round.
+//! A request is given to its controller ([`Controller::request`]), whose round then runs at
+//! once; its record carries the request's id, and the request is removed once that record is
+//! written. A request that no controller takes (none of that name, or it refuses) is answered
+//! by an error record; one older than [`requests::MAX_AGE`] is removed unanswered.
 //!
 //! The schedule is pure ([`Schedule`]): times are durations since the loop started, so it is
 //! tested without a clock or a daemon.
@@ -12,6 +19,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{AgentContext, Controller, Round};
 use crate::engine::records::{self, Record};
+use crate::engine::requests::{self, Pending};
 
 /// The name of the agent's own record (its start), beside the controllers'.
 pub const AGENT_RECORD: &str = "agent";
@@ -20,6 +28,8 @@ pub const AGENT_RECORD: &str = "agent";
 pub const BACKOFF_MIN: Duration = Duration::from_secs(5);
 /// The longest wait after failed rounds.
 pub const BACKOFF_MAX: Duration = Duration::from_secs(300);
+/// How often the agent looks for requests between rounds.
+pub const POLL: Duration = Duration::from_secs(3);
 
 /// The wait after FAILURES failed rounds in a row (1 or more): [`BACKOFF_MIN`] doubled per
 /// further failure, at most [`BACKOFF_MAX`].
@@ -76,6 +86,29 @@ impl Schedule {
     pub fn failures(&self, i: usize) -> u32 {
         self.failures[i]
     }
+
+    /// What the loop does next, and when: the round due first when it is due before
+    /// NEXT_POLL (the next look for requests), else that look.
+    pub fn wake(&self, next_poll: Duration) -> (Duration, Wake) {
+        match self.next() {
+            Some((i, due)) if due < next_poll => (due, Wake::Round(i)),
+            _ => (next_poll, Wake::Poll),
+        }
+    }
+
+    /// Controller I was asked for a round at NOW: it is due now (sooner, never later).
+    pub fn asked(&mut self, i: usize, now: Duration) {
+        self.due[i] = self.due[i].min(now);
+    }
+}
+
+/// What the loop wakes up for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// Controller I's round.
+    Round(usize),
+    /// A look for requests.
+    Poll,
 }
 
 /// The log line of a round: `name: decision (next in 30s)`, or the error and the back-off.
@@ -114,27 +147,53 @@ pub async fn run(
         decision: started,
         error: false,
         at: unix_now(),
+        request: None,
     };
     if let Err(e) = records::write(&cx.docker, &cx.config.stack, &record).await {
         log(&format!("the start was not recorded: {e}"));
     }
     let start = tokio::time::Instant::now();
     let mut schedule = Schedule::new(controllers.len());
+    // Per controller: the request its next round answers (config name, id).
+    let mut asked: Vec<Option<Pending>> = vec![None; controllers.len()];
+    let mut next_poll = Duration::ZERO;
+    let mut polls_failing = false;
     loop {
-        let Some((i, due)) = schedule.next() else {
-            stop.as_mut().await;
-            break;
-        };
+        let (at, wake) = schedule.wake(next_poll);
         tokio::select! {
             _ = stop.as_mut() => break,
-            _ = tokio::time::sleep_until(start + due) => {}
+            _ = tokio::time::sleep_until(start + at) => {}
         }
+        let i = match wake {
+            Wake::Poll => {
+                match requests::list(&cx.docker, &cx.config.stack, None).await {
+                    Ok(pending) => {
+                        polls_failing = false;
+                        let now = start.elapsed();
+                        for p in pending {
+                            take(cx, &mut controllers, &mut schedule, &mut asked, p, now, log)
+                                .await;
+                        }
+                    }
+                    // Said once, not every few seconds while the engine is away.
+                    Err(e) if !polls_failing => {
+                        polls_failing = true;
+                        log(&format!("requests could not be read: {e}"));
+                    }
+                    Err(_) => {}
+                }
+                next_poll = start.elapsed() + POLL;
+                continue;
+            }
+            Wake::Round(i) => i,
+        };
         // A round is not cut short by a signal: it ends, then the loop does.
         let outcome = controllers[i].tick(cx).await.map_err(|e| format!("{e:#}"));
         let now = start.elapsed();
         let wait = schedule.done(i, now, outcome.as_ref().map(|r| r.next).map_err(|_| ()));
         let name = controllers[i].name();
         log(&log_line(name, &outcome, wait));
+        let answered = asked[i].take();
         let record = Record {
             controller: name.to_string(),
             decision: match &outcome {
@@ -143,12 +202,83 @@ pub async fn run(
             },
             error: outcome.is_err(),
             at: unix_now(),
+            request: answered.as_ref().map(|p| p.request.id.clone()),
         };
         if let Err(e) = records::write(&cx.docker, &cx.config.stack, &record).await {
             log(&format!("{name}: its decision was not recorded: {e}"));
         }
+        if let Some(p) = answered {
+            if let Err(e) = requests::remove(&cx.docker, &p.name).await {
+                log(&format!(
+                    "{name}: the answered request was not removed: {e}"
+                ));
+            }
+        }
     }
     log("stopping");
+}
+
+/// A pending request P found at NOW: given to its controller, whose round is then due now;
+/// answered at once with an error when no controller takes it; removed when stale. One its
+/// controller already holds is left alone.
+async fn take(
+    cx: &AgentContext,
+    controllers: &mut [Box<dyn Controller>],
+    schedule: &mut Schedule,
+    asked: &mut [Option<Pending>],
+    p: Pending,
+    now: Duration,
+    log: &dyn Fn(&str),
+) {
+    if asked.iter().flatten().any(|a| a.name == p.name) {
+        return;
+    }
+    let stack = &cx.config.stack;
+    let r = &p.request;
+    if r.stale(unix_now()) || r.controller.is_empty() {
+        log(&format!(
+            "a request to {} was dropped unanswered (stale or unreadable)",
+            if r.controller.is_empty() {
+                "?"
+            } else {
+                &r.controller
+            }
+        ));
+        let _ = requests::remove(&cx.docker, &p.name).await;
+        return;
+    }
+    let found = controllers.iter().position(|c| c.name() == r.controller);
+    let taken = match found {
+        Some(i) => controllers[i].request(r).map(|()| i),
+        None => Err(format!("this agent runs no {} controller", r.controller)),
+    };
+    match taken {
+        Ok(i) => {
+            log(&format!(
+                "{}: asked for a round now{} (request {})",
+                r.controller,
+                if r.force { ", forced" } else { "" },
+                r.id
+            ));
+            schedule.asked(i, now);
+            // A replaced request's answer goes to the newer one.
+            asked[i] = Some(p);
+        }
+        Err(e) => {
+            log(&format!("{}: request {} refused: {e}", r.controller, r.id));
+            let record = Record {
+                controller: r.controller.clone(),
+                decision: e,
+                error: true,
+                at: unix_now(),
+                request: Some(r.id.clone()),
+            };
+            if let Err(e) = records::write(&cx.docker, stack, &record).await {
+                log(&format!("the refusal was not recorded: {e}"));
+            }
+            let _ = requests::remove(&cx.docker, &p.name).await;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -202,6 +332,34 @@ mod tests {
         assert_eq!(sch.done(0, s(95), Err(())), s(5));
         // The other controller was never held up by the failing one.
         assert_eq!(sch.next(), Some((0, s(100))));
+    }
+
+    #[test]
+    fn between_rounds_the_loop_looks_for_requests_every_poll() {
+        let mut sch = Schedule::new(2);
+        // Both due at 0: rounds first (a look due at the same time waits for them).
+        assert_eq!(sch.wake(s(0)), (s(0), Wake::Poll));
+        assert_eq!(sch.wake(s(1)), (s(0), Wake::Round(0)));
+        sch.done(0, s(0), Ok(s(3600)));
+        sch.done(1, s(0), Ok(s(10)));
+        // Controller 1 at 10 s; looks at 3, 6, 9 before it, then its round.
+        assert_eq!(sch.wake(s(3)), (s(3), Wake::Poll));
+        assert_eq!(sch.wake(s(9)), (s(9), Wake::Poll));
+        assert_eq!(sch.wake(s(12)), (s(10), Wake::Round(1)));
+        sch.done(1, s(10), Ok(s(3600)));
+        // A request to controller 0 found at 12: its round is next, at once.
+        sch.asked(0, s(12));
+        assert_eq!(sch.wake(s(15)), (s(12), Wake::Round(0)));
+        // Asking never delays a round already due sooner.
+        sch.asked(1, s(5000));
+        assert_eq!(sch.next(), Some((0, s(12))));
+        sch.done(0, s(13), Ok(s(60)));
+        assert_eq!(sch.next(), Some((0, s(73))));
+    }
+
+    #[test]
+    fn without_controllers_the_loop_only_looks_for_requests() {
+        assert_eq!(Schedule::new(0).wake(s(3)), (s(3), Wake::Poll));
     }
 
     #[test]

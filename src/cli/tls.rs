@@ -33,9 +33,10 @@ pub struct CertsArgs {
 
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum CertsCommand {
-    /// Renew the ACME certificate now: one round of the certificates controller, run from here
+    /// Renew the ACME certificate now: the in-cluster agent is asked, or (no agent) one round
+    /// of the certificates controller runs from here
     #[command(
-        after_help = "Runs the certificates controller's round from this process, holding the stack's\ndeploy lock (so it does not race `twip up`). Without --force it renews only when due\n(two thirds into the certificate's lifetime) and otherwise says until when it is not due.\nThe HTTP-01 challenge is sent by the proxy to tasks.STACK_agent:8402: it reaches this\nprocess only where that service forwards to it. While the in-cluster agent runs, it renews\non its own and this command refuses (exit 2): asking the agent to renew now is not built yet.\n\nExamples:\n  twip certs renew production             renew if due\n  twip certs renew production --force     renew now\n  twip certs renew production --json      the outcome as data\n\nExit code: 0 renewed (or not due), 1 the order failed (the old certificate keeps\nserving), 2 invalid input (no proxy.tls.acme in this environment)."
+        after_help = "Holds the stack's deploy lock (so it does not race `twip up`). Without --force it renews\nonly when due (two thirds into the certificate's lifetime) and otherwise says until when\nit is not due, asking nobody.\n\nWith the in-cluster agent deployed (it answers the HTTP-01 challenges), the request is\nwritten to the swarm (a config of the stack; one per controller, never a secret) and the\nagent runs its round at once (it looks every few seconds); this command waits up to\n--timeout for the agent's record of that round and prints it. No answer in time: exit 1,\nthe request removed. Without an agent the round runs in this process; the challenge is\nsent by the proxy to tasks.STACK_agent:8402, so it reaches this process only where that\nservice forwards to it.\n\nExamples:\n  twip certs renew production             renew if due\n  twip certs renew production --force     renew now\n  twip certs renew production --json      the outcome as data\n\nExit code: 0 renewed (or not due), 1 the order failed (the old certificate keeps\nserving) or the agent did not answer, 2 invalid input (no proxy.tls.acme in this\nenvironment), 6 the stack is locked."
     )]
     Renew(CertsRenewArgs),
 }
@@ -50,8 +51,9 @@ pub struct CertsRenewArgs {
     #[arg(long)]
     pub force: bool,
 
-    /// How long the order may wait for the directory's validation
-    #[arg(long, value_name = "DUR", value_parser = super::parse::duration, default_value = "2m")]
+    /// How long to wait for the agent's answer (without an agent: for the directory's
+    /// validation)
+    #[arg(long, value_name = "DUR", value_parser = super::parse::duration, default_value = "3m")]
     pub timeout: std::time::Duration,
 
     /// Print the outcome as JSON on stdout

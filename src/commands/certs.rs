@@ -1,7 +1,8 @@
 //! `twip certs ENV [--json]`: the proxy's certificates (names, issuer, validity, days left,
 //! where each comes from and how it is renewed): the files of the project, and with
 //! `proxy.tls.acme` the certificate the proxy serves (read from the engine).
-//! `twip certs renew ENV [--force]`: one round of the certificates controller from here.
+//! `twip certs renew ENV [--force]`: asks the in-cluster agent to renew now and waits for its
+//! answer, or (no agent deployed) runs one round of the certificates controller from here.
 
 use serde::Serialize;
 
@@ -122,8 +123,8 @@ pub async fn run(g: &GlobalArgs, args: &CertsArgs, ui: &Ui) -> anyhow::Result<i3
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(exit::SUCCESS);
     }
-    if let Some(a) = &acme {
-        print_acme(a);
+    for l in acme.iter().flat_map(AcmeView::lines) {
+        println!("{}", ui_clean(&l));
     }
     if rows.is_empty() && acme.is_none() {
         ui.info(&format!(
@@ -157,15 +158,10 @@ pub async fn run(g: &GlobalArgs, args: &CertsArgs, ui: &Ui) -> anyhow::Result<i3
 }
 
 fn ui_clean(s: &str) -> String {
-    crate::ui::clean(s).to_string()
-}
-fn print_acme(a: &AcmeView) {
-    for l in a.lines() {
-        println!("{}", ui_clean(&l));
-    }
+    crate::ui::clean(s)
 }
 
-/// `twip certs renew ENV`: the controller's round from here, under the stack's deploy lock.
+/// `twip certs renew ENV`: the agent's round or one from here, under the stack's deploy lock.
 async fn renew(g: &GlobalArgs, a: &CertsRenewArgs, ui: &Ui) -> anyhow::Result<i32> {
     let project = Project::discover(g.project_dir.as_deref())?;
     let env = project.load(&a.env)?;
@@ -181,20 +177,20 @@ async fn renew(g: &GlobalArgs, a: &CertsRenewArgs, ui: &Ui) -> anyhow::Result<i3
     config.certs.listen.clone_from(&a.listen);
     let op = crate::lifecycle::lock::Operation::here("certs renew");
     let work = async {
-        let r = certs_cli::renew(t.docker.clone(), config, a.force, a.timeout).await?;
+        // On a terminal only: how long the agent's answer has been awaited.
+        let live = ui.interactive && !ui.quiet;
+        let waiting = |d: std::time::Duration| {
+            live.then(|| eprint!("\rwaiting for the agent's answer ({}s) ", d.as_secs()));
+        };
+        let r = certs_cli::renew(t.docker.clone(), config, a.force, a.timeout, &waiting).await;
+        live.then(|| eprint!("\r\x1b[K"));
+        let r = r?;
         if a.json {
             println!("{}", serde_json::to_string_pretty(&r)?);
         } else {
-            println!("{}", ui_clean(&r.decision));
-            if let (Some(v), "renewed") = (&r.served, r.outcome) {
-                print_acme(v);
-            }
+            r.lines().iter().for_each(|l| println!("{}", ui_clean(l)));
         }
-        Ok(if r.outcome == "failed" {
-            exit::FAILURE
-        } else {
-            exit::SUCCESS
-        })
+        Ok(r.exit_code())
     };
     crate::lifecycle::lock::hold(&t, op, None, a.timeout, ui, work).await
 }

@@ -26,10 +26,18 @@ fn human(bytes: u64) -> String {
 }
 
 pub async fn run(g: &GlobalArgs, args: &CleanArgs, ui: &Ui) -> anyhow::Result<i32> {
+    let mut agents = engine::clean::OldAgents {
+        repository: None,
+        keep: crate::lifecycle::agent_image::binary_hash()?,
+    };
     let (endpoint, stack, project) = match &args.env {
         Some(name) => {
             let p = crate::project::Project::discover(g.project_dir.as_deref())?;
             let env = p.load(name)?;
+            agents.repository = Some(crate::render::context::image_repository(
+                &env,
+                crate::render::context::agent::AGENT_IMAGE_NAME,
+            ));
             (
                 Endpoint::resolve(g.host.as_deref(), Some(&env)),
                 Some(env.stack().to_string()),
@@ -39,8 +47,14 @@ pub async fn run(g: &GlobalArgs, args: &CleanArgs, ui: &Ui) -> anyhow::Result<i3
         None => (Endpoint::resolve(g.host.as_deref(), None), None, None),
     };
     let docker = engine::connect(&endpoint).await?;
-    let items =
-        engine::clean::candidates(&docker, stack.as_deref(), project.as_deref(), args.all).await?;
+    let items = engine::clean::candidates(
+        &docker,
+        stack.as_deref(),
+        project.as_deref(),
+        args.all,
+        &agents,
+    )
+    .await?;
     for i in &items {
         println!(
             "{}{:<9} {}  {}",

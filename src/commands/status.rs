@@ -91,13 +91,14 @@ pub fn print_control_plane(st: &Status, ui: &Ui) {
 }
 
 pub async fn run(g: &GlobalArgs, args: &StatusArgs, ui: &Ui) -> anyhow::Result<i32> {
-    let (mut vip_address, mut proxy_port) = (None, None);
+    let (mut vip_address, mut proxy_port, mut jobs) = (None, None, Default::default());
     let project_env = match &args.env {
         Some(name) => {
             let project = crate::project::Project::discover(g.project_dir.as_deref())?;
             let env = project.load(name)?;
             vip_address = crate::render::context::vip::vip_address(&env);
             proxy_port = env.manifest.proxy.as_ref().map(|p| p.port.unwrap_or(80));
+            jobs = crate::agent::jobs::JobsConfig::for_environment(&env, &project.dir)?.jobs;
             Some(env)
         }
         None => None,
@@ -120,6 +121,10 @@ pub async fn run(g: &GlobalArgs, args: &StatusArgs, ui: &Ui) -> anyhow::Result<i
             Some(s) => crate::engine::records::agent_status(&docker, s).await?,
             None => None,
         };
+        let jobs = match &stack {
+            Some(s) if !jobs.is_empty() => crate::agent::jobs_cli::list(&docker, s, &jobs).await?,
+            _ => Vec::new(),
+        };
         let entrypoints = match (proxy_port, &stack) {
             (Some(p), Some(s)) => Some(crate::engine::vip::proxy_entrypoints(&docker, s, p).await?),
             _ => None,
@@ -134,6 +139,9 @@ pub async fn run(g: &GlobalArgs, args: &StatusArgs, ui: &Ui) -> anyhow::Result<i
             }
             if let Some(a) = &agent {
                 v["agent"] = serde_json::to_value(a)?;
+            }
+            if !jobs.is_empty() {
+                v["jobs"] = serde_json::to_value(&jobs)?;
             }
             println!("{}", serde_json::to_string_pretty(&v)?);
             if let Some(w) = st.quorum.warning() {
@@ -154,6 +162,9 @@ pub async fn run(g: &GlobalArgs, args: &StatusArgs, ui: &Ui) -> anyhow::Result<i
             }
             for line in agent.iter().flat_map(crate::engine::records::status_lines) {
                 println!("{}", crate::ui::clean(&line));
+            }
+            for j in &jobs {
+                println!("{}", crate::ui::clean(&j.status_line()));
             }
         }
         if !args.watch {

@@ -1,5 +1,6 @@
 //! What `twip clean` removes: exited containers, dangling images and unused networks (twip's
-//! own by label, or everything unused with `all`), and the build cache.
+//! own by label, or everything unused with `all`), the agent's images that older twip binaries
+//! built ([`OldAgents`]), and the build cache.
 
 use std::collections::HashMap;
 
@@ -27,12 +28,25 @@ fn label_filter(label: String) -> HashMap<String, Vec<String>> {
     HashMap::from([("label".to_string(), vec![label])])
 }
 
+/// Which agent images are old: tagged `twip-agent` (their OCI title), under REPOSITORY when
+/// set (an environment's, e.g. `registry/ns/twip-agent`), with a tag other than KEEP (this
+/// binary's hash: `twip up` would use it).
+#[derive(Debug, Clone)]
+pub struct OldAgents {
+    pub repository: Option<String>,
+    pub keep: String,
+}
+
+/// The OCI title label the agent's image carries (`lifecycle::agent_image::dockerfile`).
+pub const AGENT_IMAGE_TITLE: &str = "org.opencontainers.image.title=twip-agent";
+
 /// What clean would remove.
 pub async fn candidates(
     docker: &Docker,
     stack: Option<&str>,
     project: Option<&str>,
     all: bool,
+    agents: &OldAgents,
 ) -> anyhow::Result<Vec<Item>> {
     let mut items = Vec::new();
     let owner = match stack {
@@ -42,6 +56,7 @@ pub async fn candidates(
     items.extend(stopped_containers(docker, &owner, all).await?);
     items.extend(dangling_images(docker, project, all).await?);
     items.extend(unused_networks(docker, owner, all).await?);
+    items.extend(old_agent_images(docker, agents).await?);
     items.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
     items.dedup();
     Ok(items)
@@ -123,6 +138,59 @@ async fn dangling_images(
         });
     }
     Ok(items)
+}
+
+/// The tags of agent images that an older twip binary built (see [`OldAgents`]), of images
+/// no container (running or stopped) was made from. Each tag is one item: removing it untags,
+/// and the image goes with its last tag.
+async fn old_agent_images(docker: &Docker, agents: &OldAgents) -> anyhow::Result<Vec<Item>> {
+    let used: std::collections::HashSet<String> = docker
+        .list_containers(Some(
+            ListContainersOptionsBuilder::default().all(true).build(),
+        ))
+        .await
+        .engine("list containers", "")?
+        .into_iter()
+        .filter_map(|c| c.image_id)
+        .collect();
+    let f = label_filter(AGENT_IMAGE_TITLE.to_string());
+    let mut items = Vec::new();
+    for i in docker
+        .list_images(Some(
+            ListImagesOptionsBuilder::default().filters(&f).build(),
+        ))
+        .await
+        .engine("list images", "")?
+    {
+        if used.contains(&i.id) {
+            continue;
+        }
+        // The image's size counts once, with its first old tag.
+        let mut size = i.size.max(0) as u64;
+        for tag in &i.repo_tags {
+            if is_old_agent(tag, agents) {
+                items.push(Item {
+                    kind: "image",
+                    id: tag.clone(),
+                    name: tag.clone(),
+                    size: std::mem::take(&mut size),
+                });
+            }
+        }
+    }
+    Ok(items)
+}
+
+/// Whether TAG (`repo:tag`) is an old agent image's (pure).
+pub fn is_old_agent(tag: &str, agents: &OldAgents) -> bool {
+    let Some((repo, t)) = tag.rsplit_once(':').filter(|(r, _)| !r.ends_with('/')) else {
+        return false;
+    };
+    let repo_ok = match &agents.repository {
+        Some(r) => repo == r,
+        None => repo == "twip-agent" || repo.ends_with("/twip-agent"),
+    };
+    repo_ok && t != agents.keep
 }
 
 /// Networks nothing uses (twip's unless `all`).
@@ -217,4 +285,30 @@ pub async fn prune_build_cache(docker: &Docker) -> Result<(usize, u64), EngineEr
         r.caches_deleted.map_or(0, |c| c.len()),
         r.space_reclaimed.unwrap_or(0).max(0) as u64,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn old_agent_tags_are_other_hashes_of_the_repository() {
+        let any = OldAgents {
+            repository: None,
+            keep: "aaaa".into(),
+        };
+        assert!(is_old_agent("twip/twip-agent:bbbb", &any));
+        assert!(is_old_agent("127.0.0.1:5000/ns/twip-agent:bbbb", &any));
+        assert!(!is_old_agent("twip/twip-agent:aaaa", &any));
+        assert!(!is_old_agent("twip/web:bbbb", &any));
+        assert!(!is_old_agent("twip/not-twip-agent:bbbb", &any));
+        assert!(!is_old_agent("<none>:<none>", &any));
+        let env = OldAgents {
+            repository: Some("localhost:5000/shop/twip-agent".into()),
+            keep: "aaaa".into(),
+        };
+        assert!(is_old_agent("localhost:5000/shop/twip-agent:bbbb", &env));
+        assert!(!is_old_agent("twip/twip-agent:bbbb", &env));
+        assert!(!is_old_agent("localhost:5000/shop/twip-agent:aaaa", &env));
+    }
 }

@@ -20,6 +20,7 @@ pub mod observe;
 pub mod oneoff;
 pub mod records;
 pub mod releases;
+pub mod requests;
 pub mod stats;
 pub mod status;
 pub mod swarm;

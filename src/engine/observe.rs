@@ -82,6 +82,8 @@ pub async fn observe(api: &dyn SwarmApi, stack: &str) -> Result<Observed, Engine
     obs.retained = super::releases::retained_objects(api, stack).await?;
     obs.retained
         .extend(super::records::names(api, stack).await?);
+    obs.retained
+        .extend(super::requests::names(api, stack).await?);
     Ok(obs)
 }
 

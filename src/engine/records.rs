@@ -4,7 +4,8 @@
 //! config names have at most 64 characters), labelled with the
 //! stack's namespace and `io.twip.record=CONTROLLER`, holding a [`Record`] as JSON. Configs
 //! cannot change, so a new decision is a new config, and the older ones of that controller
-//! are removed right after it is written. A plan keeps them (they are not the manifest's, see
+//! are removed right after it is written. A round run at a request's asking (see
+//! [`super::requests`]) carries the request's id, which the asker waits for. A plan keeps them (they are not the manifest's, see
 //! [`names`]); `twip down` removes them with the rest of the stack.
 
 use std::collections::{BTreeSet, HashMap};
@@ -30,6 +31,9 @@ pub struct Record {
     pub error: bool,
     /// When, in Unix seconds.
     pub at: u64,
+    /// The id of the request this round answered (see [`super::requests`]), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<String>,
 }
 
 fn filters(stack: &str, controller: Option<&str>) -> HashMap<String, Vec<String>> {
@@ -231,6 +235,7 @@ mod tests {
             decision: decision.into(),
             error: false,
             at,
+            request: None,
         }
     }
 

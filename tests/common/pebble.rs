@@ -22,6 +22,8 @@ pub struct Pebble {
     pub management: String,
     /// The CA that pebble's own HTTPS certificate is signed by (PEM): the ACME client trusts it.
     pub ca_pem: String,
+    /// pebble-challtestsrv's management API (`http://127.0.0.1:PORT`): what its DNS answers.
+    pub dns_management: String,
 }
 
 /// A port nothing listens on now.
@@ -137,6 +139,7 @@ impl Pebble {
             directory: format!("https://{gw}:{listen}/dir"),
             management: format!("https://{gw}:{mgmt}"),
             ca_pem: ca.pem(),
+            dns_management: format!("http://127.0.0.1:{dns_mgmt}"),
             dir,
         };
         std::fs::write(pb.dir.path().join("ca.pem"), &pb.ca_pem).unwrap();
@@ -170,6 +173,21 @@ impl Pebble {
         let path = self.dir.path().join("root.pem");
         std::fs::write(&path, pem).unwrap();
         path
+    }
+
+    /// From now on pebble's DNS answers SERVFAIL for HOST: pebble cannot validate that name.
+    pub fn servfail(&self, host: &str) {
+        let out = Command::new("curl")
+            .args(["-sSf", "--max-time", "10", "-X", "POST", "-d"])
+            .arg(serde_json::json!({ "host": host }).to_string())
+            .arg(format!("{}/set-servfail", self.dns_management))
+            .output()
+            .expect("curl");
+        assert!(
+            out.status.success(),
+            "set-servfail: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     pub fn dir(&self) -> &Path {

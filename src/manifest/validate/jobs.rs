@@ -24,7 +24,15 @@ pub(super) fn check_jobs(m: &Manifest, c: &mut Checker) {
                 VIP_SERVICE,
             ),
         ];
-        if m.services.contains_key(n) || added.iter().any(|(on, s)| *on && *s == n) {
+        if n == AGENT_SERVICE && agent_runs(m) {
+            c.err(
+                &["jobs", n],
+                format!(
+                    "`{n}` is the name of the service twip adds for its in-cluster agent, \
+                     which runs this environment's jobs; rename the job"
+                ),
+            );
+        } else if m.services.contains_key(n) || added.iter().any(|(on, s)| *on && *s == n) {
             c.err(
                 &["jobs", n],
                 format!(

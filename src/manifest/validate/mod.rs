@@ -56,6 +56,19 @@ pub const VIP_SERVICE: &str = "vip";
 /// The in-cluster agent's service (`agent:`, or a controller with work).
 pub const AGENT_SERVICE: &str = "agent";
 
+/// Whether the environment runs the agent's service: `agent.enabled` when set, else whether
+/// a controller has work (a job, an autoscale policy, a certificate of the proxy). The agent
+/// layer decides the same from its config (`agent::for_stack`; a test keeps them equal).
+pub fn agent_runs(m: &Manifest) -> bool {
+    if let Some(on) = m.agent.as_ref().and_then(|a| a.enabled) {
+        return on;
+    }
+    let tls = m.proxy.as_ref().and_then(|p| p.tls.as_ref());
+    !m.jobs.is_empty()
+        || m.services.values().any(|s| s.autoscale.is_some())
+        || tls.is_some_and(|t| t.acme.is_some() || !t.certificates.is_empty())
+}
+
 struct Checker<'a> {
     root: &'a Node,
     out: &'a mut Vec<Problem>,

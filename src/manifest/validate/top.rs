@@ -8,12 +8,13 @@ use crate::manifest::model::*;
 use crate::manifest::names;
 
 pub(super) fn check_top(m: &Manifest, c: &mut Checker) {
-    let agent_on = m.agent.as_ref().and_then(|a| a.enabled) == Some(true);
-    if agent_on && m.services.contains_key(super::AGENT_SERVICE) {
+    if super::agent_runs(m) && m.services.contains_key(super::AGENT_SERVICE) {
         c.err(
             &["services", super::AGENT_SERVICE],
             format!(
-                "`{}` is the name of the service twip adds for `agent.enabled: true`; rename this one",
+                "`{}` is the name of the service twip adds for its in-cluster agent (this \
+                 environment has jobs, autoscaling, certificates or `agent.enabled: true`); \
+                 rename this one",
                 super::AGENT_SERVICE
             ),
         );
