@@ -14,6 +14,9 @@
 //!    placeholder: the agent (itself restarted since, holding the served certificate from its
 //!    own mount) swaps the served one into it.
 //!
+//! Measured (three runs, 4 loops): 4622, 5332 and 4790 requests answered (2738, 3058 and 2677
+//! of them between `twip up` and the new serial), 0 failed each time.
+//!
 //! The negative control, the same load through a rolling update of the proxy (the fallback
 //! delivery without an agent or runtime API), is tests/https.rs's
 //! `negative_control_without_the_agent_the_rolling_update_fails_requests`: the ACME fallback
