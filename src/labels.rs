@@ -82,6 +82,10 @@ pub const ACME_SERIAL: &str = "io.twip.acme.serial";
 pub const ACME_ISSUER: &str = "io.twip.acme.issuer";
 /// Label on the secret that holds the ACME account's credentials: the directory URL.
 pub const ACME_ACCOUNT: &str = "io.twip.acme.account";
+/// On the proxy SERVICE (not its tasks, so setting it restarts nothing): the name of the ACME
+/// certificate's secret the agent swapped into the running proxies. The proxy's tasks may
+/// still mount an older one; the agent swaps the served one into every task.
+pub const ACME_SERVED: &str = "io.twip.acme.served";
 
 /// On the in-cluster agent's service and containers (`true`).
 pub const AGENT: &str = "io.twip.agent";

@@ -208,3 +208,123 @@ fn another_change_beside_the_certificate_rolls_the_proxy() {
     assert_ne!(proxy.cause, CAUSE, "{plan}");
     assert!(secret_names(proxy.spec.as_deref().unwrap()).contains(&tls_secret(&after)));
 }
+
+/// An ACME certificate the agent swapped in live: the proxy mounts the placeholder, its
+/// service's label names the served secret, the agent's service mounts that one.
+fn acme_project() -> tempfile::TempDir {
+    let dir = project(true);
+    std::fs::write(
+        dir.path().join("environments/demo.yaml"),
+        "services:\n  web: {image: nginx:1.25}\nproxy:\n  image: haproxy:2.6\n  \
+         routes:\n    - {path: /, service: web, port: 80}\n  tls:\n    acme:\n      \
+         email: ops@example.com\n      domains: [a.example.test]\n",
+    )
+    .unwrap();
+    dir
+}
+
+fn acme_ref(spec: &twip::engine::model::ServiceSpec, target: &str) -> Option<String> {
+    spec.task_template
+        .as_ref()?
+        .container_spec
+        .as_ref()?
+        .secrets
+        .as_ref()?
+        .iter()
+        .find(|r| r.file.as_ref().and_then(|f| f.name.as_deref()) == Some(target))?
+        .secret_name
+        .clone()
+}
+
+#[test]
+fn a_deploy_keeps_an_acme_certificate_swapped_live_and_rolls_nothing_for_it() {
+    use twip::render::context::tls::{ACME_AGENT_TARGET, ACME_SECRET_TARGET};
+    let dir = acme_project();
+    let first = desired_of(dir.path());
+    let svc = |d: &Desired, short: &str| {
+        d.services
+            .iter()
+            .find(|s| s.short == short)
+            .unwrap_or_else(|| panic!("no {short}"))
+            .spec
+            .clone()
+    };
+    let placeholder = acme_ref(&svc(&first, "proxy"), ACME_SECRET_TARGET).unwrap();
+    assert_eq!(
+        acme_ref(&svc(&first, "agent"), ACME_AGENT_TARGET).as_deref(),
+        Some(placeholder.as_str()),
+        "the agent mounts the ACME certificate too"
+    );
+    // What the engine holds after the agent swapped `demo_acme-served` in live.
+    let served = "demo_acme-served".to_string();
+    let mut held = deployed(&first);
+    held.secrets.push(ObservedObject {
+        name: served.clone(),
+        id: "id-served".into(),
+    });
+    for s in held.services.iter_mut() {
+        if s.name == "demo_proxy" {
+            s.spec
+                .labels
+                .get_or_insert_with(Default::default)
+                .insert(twip::labels::ACME_SERVED.into(), served.clone());
+        }
+        if s.name == "demo_agent" {
+            let refs = s.spec.task_template.as_mut().unwrap();
+            for r in refs
+                .container_spec
+                .as_mut()
+                .unwrap()
+                .secrets
+                .as_mut()
+                .unwrap()
+            {
+                if r.file.as_ref().and_then(|f| f.name.as_deref()) == Some(ACME_AGENT_TARGET) {
+                    r.secret_name = Some(served.clone());
+                }
+            }
+        }
+    }
+    // A new deploy (its own new placeholder) changes nothing and removes neither secret.
+    let mut next = desired_of(dir.path());
+    twip::plan::desired::adopt_acme(&mut next, &held);
+    let plan = reconcile(&next, &held, &Options::default());
+    for s in ["demo_proxy", "demo_agent"] {
+        assert!(plan.unchanged.contains(&s.to_string()), "{s}: {plan}");
+    }
+    assert!(
+        !plan
+            .actions
+            .iter()
+            .any(|a| a.resource == Resource::Secret && [&placeholder, &served].contains(&&a.name)),
+        "{plan}"
+    );
+    assert_eq!(
+        acme_ref(&svc(&next, "proxy"), ACME_SECRET_TARGET).as_deref(),
+        Some(placeholder.as_str())
+    );
+    assert_eq!(
+        acme_ref(&svc(&next, "agent"), ACME_AGENT_TARGET).as_deref(),
+        Some(served.as_str())
+    );
+
+    // An agent that does not mount the served one yet: the deploy updates the agent (it
+    // restarts, harmless), never the proxy.
+    let mut behind = held.clone();
+    let a = behind
+        .services
+        .iter_mut()
+        .find(|s| s.name == "demo_agent")
+        .unwrap();
+    a.spec = svc(&first, "agent");
+    let mut next = desired_of(dir.path());
+    twip::plan::desired::adopt_acme(&mut next, &behind);
+    let plan = reconcile(&next, &behind, &Options::default());
+    assert!(plan.unchanged.contains(&"demo_proxy".to_string()), "{plan}");
+    assert!(
+        plan.actions
+            .iter()
+            .any(|x| x.name == "demo_agent" && x.op == Op::Update),
+        "{plan}"
+    );
+}

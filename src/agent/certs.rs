@@ -4,9 +4,24 @@
 //! Each round observes the certificate the proxy serves (the labels of its secret: domains,
 //! validity, serial), decides (pure: [`decide`]) and, when a certificate is due, runs one
 //! order. A new certificate becomes a secret of the stack (named by its serial, labelled with
-//! the stack so `twip down` removes it) and is delivered by [`deliver`]. A failure is the
-//! round's decision (the directory's reason, never a secret) and is retried with backoff; the
-//! certificate served before keeps serving.
+//! the stack so `twip down` removes it) and is delivered to the proxies:
+//!
+//! - live, when the agent holds the runtime API's credentials (the proxy has a runtime API
+//!   whenever it has an ACME certificate): swapped into every proxy task through HAProxy's
+//!   runtime API with the hot-swap controller's code ([`super::hot_swap::RuntimeAccess`]),
+//!   no task replaced, no connection refused. The proxy SERVICE's label
+//!   [`labels::ACME_SERVED`] then names the served secret (a service label: swarm restarts
+//!   nothing); the proxy's task template keeps the secret it mounted. Each later round swaps
+//!   the served certificate into any task that does not serve it (one swarm started later
+//!   mounts the older secret), and the agent's own service is made to mount the served secret
+//!   at [`ACME_AGENT_TARGET`] (the agent restarts once and then holds its data: the engine
+//!   never returns a secret's value), so a restarted agent still re-swaps;
+//! - else (no agent: the CLI's `twip certs renew`; or no proxy task reachable on the runtime
+//!   API) by a rolling update of the proxy ([`swarm::deliver`]), which loses requests when the
+//!   proxy publishes in host mode.
+//!
+//! A failure is the round's decision (the directory's reason, never a secret) and is retried
+//! with backoff; the certificate served before keeps serving.
 //!
 //! What the agent's service needs for it: port [`ACME_CHALLENGE_PORT`] reachable on the
 //! stack's proxy network (the proxy sends challenges to `tasks.STACK_agent:8402`), outbound
@@ -24,11 +39,17 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::certs_acme::{self, Challenges};
+use super::hot_swap::{self, RuntimeAccess};
 use super::{AgentConfig, AgentContext, Controller, Round};
 use crate::engine::acme::{self as swarm, AcmeSecret};
 use crate::labels;
 use crate::manifest::Environment;
+use crate::render::context::agent::SecretNeed;
 pub use crate::render::context::tls::ACME_CHALLENGE_PORT;
+use crate::render::context::tls::{
+    ACME_AGENT_TARGET, ACME_SECRET_KEY, ACME_SECRET_TARGET, CONTROL_NETWORK, RUNTIME_AGENT_SECRETS,
+    SECRETS_DIR,
+};
 
 /// Where the agent's service may mount the account's secret.
 pub const ACCOUNT_FILE: &str = "/run/secrets/acme-account.json";
@@ -90,14 +111,30 @@ impl CertsConfig {
 }
 
 /// What the agent's service needs for this controller: the proxy's network (`default`), on
-/// which the proxies send HTTP-01 challenges to `tasks.STACK_agent:8402` (no published port).
+/// which the proxies send HTTP-01 challenges to `tasks.STACK_agent:8402` (no published port);
+/// the control network and the runtime API's client credentials (to swap a new certificate
+/// into the proxies live); the served certificate's secret at [`ACME_AGENT_TARGET`] (`twip up`
+/// puts the served one there, `plan::desired::adopt_acme`).
 impl super::ServiceParts for CertsConfig {
     fn service_needs(&self) -> crate::render::context::agent::ServiceNeeds {
         if self.is_empty() {
             return Default::default();
         }
+        let mut secrets: Vec<SecretNeed> = RUNTIME_AGENT_SECRETS
+            .iter()
+            .map(|(key, target, _)| SecretNeed {
+                source: key.to_string(),
+                target: target.to_string(),
+            })
+            .collect();
+        secrets.push(SecretNeed {
+            source: ACME_SECRET_KEY.to_string(),
+            target: ACME_AGENT_TARGET.to_string(),
+        });
         crate::render::context::agent::ServiceNeeds {
             networks: vec!["default".into()],
+            internal_networks: vec![CONTROL_NETWORK.to_string()],
+            secrets,
             ..Default::default()
         }
     }
@@ -191,6 +228,11 @@ pub struct CertsController {
     account: Option<instant_acme::Account>,
     /// How long one order may wait for the directory's validation.
     pub order_wait: Duration,
+    /// The proxies' runtime API (used when this process holds its credentials).
+    pub access: RuntimeAccess,
+    /// The certificate this process made last: its secret's name and its PEM (chain and key),
+    /// swapped into proxy tasks until the agent's service mounts it.
+    made: Option<(String, String)>,
 }
 
 impl CertsController {
@@ -205,6 +247,8 @@ impl CertsController {
             listening: false,
             account: None,
             order_wait: Duration::from_secs(90),
+            access: RuntimeAccess::for_stack(&config.stack),
+            made: None,
         }
     }
 
@@ -258,8 +302,8 @@ impl CertsController {
         Ok(acct)
     }
 
-    /// Obtains a certificate and makes it a secret of the stack.
-    async fn obtain(&mut self, cx: &AgentContext) -> anyhow::Result<AcmeSecret> {
+    /// Obtains a certificate and makes it a secret of the stack: the secret, and its PEM.
+    async fn obtain(&mut self, cx: &AgentContext) -> anyhow::Result<(AcmeSecret, String)> {
         let acct = self.account(cx).await?;
         let issued =
             certs_acme::obtain(&acct, &self.cfg.domains, &self.challenges, self.order_wait).await?;
@@ -287,17 +331,99 @@ impl CertsController {
         let bundle = format!("{}{}", issued.chain_pem, issued.key_pem);
         swarm::create(&cx.docker, &name, bundle.as_bytes(), l).await?;
         let made = swarm::certificates(&cx.docker, &self.stack).await?;
-        made.into_iter()
+        let secret = made
+            .into_iter()
             .find(|s| s.name == name)
-            .ok_or_else(|| anyhow::anyhow!("the secret {name} was made but is not listed"))
+            .ok_or_else(|| anyhow::anyhow!("the secret {name} was made but is not listed"))?;
+        Ok((secret, bundle))
     }
-}
 
-/// Delivers SECRET to the proxies: one small step, so that another way (the proxy's runtime
-/// API) can take its place. Today: the proxy service mounts the new secret (a rolling update).
-pub async fn deliver(cx: &AgentContext, stack: &str, secret: &AcmeSecret) -> anyhow::Result<()> {
-    swarm::deliver(&cx.docker, stack, secret).await?;
-    Ok(())
+    /// Swaps PEM (chain and key) into every proxy task that does not serve it.
+    async fn swap_live(&self, pem: &str) -> anyhow::Result<hot_swap::Outcome> {
+        let mut want = hot_swap::Desired::default();
+        want.add(
+            &format!("{SECRETS_DIR}/{ACME_SECRET_TARGET}"),
+            pem.as_bytes(),
+        )
+        .map_err(|e| anyhow::anyhow!("the certificate: {e}"))?;
+        self.access.converge(&want).await
+    }
+
+    /// Delivers the new SECRET (holding PEM) to the proxies: live through their runtime API
+    /// when this process can reach it (and then records it as served), else by a rolling
+    /// update of the proxy. Returns how, for the round's decision.
+    async fn deliver(
+        &mut self,
+        cx: &AgentContext,
+        secret: &AcmeSecret,
+        pem: &str,
+    ) -> anyhow::Result<String> {
+        self.made = Some((secret.name.clone(), pem.to_string()));
+        let why = if self.access.available() {
+            match self.swap_live(pem).await {
+                Ok(o) if o.serving() > 0 => {
+                    swarm::mark_served(&cx.docker, &self.stack, secret).await?;
+                    return Ok(format!("swapped live into the proxies: {}", o.line()));
+                }
+                Ok(o) => o.line(),
+                Err(e) => format!("{e:#}"),
+            }
+        } else {
+            "no runtime API credentials in this process".to_string()
+        };
+        swarm::deliver(&cx.docker, &self.stack, secret).await?;
+        Ok(format!(
+            "delivered by a rolling update of the proxy (not live: {why})"
+        ))
+    }
+
+    /// The served certificate's PEM, when this process holds it: the one it made, or the file
+    /// the agent's service mounts when that is the served secret's (same serial).
+    fn served_pem(&self, served: &AcmeSecret) -> Option<String> {
+        if let Some((name, pem)) = &self.made {
+            if *name == served.name {
+                return Some(pem.clone());
+            }
+        }
+        let text = std::fs::read_to_string(format!("{SECRETS_DIR}/{ACME_AGENT_TARGET}")).ok()?;
+        let want = crate::tls::runtime::normal_serial(served.label(labels::ACME_SERIAL)?);
+        (crate::tls::runtime::pem_serial(text.as_bytes()).ok()? == want).then_some(text)
+    }
+
+    /// Keeps SERVED on every proxy task: swaps it into any task that does not serve it (swarm
+    /// started it later, with the older secret its template mounts), then has the agent's own
+    /// service mount it (a restart of the agent, once). `None` when there is nothing to keep
+    /// live (no runtime API credentials here, or the tasks mount the served secret).
+    async fn keep_served(
+        &mut self,
+        cx: &AgentContext,
+        served: &AcmeSecret,
+        mounted: Option<&str>,
+    ) -> anyhow::Result<Option<(String, bool)>> {
+        if !self.access.available() {
+            return Ok(None);
+        }
+        let mut note = None;
+        if mounted != Some(served.name.as_str()) {
+            note = Some(match self.served_pem(served) {
+                Some(pem) => match self.swap_live(&pem).await {
+                    Ok(o) => (o.line(), o.settled()),
+                    Err(e) => (format!("runtime API: {e:#}"), false),
+                },
+                None => (
+                    format!("this agent does not hold {} yet", served.name),
+                    false,
+                ),
+            });
+        }
+        // Last: the agent's own service mounts the served secret (swarm restarts the agent).
+        if swarm::mount_in_agent(&cx.docker, &self.stack, served).await? {
+            let (line, settled) = note.unwrap_or_default();
+            let line = format!("{line}; the agent's service now mounts {}", served.name);
+            note = Some((line.trim_start_matches("; ").to_string(), settled));
+        }
+        Ok(note)
+    }
 }
 
 #[async_trait]
@@ -318,41 +444,57 @@ impl Controller for CertsController {
     async fn tick(&mut self, cx: &AgentContext) -> anyhow::Result<Round> {
         self.start_listener().await?;
         let served_name = swarm::served(&cx.docker, &self.stack).await?;
+        let mounted = swarm::mounted(&cx.docker, &self.stack).await?;
         let all = swarm::certificates(&cx.docker, &self.stack).await?;
-        let served = served_name
+        let served_secret = served_name
             .as_ref()
-            .and_then(|n| all.iter().find(|s| &s.name == n))
-            .and_then(Served::of);
+            .and_then(|n| all.iter().find(|s| &s.name == n));
+        let served = served_secret.and_then(Served::of);
         let now = crate::tls::now();
         let names = self.cfg.domains.join(", ");
         let reason = match decide(now, served.as_ref(), &self.cfg.domains, self.force) {
             Decision::Keep { renew_in } => {
-                if let Some(n) = &served_name {
-                    swarm::prune(&cx.docker, &self.stack, &[n.as_str()]).await;
+                // Never removed: the served secret and the one the proxy's tasks mount.
+                let keep: Vec<&str> = served_name
+                    .iter()
+                    .chain(&mounted)
+                    .map(String::as_str)
+                    .collect();
+                if !keep.is_empty() {
+                    swarm::prune(&cx.docker, &self.stack, &keep).await;
                 }
                 let s = served.as_ref().map_or(0, |s| s.not_after);
-                return Ok(Round {
-                    decision: format!(
-                        "certificate for {names} valid until {}; renewal from {}",
-                        crate::tls::date(s),
-                        crate::tls::date(now + renew_in)
-                    ),
-                    next: Duration::from_secs(renew_in.clamp(60, 3600) as u64),
-                });
+                let mut decision = format!(
+                    "certificate for {names} valid until {}; renewal from {}",
+                    crate::tls::date(s),
+                    crate::tls::date(now + renew_in)
+                );
+                let mut next = Duration::from_secs(renew_in.clamp(60, 3600) as u64);
+                if let Some(secret) = served_secret.cloned() {
+                    if let Some((line, settled)) =
+                        self.keep_served(cx, &secret, mounted.as_deref()).await?
+                    {
+                        decision.push_str(&format!("; live: {line}"));
+                        next = next.min(Duration::from_secs(if settled { 10 } else { 3 }));
+                    } else if self.access.available() {
+                        next = next.min(Duration::from_secs(10));
+                    }
+                }
+                return Ok(Round { decision, next });
             }
             Decision::Obtain(why) => why,
         };
         match self.obtain(cx).await {
-            Ok(secret) => {
-                deliver(cx, &self.stack, &secret).await?;
+            Ok((secret, pem)) => {
+                let how = self.deliver(cx, &secret, &pem).await?;
                 self.force = false;
                 self.failures = 0;
                 Ok(Round {
                     decision: format!(
-                        "obtained a certificate for {names} ({reason}), serial {}, delivered to the proxy",
+                        "obtained a certificate for {names} ({reason}), serial {}, {how}",
                         secret.label(labels::ACME_SERIAL).unwrap_or("?")
                     ),
-                    next: Duration::from_secs(60),
+                    next: Duration::from_secs(10),
                 })
             }
             Err(e) => {
@@ -410,6 +552,32 @@ mod tests {
             decide(10, Some(&s), &other, false),
             Decision::Obtain("the domains changed".into())
         );
+    }
+
+    #[test]
+    fn the_agent_mounts_the_runtime_credentials_and_the_served_certificate() {
+        use crate::agent::ServiceParts;
+        let cfg = CertsConfig {
+            directory: "https://acme.example/dir".into(),
+            domains: vec!["a.example.com".into()],
+            ..Default::default()
+        };
+        let n = cfg.service_needs();
+        assert_eq!(n.networks, ["default"]);
+        assert_eq!(n.internal_networks, [CONTROL_NETWORK]);
+        assert!(n
+            .secrets
+            .iter()
+            .any(|s| s.source == ACME_SECRET_KEY && s.target == ACME_AGENT_TARGET));
+        for (key, target, _) in RUNTIME_AGENT_SECRETS {
+            assert!(
+                n.secrets
+                    .iter()
+                    .any(|s| s.source == key && s.target == target),
+                "{key}"
+            );
+        }
+        assert_eq!(CertsConfig::default().service_needs(), Default::default());
     }
 
     #[test]

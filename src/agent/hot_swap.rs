@@ -9,6 +9,9 @@
 //! one, replaces it (`set ssl cert FILE <<PEM`, then `commit ssl cert FILE`): connections
 //! already open keep theirs, new handshakes get the new one, no connection is refused. A task
 //! started later by swarm mounts the older files; the next round swaps it too.
+//!
+//! The observe/decide/swap part is [`RuntimeAccess::converge`], which the certificates
+//! controller (`agent::certs`) uses too, for an ACME certificate.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -178,49 +181,164 @@ impl HotSwap {
     /// One round without an engine: the proxies are found by name.
     pub async fn round(&mut self) -> anyhow::Result<Round> {
         let c = &self.config;
-        let tls = runtime::client_config(&read(&c.ca)?, &read(&c.cert)?, &read(&c.key)?)
-            .map_err(|e| anyhow::anyhow!("runtime API credentials: {e}"))?;
-        let mut desired = BTreeMap::new();
-        let mut payloads = BTreeMap::new();
+        let mut desired = Desired::default();
         for cert in &c.certificates {
             let mut pem = Vec::new();
             for f in &cert.files {
                 pem.extend(read(f)?);
                 pem.push(b'\n');
             }
-            let serial = runtime::pem_serial(&pem)
+            desired
+                .add(&cert.proxy_file, &pem)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", cert.files.join(" + ")))?;
-            desired.insert(cert.proxy_file.clone(), serial);
-            payloads.insert(cert.proxy_file.clone(), payload(&pem));
         }
-        let targets = resolve(&c.proxy, c.port).await?;
+        let outcome = self.access().converge(&desired).await?;
+        Ok(Round {
+            decision: outcome.line(),
+            next: if outcome.settled() {
+                Duration::from_secs(10)
+            } else {
+                Duration::from_secs(3)
+            },
+        })
+    }
+
+    fn access(&self) -> RuntimeAccess {
+        let c = &self.config;
+        RuntimeAccess {
+            proxy: c.proxy.clone(),
+            port: c.port,
+            ca: c.ca.clone(),
+            cert: c.cert.clone(),
+            key: c.key.clone(),
+        }
+    }
+}
+
+/// Where and with what the agent reaches every proxy task's runtime API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeAccess {
+    /// The name that resolves to every proxy task (`tasks.STACK_proxy`, control network).
+    pub proxy: String,
+    pub port: u16,
+    /// The runtime API's CA, client certificate and key, as files.
+    pub ca: String,
+    pub cert: String,
+    pub key: String,
+}
+
+impl RuntimeAccess {
+    /// STACK's proxies, with the credentials where the agent's service mounts them.
+    pub fn for_stack(stack: &str) -> RuntimeAccess {
+        RuntimeAccess {
+            proxy: format!("tasks.{stack}_{}", crate::manifest::validate::PROXY_SERVICE),
+            port: runtime::PORT,
+            ca: RUNTIME_CA.into(),
+            cert: RUNTIME_CERT.into(),
+            key: RUNTIME_KEY.into(),
+        }
+    }
+
+    /// Whether this process holds the credentials (the agent's service mounts them when the
+    /// proxy has a runtime API; a process outside the swarm does not).
+    pub fn available(&self) -> bool {
+        [&self.ca, &self.cert, &self.key]
+            .iter()
+            .all(|f| Path::new(f.as_str()).is_file())
+    }
+
+    /// Makes every proxy task serve DESIRED: asks each task what it serves (`show ssl
+    /// cert`), decides ([`decide`]) and swaps the stale ones (`set` + `commit ssl cert`).
+    pub async fn converge(&self, desired: &Desired) -> anyhow::Result<Outcome> {
+        let tls = runtime::client_config(&read(&self.ca)?, &read(&self.cert)?, &read(&self.key)?)
+            .map_err(|e| anyhow::anyhow!("runtime API credentials: {e}"))?;
+        let targets = resolve(&self.proxy, self.port).await?;
         let mut observed: BTreeMap<String, Observed> = BTreeMap::new();
         for t in &targets {
-            observed.insert(t.to_string(), observe(*t, tls.clone(), &desired).await);
+            observed.insert(
+                t.to_string(),
+                observe(*t, tls.clone(), &desired.serials).await,
+            );
         }
-        let d = decide(&desired, &observed);
+        let decision = decide(&desired.serials, &observed);
         let mut done = 0;
         let mut errors = Vec::new();
-        for s in &d.swaps {
+        for s in &decision.swaps {
             let addr: SocketAddr = s.target.parse().context("a target")?;
-            match swap(addr, tls.clone(), &s.file, &payloads[&s.file]).await {
+            match swap(addr, tls.clone(), &s.file, &desired.payloads[&s.file]).await {
                 Ok(()) => done += 1,
                 Err(e) => errors.push(format!("{}: {e}", s.target)),
             }
         }
-        let mut line = summary(&d, done);
-        if let Some(e) = errors.first() {
+        Ok(Outcome {
+            decision,
+            done,
+            errors,
+        })
+    }
+}
+
+/// The certificates every proxy task should serve: by the file its config names, the serial
+/// and the runtime-API payload (certificate, chain and key).
+#[derive(Debug, Clone, Default)]
+pub struct Desired {
+    serials: BTreeMap<String, String>,
+    payloads: BTreeMap<String, String>,
+}
+
+impl Desired {
+    /// FILE (as the proxy's config names it) should hold PEM (the certificate first).
+    pub fn add(&mut self, file: &str, pem: &[u8]) -> Result<(), String> {
+        let serial = runtime::pem_serial(pem)?;
+        self.serials.insert(file.to_string(), serial);
+        self.payloads.insert(file.to_string(), payload(pem));
+        Ok(())
+    }
+}
+
+/// What one [`RuntimeAccess::converge`] did.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub decision: decide::Decision,
+    /// Swaps that succeeded.
+    pub done: usize,
+    /// Swaps that failed (`target: why`).
+    pub errors: Vec<String>,
+}
+
+impl Outcome {
+    /// One line for the round's decision.
+    pub fn line(&self) -> String {
+        let mut line = summary(&self.decision, self.done);
+        if let Some(e) = self.errors.first() {
             line.push_str(&format!("; failed: {e}"));
         }
-        let next = if errors.is_empty() && d.unreachable.is_empty() {
-            Duration::from_secs(10)
-        } else {
-            Duration::from_secs(3)
-        };
-        Ok(Round {
-            decision: line,
-            next,
-        })
+        line
+    }
+
+    /// Every task asked serves what is desired (nothing failed, none unreachable).
+    pub fn settled(&self) -> bool {
+        self.errors.is_empty() && self.decision.unreachable.is_empty()
+    }
+
+    /// How many tasks serve the desired certificates now.
+    pub fn serving(&self) -> usize {
+        let mut failed: Vec<&str> = self
+            .errors
+            .iter()
+            .filter_map(|e| e.split(": ").next())
+            .collect();
+        failed.sort();
+        failed.dedup();
+        let mut swapped: Vec<&str> = self
+            .decision
+            .swaps
+            .iter()
+            .map(|s| s.target.as_str())
+            .collect();
+        swapped.sort();
+        swapped.dedup();
+        self.decision.current + swapped.iter().filter(|t| !failed.contains(t)).count()
     }
 }
 

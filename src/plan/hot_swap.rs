@@ -34,8 +34,10 @@ fn tls_refs(spec: &ServiceSpec) -> Vec<(String, String)> {
     out
 }
 
+/// A certificate file of `proxy.tls.certificates` (the ACME certificate is the certificates
+/// controller's: `twip up` keeps what the proxy mounts, `desired::adopt_acme`).
 fn is_certificate(target: &str) -> bool {
-    target.starts_with("tls-")
+    target.starts_with("tls-") && target != crate::render::context::tls::ACME_SECRET_TARGET
 }
 
 fn secrets(spec: &ServiceSpec) -> &[crate::engine::model::TaskSpecContainerSpecSecrets] {

@@ -86,6 +86,11 @@ pub fn gather(env: &Environment, project_dir: &Path) -> anyhow::Result<Inputs> {
         .is_some_and(crate::render::context::tls::has_acme)
     {
         inputs.acme_placeholder = Some(crate::tls::placeholder_pem()?);
+        // The runtime API's credentials (the agent swaps the certificate live) are named
+        // with it.
+        if inputs.name_key.is_none() {
+            inputs.name_key = Some(NameKey::for_project(project_dir)?);
+        }
     }
     Ok(inputs)
 }

@@ -209,6 +209,19 @@ pub fn pem_serial(pem: &[u8]) -> Result<String, String> {
     Ok(serial_hex(x.raw_serial()))
 }
 
+/// A serial in hex, any case, with or without leading zero bytes (a label's), as HAProxy
+/// prints it.
+pub fn normal_serial(hex: &str) -> String {
+    let mut s = hex.trim().to_ascii_uppercase();
+    if s.len() % 2 == 1 {
+        s.insert(0, '0');
+    }
+    while s.len() > 2 && s.starts_with("00") {
+        s.drain(..2);
+    }
+    s
+}
+
 /// Bytes as HAProxy prints a serial: upper-case hex without leading zero bytes.
 pub fn serial_hex(raw: &[u8]) -> String {
     let start = raw.iter().position(|b| *b != 0).unwrap_or(raw.len());
@@ -268,6 +281,8 @@ mod tests {
     #[test]
     fn serials_read_as_haproxy_prints_them() {
         assert_eq!(serial_hex(&[0, 0x0a, 0xff]), "0AFF");
+        assert_eq!(normal_serial("000aff"), "0AFF");
+        assert_eq!(normal_serial("aff"), "0AFF");
         assert_eq!(
             shown_serial("Filename: /x\nSerial: 0aff\nnotBefore: x\n").as_deref(),
             Some("0AFF")

@@ -460,39 +460,66 @@ fn object(key: &str, name: String, data: Vec<u8>, base: &HashMap<String, String>
     }
 }
 
-/// Keeps the ACME certificate the proxy serves now: when the observed proxy service mounts a
-/// secret at the ACME certificate's place, the desired state uses that secret (it is the
-/// agent's, or the placeholder of an earlier deploy) rather than a new placeholder. Pure.
+/// The name of the secret at file TARGET of SPEC's container.
+fn secret_at(spec: &ServiceSpec, target: &str) -> Option<String> {
+    spec.task_template
+        .as_ref()?
+        .container_spec
+        .as_ref()?
+        .secrets
+        .as_ref()?
+        .iter()
+        .find(|r| r.file.as_ref().and_then(|f| f.name.as_deref()) == Some(target))?
+        .secret_name
+        .clone()
+}
+
+/// Points SPEC's secret reference at file TARGET to NAME.
+fn point_at(spec: &mut ServiceSpec, target: &str, name: &str) {
+    let refs = spec
+        .task_template
+        .as_mut()
+        .and_then(|t| t.container_spec.as_mut())
+        .and_then(|c| c.secrets.as_mut());
+    for r in refs.into_iter().flatten() {
+        if r.file.as_ref().and_then(|f| f.name.as_deref()) == Some(target) {
+            r.secret_name = Some(name.to_string());
+        }
+    }
+}
+
+/// Keeps the ACME certificate the proxies serve now, and how they got it. Pure.
+///
+/// When the observed proxy service mounts a secret at the ACME certificate's place, the
+/// desired proxy mounts that same secret (it is the agent's, or the placeholder of an earlier
+/// deploy) rather than a new placeholder, so a deploy never replaces the proxy's tasks for a
+/// certificate. When the agent swapped a newer one in live (the proxy service's label
+/// [`crate::labels::ACME_SERVED`]), the label is kept, the agent's service mounts the served
+/// secret (at [`context::tls::ACME_AGENT_TARGET`]: it re-swaps it into tasks started later),
+/// and both secrets stay (neither is removed as unused).
 pub fn adopt_acme(desired: &mut Desired, observed: &super::Observed) {
     let target = context::tls::ACME_SECRET_TARGET;
-    let acme_ref = |spec: &ServiceSpec| -> Option<String> {
-        spec.task_template
-            .as_ref()?
-            .container_spec
-            .as_ref()?
-            .secrets
-            .as_ref()?
-            .iter()
-            .find(|r| r.file.as_ref().and_then(|f| f.name.as_deref()) == Some(target))?
-            .secret_name
-            .clone()
-    };
     let proxy = format!(
         "{}_{}",
         desired.stack,
         crate::manifest::validate::PROXY_SERVICE
     );
-    let Some(current) = observed
-        .services
-        .iter()
-        .find(|s| s.name == proxy)
-        .and_then(|s| acme_ref(&s.spec))
-    else {
+    let agent = format!(
+        "{}_{}",
+        desired.stack,
+        crate::manifest::validate::AGENT_SERVICE
+    );
+    let exists = |n: &String| observed.secrets.iter().any(|o| &o.name == n);
+    let Some(observed_proxy) = observed.services.iter().find(|s| s.name == proxy) else {
         return;
     };
-    if !observed.secrets.iter().any(|o| o.name == current) {
+    let Some(mounted) = secret_at(&observed_proxy.spec, target).filter(exists) else {
         return;
-    }
+    };
+    let served = observed_proxy
+        .label(crate::labels::ACME_SERVED)
+        .map(str::to_string)
+        .filter(exists);
     let Some(obj) = desired
         .secrets
         .iter_mut()
@@ -500,26 +527,37 @@ pub fn adopt_acme(desired: &mut Desired, observed: &super::Observed) {
     else {
         return;
     };
+    let current = served.clone().unwrap_or_else(|| mounted.clone());
     obj.name = current.clone();
     obj.data = Vec::new();
     obj.external = true;
-    for s in desired.services.iter_mut().filter(|s| s.name == proxy) {
-        let refs = s
-            .spec
-            .task_template
-            .as_mut()
-            .and_then(|t| t.container_spec.as_mut())
-            .and_then(|c| c.secrets.as_mut());
-        for r in refs.into_iter().flatten() {
-            if r.file.as_ref().and_then(|f| f.name.as_deref()) == Some(target) {
-                r.secret_name = Some(current.clone());
+    if current != mounted {
+        desired.secrets.push(DesiredObject {
+            key: format!("{}_mounted", context::tls::ACME_SECRET_KEY),
+            name: mounted.clone(),
+            data: Vec::new(),
+            external: true,
+            labels: HashMap::new(),
+        });
+    }
+    for s in desired.services.iter_mut() {
+        if s.name == proxy {
+            point_at(&mut s.spec, target, &mounted);
+            if let Some(v) = &served {
+                s.spec
+                    .labels
+                    .get_or_insert_with(HashMap::new)
+                    .insert(crate::labels::ACME_SERVED.to_string(), v.clone());
             }
+        } else if s.name == agent {
+            point_at(&mut s.spec, context::tls::ACME_AGENT_TARGET, &current);
         }
     }
 }
 
 /// The hash of a spec with its replica count left out (scaling is not a spec change), and
-/// without the name of the ACME certificate's secret (the agent changes it, not a deploy).
+/// without the name of the ACME certificate's secret (in the proxy's and the agent's spec)
+/// and the label naming the one served live (the agent changes them, not a deploy).
 pub fn hash_spec(spec: &ServiceSpec) -> String {
     let mut s = spec.clone();
     if let Some(refs) = s
@@ -529,8 +567,9 @@ pub fn hash_spec(spec: &ServiceSpec) -> String {
         .and_then(|c| c.secrets.as_mut())
     {
         for r in refs.iter_mut() {
-            if r.file.as_ref().and_then(|f| f.name.as_deref())
-                == Some(context::tls::ACME_SECRET_TARGET)
+            let target = r.file.as_ref().and_then(|f| f.name.as_deref());
+            if target == Some(context::tls::ACME_SECRET_TARGET)
+                || target == Some(context::tls::ACME_AGENT_TARGET)
             {
                 r.secret_name = None;
                 r.secret_id = None;
@@ -545,6 +584,7 @@ pub fn hash_spec(spec: &ServiceSpec) -> String {
     if let Some(l) = s.labels.as_mut() {
         l.remove(LABEL_SPEC_HASH);
         l.remove(LABEL_MANIFEST_REPLICAS);
+        l.remove(crate::labels::ACME_SERVED);
     }
     // serde_json with sorted maps: the JSON is canonical enough to hash.
     let value = serde_json::to_value(&s).unwrap_or_default();

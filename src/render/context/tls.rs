@@ -29,6 +29,9 @@ pub struct TlsSecret {
 pub const ACME_SECRET_KEY: &str = "_tls_acme";
 /// Its file name under [`SECRETS_DIR`] in the proxy's containers.
 pub const ACME_SECRET_TARGET: &str = "tls-acme.pem";
+/// Its file name under [`SECRETS_DIR`] in the agent's container: the certificate the proxies
+/// serve (which the agent swaps into a proxy task that swarm started with an older one).
+pub const ACME_AGENT_TARGET: &str = "twip-hot-swap-tls-acme.pem";
 /// The port the agent's certificates controller answers HTTP-01 challenges on.
 pub const ACME_CHALLENGE_PORT: u16 = 8402;
 /// The path prefix of HTTP-01 challenges.
@@ -117,9 +120,11 @@ impl RuntimePart {
 }
 
 /// Whether the proxy exposes its runtime API (to the agent, for certificates swapped live):
-/// when it serves certificates from files.
+/// when it serves certificates from files or from ACME.
 pub fn runtime_api(p: &Proxy) -> bool {
-    p.tls.as_ref().is_some_and(|t| !t.certificates.is_empty())
+    p.tls
+        .as_ref()
+        .is_some_and(|t| !t.certificates.is_empty() || t.acme.is_some())
 }
 
 /// The runtime API in haproxy.cfg: the admin socket (Unix, in the container) and the TLS
