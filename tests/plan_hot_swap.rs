@@ -224,14 +224,7 @@ fn acme_project() -> tempfile::TempDir {
 }
 
 fn acme_ref(spec: &twip::engine::model::ServiceSpec, target: &str) -> Option<String> {
-    spec.task_template
-        .as_ref()?
-        .container_spec
-        .as_ref()?
-        .secrets
-        .as_ref()?
-        .iter()
-        .find(|r| r.file.as_ref().and_then(|f| f.name.as_deref()) == Some(target))?
+    twip::engine::model::secret_at(spec, target)?
         .secret_name
         .clone()
 }

@@ -90,16 +90,7 @@ pub async fn create(
 
 /// The secret reference at file TARGET of a service's task template.
 fn mounted_at(svc: &super::model::Service, target: &str) -> Option<String> {
-    svc.spec
-        .as_ref()?
-        .task_template
-        .as_ref()?
-        .container_spec
-        .as_ref()?
-        .secrets
-        .as_ref()?
-        .iter()
-        .find(|r| r.file.as_ref().and_then(|f| f.name.as_deref()) == Some(target))?
+    super::model::secret_at(svc.spec.as_ref()?, target)?
         .secret_name
         .clone()
 }
@@ -181,21 +172,7 @@ async fn repoint(
     let Some(mut spec) = svc.spec else {
         return Ok(false);
     };
-    let mut changed = false;
-    let refs = spec
-        .task_template
-        .as_mut()
-        .and_then(|t| t.container_spec.as_mut())
-        .and_then(|c| c.secrets.as_mut());
-    for r in refs.into_iter().flatten() {
-        if r.file.as_ref().and_then(|f| f.name.as_deref()) == Some(target)
-            && r.secret_name.as_deref() != Some(secret.name.as_str())
-        {
-            r.secret_name = Some(secret.name.clone());
-            r.secret_id = Some(secret.id.clone());
-            changed = true;
-        }
-    }
+    let changed = super::model::point_secret_at(&mut spec, target, &secret.name, Some(&secret.id));
     if changed {
         if served_label {
             spec.labels

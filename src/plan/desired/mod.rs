@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
-use crate::engine::model::ServiceSpec;
+use crate::engine::model::{self, ServiceSpec};
 use sha2::{Digest, Sha256};
 
 use crate::manifest::Environment;
@@ -460,34 +460,6 @@ fn object(key: &str, name: String, data: Vec<u8>, base: &HashMap<String, String>
     }
 }
 
-/// The name of the secret at file TARGET of SPEC's container.
-fn secret_at(spec: &ServiceSpec, target: &str) -> Option<String> {
-    spec.task_template
-        .as_ref()?
-        .container_spec
-        .as_ref()?
-        .secrets
-        .as_ref()?
-        .iter()
-        .find(|r| r.file.as_ref().and_then(|f| f.name.as_deref()) == Some(target))?
-        .secret_name
-        .clone()
-}
-
-/// Points SPEC's secret reference at file TARGET to NAME.
-fn point_at(spec: &mut ServiceSpec, target: &str, name: &str) {
-    let refs = spec
-        .task_template
-        .as_mut()
-        .and_then(|t| t.container_spec.as_mut())
-        .and_then(|c| c.secrets.as_mut());
-    for r in refs.into_iter().flatten() {
-        if r.file.as_ref().and_then(|f| f.name.as_deref()) == Some(target) {
-            r.secret_name = Some(name.to_string());
-        }
-    }
-}
-
 /// Keeps the ACME certificate the proxies serve now, and how they got it. Pure.
 ///
 /// When the observed proxy service mounts a secret at the ACME certificate's place, the
@@ -513,7 +485,10 @@ pub fn adopt_acme(desired: &mut Desired, observed: &super::Observed) {
     let Some(observed_proxy) = observed.services.iter().find(|s| s.name == proxy) else {
         return;
     };
-    let Some(mounted) = secret_at(&observed_proxy.spec, target).filter(exists) else {
+    let Some(mounted) = model::secret_at(&observed_proxy.spec, target)
+        .and_then(|r| r.secret_name.clone())
+        .filter(exists)
+    else {
         return;
     };
     let served = observed_proxy
@@ -542,7 +517,7 @@ pub fn adopt_acme(desired: &mut Desired, observed: &super::Observed) {
     }
     for s in desired.services.iter_mut() {
         if s.name == proxy {
-            point_at(&mut s.spec, target, &mounted);
+            model::point_secret_at(&mut s.spec, target, &mounted, None);
             if let Some(v) = &served {
                 s.spec
                     .labels
@@ -550,7 +525,7 @@ pub fn adopt_acme(desired: &mut Desired, observed: &super::Observed) {
                     .insert(crate::labels::ACME_SERVED.to_string(), v.clone());
             }
         } else if s.name == agent {
-            point_at(&mut s.spec, context::tls::ACME_AGENT_TARGET, &current);
+            model::point_secret_at(&mut s.spec, context::tls::ACME_AGENT_TARGET, &current, None);
         }
     }
 }
