@@ -68,34 +68,35 @@ proxy:
 }
 
 /// One request of the client: when it was sent (since the run began) and whether it got a 200.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Sample {
     sent: Duration,
     /// When its answer (or its failure) came.
     done: Duration,
     ok: bool,
+    /// Why it failed (connect, write, read, or the status line), for a failure's message.
+    why: String,
 }
 
 /// GET /healthz on a new connection, `Connection: close`: a 200 within the timeouts or a
 /// failure. Never retried, never resent.
-fn request(addr: SocketAddr) -> bool {
-    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
-        return false;
-    };
-    if s.set_read_timeout(Some(Duration::from_secs(10))).is_err()
-        || s.set_write_timeout(Some(Duration::from_secs(2))).is_err()
-    {
-        return false;
-    }
+fn request(addr: SocketAddr) -> Result<(), String> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+        .map_err(|e| format!("connect: {e}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .and_then(|_| s.set_write_timeout(Some(Duration::from_secs(2))))
+        .map_err(|e| format!("socket: {e}"))?;
     let head = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    if s.write_all(head.as_bytes()).is_err() {
-        return false;
-    }
+    s.write_all(head.as_bytes())
+        .map_err(|e| format!("write: {e}"))?;
     let mut buf = Vec::new();
-    if s.read_to_end(&mut buf).is_err() {
-        return false;
+    s.read_to_end(&mut buf).map_err(|e| format!("read: {e}"))?;
+    if buf.starts_with(b"HTTP/1.1 200 ") {
+        Ok(())
+    } else {
+        let line = String::from_utf8_lossy(&buf);
+        Err(format!("answer: {:?}", line.lines().next().unwrap_or("")))
     }
-    buf.starts_with(b"HTTP/1.1 200 ")
 }
 
 /// Threads per client: enough for every request of 3 s to be outstanding at once (the
@@ -123,9 +124,14 @@ fn client(addr: SocketAddr, start: Instant) -> std::thread::JoinHandle<Vec<Sampl
                             std::thread::sleep(wait); // until the request's own time (pacing)
                         }
                         let sent = start.elapsed();
-                        let ok = request(addr);
+                        let r = request(addr);
                         let done = start.elapsed();
-                        samples.lock().unwrap().push(Sample { sent, done, ok });
+                        samples.lock().unwrap().push(Sample {
+                            sent,
+                            done,
+                            ok: r.is_ok(),
+                            why: r.err().unwrap_or_default(),
+                        });
                     })
                     .unwrap()
             })
@@ -314,7 +320,7 @@ fn the_floating_address_survives_the_leader_and_a_worker() {
     ctx.ok(&["up", "labvip", "--lab", &ctx.lab.name, "--timeout", "5m"]);
     let vip_addr: SocketAddr = format!("{vip}:80").parse().unwrap();
     assert!(
-        eventually(60, || request(vip_addr).then_some(())).is_some(),
+        eventually(60, || request(vip_addr).ok()).is_some(),
         "the floating address {vip} never answered"
     );
     let st = eventually(60, || {
@@ -363,13 +369,14 @@ fn the_floating_address_survives_the_leader_and_a_worker() {
     })
     .expect("manager-1 holds the address, the two others are back as BACKUP");
     println!("before the kill: {:#}", st["vip"]);
-    assert!(eventually(30, || request(vip_addr).then_some(())).is_some());
+    assert!(eventually(30, || request(vip_addr).ok()).is_some());
 
     // The run: the address and, as the negative control, manager-1's own address, at once.
     let direct: SocketAddr = format!("{m1_addr}:80").parse().unwrap();
+    let answer = request(direct);
     assert!(
-        request(direct),
-        "manager-1's own proxy answers before the run"
+        answer.is_ok(),
+        "manager-1's own proxy answers before the run: {answer:?}"
     );
     let start = Instant::now() + Duration::from_millis(500);
     let through_vip = client(vip_addr, start);
@@ -438,18 +445,22 @@ fn the_floating_address_survives_the_leader_and_a_worker() {
     assert_eq!(control_samples.len(), n);
 
     // Before the first kill nothing failed, on either address.
-    let before = |v: &[Sample]| {
+    let before = |v: &[Sample]| -> Vec<String> {
         v.iter()
             .filter(|s| s.sent < kill1.saturating_sub(Duration::from_secs(1)))
             .filter(|s| !s.ok)
-            .count()
+            .map(|s| format!("sent {:.1?} failed {:.1?}: {}", s.sent, s.done, s.why))
+            .collect()
     };
-    assert_eq!(before(&vip_samples), 0, "failures before the kill (vip)");
-    assert_eq!(
-        before(&control_samples),
-        0,
-        "failures before the kill (control)"
-    );
+    for (what, v) in [("vip", &vip_samples), ("control", &control_samples)] {
+        let failed = before(v);
+        assert!(
+            failed.is_empty(),
+            "{} failures before the kill ({what}), the first: {:?}",
+            failed.len(),
+            &failed[..failed.len().min(5)]
+        );
+    }
 
     let first = outage(
         &vip_samples,
@@ -545,7 +556,7 @@ fn the_floating_address_survives_the_leader_and_a_worker() {
     .expect("web at 2 replicas after scale and up through a surviving manager");
     assert_ne!(leader(&st).as_deref(), Some(m1.as_str()));
     assert!(
-        eventually(60, || request(vip_addr).then_some(())).is_some(),
+        eventually(60, || request(vip_addr).ok()).is_some(),
         "the floating address answers after the changes"
     );
 }
