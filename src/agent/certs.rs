@@ -47,8 +47,7 @@ use crate::manifest::Environment;
 use crate::render::context::agent::SecretNeed;
 pub use crate::render::context::tls::ACME_CHALLENGE_PORT;
 use crate::render::context::tls::{
-    ACME_AGENT_TARGET, ACME_SECRET_KEY, ACME_SECRET_TARGET, CONTROL_NETWORK, RUNTIME_AGENT_SECRETS,
-    SECRETS_DIR,
+    ACME_AGENT_TARGET, ACME_SECRET_KEY, ACME_SECRET_TARGET, CONTROL_NETWORK, SECRETS_DIR,
 };
 
 /// Where the agent's service may mount the account's secret.
@@ -120,13 +119,7 @@ impl super::ServiceParts for CertsConfig {
         if self.is_empty() {
             return Default::default();
         }
-        let mut secrets: Vec<SecretNeed> = RUNTIME_AGENT_SECRETS
-            .iter()
-            .map(|(key, target, _)| SecretNeed {
-                source: key.to_string(),
-                target: target.to_string(),
-            })
-            .collect();
+        let mut secrets = hot_swap::runtime_secret_needs();
         secrets.push(SecretNeed {
             source: ACME_SECRET_KEY.to_string(),
             target: ACME_AGENT_TARGET.to_string(),
@@ -521,6 +514,7 @@ impl Controller for CertsController {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::render::context::RUNTIME_AGENT_SECRETS;
 
     fn served(nb: i64, na: i64) -> Served {
         Served {

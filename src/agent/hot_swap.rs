@@ -128,6 +128,18 @@ impl HotSwapConfig {
     }
 }
 
+/// The runtime API's client credentials as the agent's service mounts them (for every
+/// controller that talks to the proxies' runtime API).
+pub fn runtime_secret_needs() -> Vec<SecretNeed> {
+    RUNTIME_AGENT_SECRETS
+        .iter()
+        .map(|(key, target, _)| SecretNeed {
+            source: key.to_string(),
+            target: target.to_string(),
+        })
+        .collect()
+}
+
 /// What the agent's service needs for this controller: the stack's internal control network
 /// (where the proxies' runtime API listens), the runtime API's client credentials, and the
 /// desired certificate files.
@@ -136,13 +148,7 @@ impl super::ServiceParts for HotSwapConfig {
         if self.is_empty() {
             return ServiceNeeds::default();
         }
-        let mut secrets: Vec<SecretNeed> = RUNTIME_AGENT_SECRETS
-            .iter()
-            .map(|(key, target, _)| SecretNeed {
-                source: key.to_string(),
-                target: target.to_string(),
-            })
-            .collect();
+        let mut secrets = runtime_secret_needs();
         for c in &self.certificates {
             for (key, file) in c.keys.iter().zip(&c.files) {
                 secrets.push(SecretNeed {
