@@ -63,9 +63,12 @@ impl Project {
             .loader
             .env_file(name)
             .ok_or_else(|| self.unknown_env(name))?;
-        self.loader
+        let env = self
+            .loader
             .load_file(name, &file)
-            .map_err(anyhow::Error::new)
+            .map_err(anyhow::Error::new)?;
+        crate::ui::hide_variable_values(env.sources.variable_values());
+        Ok(env)
     }
 
     pub fn unknown_env(&self, name: &str) -> anyhow::Error {

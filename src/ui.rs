@@ -159,16 +159,46 @@ pub fn sanitize(s: &str) -> std::borrow::Cow<'_, str> {
 /// What is shown instead of a credential.
 pub const REDACTED: &str = "***";
 
+/// Values that came from `${VAR}` interpolation, each with what is shown instead (`${VAR}`),
+/// longest first: see [`hide_variable_values`].
+static HIDDEN: std::sync::RwLock<Vec<(String, String)>> = std::sync::RwLock::new(Vec::new());
+
+/// From now on [`redact`] (so every error and every line of a subprocess's output that twip
+/// prints) shows `${NAME}` instead of the value of a variable a loaded manifest read, as the
+/// manifest's own problems do: a variable may carry a credential (a path to a key, a token in
+/// a value) and twip cannot tell which does. `pairs` are (value, shown), as
+/// [`crate::manifest::diag::Sources::variable_values`] gives them.
+pub fn hide_variable_values(pairs: Vec<(String, String)>) {
+    let mut hidden = HIDDEN.write().unwrap_or_else(|e| e.into_inner());
+    hidden.extend(pairs);
+    hidden.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
+    hidden.dedup_by(|a, b| a.0 == b.0);
+}
+
 /// Text that may carry a credential with the credential replaced by [`REDACTED`]: the user
 /// information of every URL (`https://user:pass@host/` becomes `https://***@host/`) and the
-/// value of a `--password` option (`--password VALUE`, `--password=VALUE`). Every error and
+/// value of a `--password` option (`--password VALUE`, `--password=VALUE`), and the value of
+/// every variable a loaded manifest read shown as `${NAME}` ([`hide_variable_values`]). Every error and
 /// every line of a subprocess's output that twip prints goes through it. Borrowed when nothing
 /// changes.
 pub fn redact(s: &str) -> std::borrow::Cow<'_, str> {
-    if !s.contains("://") && !s.contains("--password") {
+    let hidden = HIDDEN.read().unwrap_or_else(|e| e.into_inner());
+    let hides = !hidden.is_empty() && {
+        let lower = s.to_ascii_lowercase();
+        hidden
+            .iter()
+            .any(|(v, _)| lower.contains(&v.to_ascii_lowercase()))
+    };
+    if !hides && !s.contains("://") && !s.contains("--password") {
         return std::borrow::Cow::Borrowed(s);
     }
-    let out = redact_password_options(&redact_url_userinfo(s));
+    let shown = if hides {
+        crate::manifest::diag::replace_all(s, &hidden)
+    } else {
+        s.to_string()
+    };
+    drop(hidden);
+    let out = redact_password_options(&redact_url_userinfo(&shown));
     if out == s {
         std::borrow::Cow::Borrowed(s)
     } else {
@@ -253,6 +283,31 @@ pub fn clean(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redact_shows_a_variables_value_as_its_name() {
+        let secret = "x9-redact-test-value-Qz";
+        let line = format!("cannot read /p/{secret}_key: no such file");
+        assert_eq!(
+            redact(&line),
+            line,
+            "nothing hidden before a manifest read it"
+        );
+        hide_variable_values(vec![(secret.to_string(), "${KEY_NAME}".to_string())]);
+        assert_eq!(
+            redact(&line),
+            "cannot read /p/${KEY_NAME}_key: no such file"
+        );
+        assert_eq!(
+            redact(&format!("refused '{}'", secret.to_uppercase())),
+            "refused '${KEY_NAME}'",
+            "in capitals too"
+        );
+        assert_eq!(
+            redact(&format!("https://u:p@h/{secret}")),
+            "https://***@h/${KEY_NAME}"
+        );
+    }
 
     #[test]
     fn sanitize_shows_control_and_invisible_characters_as_escapes() {

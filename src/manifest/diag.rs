@@ -55,12 +55,10 @@ impl Sources {
         self.files.len() - 1
     }
 
-    /// Resolves file ids to paths, and makes each message safe to print: values that came
-    /// from variables are replaced by the text as written (`${NAME}`), values quoted from a
-    /// file outside the project are hidden, and control characters (terminal escapes, bidi
-    /// overrides) are shown as `\u{..}`.
-    pub fn resolve(&self, problems: Vec<Problem>) -> Diagnostics {
-        // Everywhere: the longer values of every variable that was read.
+    /// The values of the variables interpolation read, each with the text shown instead
+    /// (`${NAME}`), longest first, without the short ones (under [`HIDE_EVERYWHERE_FROM`]
+    /// characters they would hide digits and words of a message).
+    pub fn variable_values(&self) -> Vec<(String, String)> {
         let mut global: Vec<(String, String)> = Vec::new();
         for rec in &self.interpolated {
             for (name, value) in &rec.used {
@@ -71,6 +69,16 @@ impl Sources {
         }
         global.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
         global.dedup_by(|a, b| a.0 == b.0);
+        global
+    }
+
+    /// Resolves file ids to paths, and makes each message safe to print: values that came
+    /// from variables are replaced by the text as written (`${NAME}`), values quoted from a
+    /// file outside the project are hidden, and control characters (terminal escapes, bidi
+    /// overrides) are shown as `\u{..}`.
+    pub fn resolve(&self, problems: Vec<Problem>) -> Diagnostics {
+        // Everywhere: the longer values of every variable that was read.
+        let global = self.variable_values();
         let mut items: Vec<Diagnostic> = problems
             .into_iter()
             .map(|p| {
@@ -188,14 +196,21 @@ impl fmt::Display for Diagnostics {
 
 impl std::error::Error for Diagnostics {}
 
-/// Replaces, in one left-to-right pass, each occurrence of a needle (longest first where
-/// several match) by its replacement; replacements are not searched again.
-fn replace_all(text: &str, needles: &[(String, String)]) -> String {
+/// Replaces, in one left-to-right pass, each occurrence of a needle in any case of its ASCII
+/// letters (longest first where several match) by its replacement; replacements are not
+/// searched again.
+pub(crate) fn replace_all(text: &str, needles: &[(String, String)]) -> String {
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
     'outer: while i < text.len() {
         for (needle, repl) in needles {
-            if !needle.is_empty() && text[i..].starts_with(needle.as_str()) {
+            // In any case of ASCII letters: a tool may quote a value in capitals (croner
+            // does, refusing a schedule).
+            let n = needle.len();
+            if n > 0
+                && text.len() - i >= n
+                && text.as_bytes()[i..i + n].eq_ignore_ascii_case(needle.as_bytes())
+            {
                 out.push_str(repl);
                 i += needle.len();
                 continue 'outer;
@@ -280,5 +295,17 @@ mod tests {
             .map(|s| s.to_string())
             .collect();
         assert_eq!(join_path(&p), "services.web.ports[0].published");
+    }
+
+    #[test]
+    fn replace_all_finds_a_value_in_any_ascii_case() {
+        let needles = vec![
+            ("s3cr3t-value".to_string(), "${S}".to_string()),
+            ("s3cr3t".to_string(), "${T}".to_string()),
+        ];
+        assert_eq!(
+            replace_all("a *S3CR3T-VALUE b s3cr3t-value s3Cr3T é", &needles),
+            "a *${S} b ${S} ${T} é"
+        );
     }
 }

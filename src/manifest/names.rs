@@ -19,6 +19,22 @@ pub fn object_name(s: &str) -> Result<(), String> {
     }
 }
 
+/// Names of services and jobs: swarm's rule for them (a DNS name component: `tasks.STACK_NAME`
+/// is what the proxy resolves): letters and digits, with `-` and `_` between them; no `.`;
+/// at most 63.
+pub fn service_name(s: &str) -> Result<(), String> {
+    let ok = s.len() <= 63
+        && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && s.ends_with(|c: char| c.is_ascii_alphanumeric())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err("use letters, digits, and `-` or `_` between them (no `.`: swarm makes it a DNS name), at most 63 characters".into())
+    }
+}
+
 /// An environment (a file `environments/NAME.yaml`): an object name, or `_` and one for a
 /// partial.
 pub fn environment_name(s: &str) -> Result<(), String> {
@@ -558,6 +574,20 @@ mod tests {
     fn object_names() {
         table(object_name, &["web", "Web-1", "a.b_c", "0x"], HOSTILE);
         table(object_name, &["x"], &[".x", "_x", "x/y", &"a".repeat(64)]);
+    }
+
+    #[test]
+    fn service_names() {
+        table(
+            service_name,
+            &["web", "Web-1", "a_b", "0x", "a--b"],
+            HOSTILE,
+        );
+        table(
+            service_name,
+            &["x"],
+            &["a.b", "web..", "web.", "web-", "_x", &"a".repeat(64)],
+        );
     }
 
     #[test]

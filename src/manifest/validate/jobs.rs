@@ -7,10 +7,10 @@ use super::*;
 pub(super) fn check_jobs(m: &Manifest, c: &mut Checker) {
     for (n, j) in &m.jobs {
         let n = n.as_str();
-        if !valid_name(n) {
+        if let Err(rule) = names::service_name(n) {
             c.err(
                 &["jobs", n],
-                format!("`{n}` is not a valid job name (letters, digits, `_`, `-`, `.`)"),
+                format!("`{n}` is not a valid job name: {rule}"),
             );
         }
         let added = [

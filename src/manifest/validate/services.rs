@@ -7,6 +7,7 @@ use super::images::check_image_ref;
 use super::{did_you_mean, valid_name, Checker, MONITORING_SERVICE, PROXY_SERVICE};
 use crate::manifest::diag::join_path;
 use crate::manifest::model::*;
+use crate::manifest::names;
 
 fn max_tasks(mode: Mode, replicas: Option<u64>, autoscale: Option<&Autoscale>) -> u64 {
     match mode {
@@ -41,10 +42,10 @@ pub(super) fn check_services(m: &Manifest, project_dir: &Path, c: &mut Checker) 
 
 /// A service's name (valid, and not one twip adds), its image, and what a global mode rules out.
 fn check_service_identity(m: &Manifest, n: &str, s: &Service, c: &mut Checker) {
-    if !valid_name(n) {
+    if let Err(rule) = names::service_name(n) {
         c.err(
             &["services", n],
-            format!("`{n}` is not a valid service name (letters, digits, `_`, `-`, `.`)"),
+            format!("`{n}` is not a valid service name: {rule}"),
         );
     }
     if (m.proxy.is_some() && n == PROXY_SERVICE)
