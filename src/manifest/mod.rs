@@ -111,7 +111,7 @@ impl Loader {
             Some(m) if problems.is_empty() => m,
             _ => return Err(sources.resolve(problems)),
         };
-        validate::check(&manifest, &root, &self.project_dir, &mut problems);
+        validate::check(&manifest, name, &root, &self.project_dir, &mut problems);
         if !problems.is_empty() {
             return Err(sources.resolve(problems));
         }

@@ -115,10 +115,17 @@ fn dockerfile_key(b: &Build) -> &'static str {
     }
 }
 
-/// Runs every rule. `project_dir` is where relative paths (build contexts, files) start.
-pub fn check(m: &Manifest, root: &Node, project_dir: &Path, out: &mut Vec<Problem>) {
+/// Runs every rule. `env_name` is the environment's name (its stack's name unless `stack`
+/// says otherwise); `project_dir` is where relative paths (build contexts, files) start.
+pub fn check(
+    m: &Manifest,
+    env_name: &str,
+    root: &Node,
+    project_dir: &Path,
+    out: &mut Vec<Problem>,
+) {
     let mut c = Checker { root, out };
-    check_top(m, &mut c);
+    check_top(m, env_name, &mut c);
     check_images(m, project_dir, &mut c);
     check_services(m, project_dir, &mut c);
     check_jobs(m, &mut c);

@@ -3,11 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use super::{did_you_mean, valid_name, Checker, PLATFORMS};
+use super::{did_you_mean, Checker, PLATFORMS};
 use crate::manifest::model::*;
 use crate::manifest::names;
 
-pub(super) fn check_top(m: &Manifest, c: &mut Checker) {
+pub(super) fn check_top(m: &Manifest, env_name: &str, c: &mut Checker) {
     if super::agent_runs(m) && m.services.contains_key(super::AGENT_SERVICE) {
         c.err(
             &["services", super::AGENT_SERVICE],
@@ -19,14 +19,7 @@ pub(super) fn check_top(m: &Manifest, c: &mut Checker) {
             ),
         );
     }
-    if let Some(stack) = &m.stack {
-        if !valid_name(stack) {
-            c.err(
-                &["stack"],
-                format!("`{stack}` is not a valid stack name (letters, digits, `_`, `-`, `.`)"),
-            );
-        }
-    }
+    check_stack(m, env_name, c);
     if let Some(project) = &m.project {
         if names::project_name(project).is_err() {
             c.err(&["project"], format!("`{project}` is not a valid project name: use lowercase letters, digits, `-`, `_`, `.` (it prefixes image names)"));
@@ -69,6 +62,82 @@ pub(super) fn check_top(m: &Manifest, c: &mut Checker) {
 }
 
 /// `unix://`, `tcp://` (TLS, or plain to loopback or when allowed), `ssh://`.
+/// The stack's name (`stack`, else the environment's): swarm names each service
+/// `STACK_NAME`, a DNS name component of at most 63 characters, so the stack name follows the
+/// services' grammar and every `STACK_NAME` fits.
+fn check_stack(m: &Manifest, env_name: &str, c: &mut Checker) {
+    let stack = match &m.stack {
+        Some(stack) => {
+            if let Err(rule) = names::service_name(stack) {
+                c.err(
+                    &["stack"],
+                    format!("`{stack}` is not a valid stack name: {rule}"),
+                );
+                return;
+            }
+            stack.as_str()
+        }
+        None => {
+            if names::service_name(env_name).is_err() {
+                c.err(
+                    &[],
+                    format!(
+                        "the environment's name `{env_name}` is its stack's name, and swarm \
+                         makes each service's name `{env_name}_SERVICE` a DNS name: set `stack:` \
+                         to a name of letters and digits with `-` or `_` between them"
+                    ),
+                );
+                return;
+            }
+            env_name
+        }
+    };
+    let mut named: Vec<(Vec<&str>, &str)> = Vec::new();
+    named.extend(
+        m.services
+            .keys()
+            .map(|n| (vec!["services", n.as_str()], n.as_str())),
+    );
+    named.extend(
+        m.jobs
+            .keys()
+            .map(|n| (vec!["jobs", n.as_str()], n.as_str())),
+    );
+    let added = [
+        (m.proxy.is_some(), super::PROXY_SERVICE, "proxy"),
+        (
+            m.monitoring.as_ref().is_some_and(|x| x.enabled),
+            super::MONITORING_SERVICE,
+            "monitoring",
+        ),
+        (
+            m.proxy.as_ref().is_some_and(|p| p.vip.is_some()),
+            super::VIP_SERVICE,
+            "proxy",
+        ),
+        (super::agent_runs(m), super::AGENT_SERVICE, "agent"),
+    ];
+    for (on, name, key) in added {
+        if on && m.stack.is_some() {
+            named.push((vec!["stack"], name));
+        } else if on {
+            named.push((vec![key], name));
+        }
+    }
+    for (path, name) in named {
+        let full = stack.len() + 1 + name.len();
+        if full > 63 {
+            c.err(
+                &path,
+                format!(
+                    "the service `{stack}_{name}` has a name of {full} characters; swarm allows \
+                     63: shorten the stack's name or this one"
+                ),
+            );
+        }
+    }
+}
+
 fn check_endpoint(host: &str, tls: bool, allow_plain: bool, path: &[&str], c: &mut Checker) {
     let Some((scheme, rest)) = host.split_once("://") else {
         c.err(path, format!("`{host}` is not an engine endpoint; use unix:///var/run/docker.sock, tcp://HOST:2376 or ssh://USER@HOST"));
