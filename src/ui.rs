@@ -89,7 +89,7 @@ impl Ui {
 
     pub fn error(&self, msg: &str) {
         let e = self.style(Style::new().red().bold()).apply_to("error:");
-        eprintln!("{e} {}", clean(msg));
+        eprintln!("{e} {}", clean_foreign(msg));
     }
 
     /// Prints an error: its message, then (with `-v`) the chain of causes. Never a backtrace.
@@ -107,7 +107,7 @@ impl Ui {
         if self.verbose > 0 {
             self.error(&msg);
             for c in causes {
-                eprintln!("  caused by: {}", clean(&c));
+                eprintln!("  caused by: {}", clean_foreign(&c));
             }
         } else {
             // Without -v, still say the innermost cause when it adds something.
@@ -163,10 +163,12 @@ pub const REDACTED: &str = "***";
 /// longest first: see [`hide_variable_values`].
 static HIDDEN: std::sync::RwLock<Vec<(String, String)>> = std::sync::RwLock::new(Vec::new());
 
-/// From now on [`redact`] (so every error and every line of a subprocess's output that twip
-/// prints) shows `${NAME}` instead of the value of a variable a loaded manifest read, as the
-/// manifest's own problems do: a variable may carry a credential (a path to a key, a token in
-/// a value) and twip cannot tell which does. `pairs` are (value, shown), as
+/// From now on [`redact_foreign`] (every error, every line of a subprocess's output and every
+/// command line twip prints) shows `${NAME}` instead of the value of a variable a loaded
+/// manifest read, as the manifest's own problems do: a variable may carry a credential (a path
+/// to a key, a token in a value) and twip cannot tell which does, nor what a subprocess or
+/// the engine quotes. twip's own plan and progress lines show values (`image web:1.0 →
+/// web:2.0`): that is what they are for. `pairs` are (value, shown), as
 /// [`crate::manifest::diag::Sources::variable_values`] gives them.
 pub fn hide_variable_values(pairs: Vec<(String, String)>) {
     let mut hidden = HIDDEN.write().unwrap_or_else(|e| e.into_inner());
@@ -175,13 +177,9 @@ pub fn hide_variable_values(pairs: Vec<(String, String)>) {
     hidden.dedup_by(|a, b| a.0 == b.0);
 }
 
-/// Text that may carry a credential with the credential replaced by [`REDACTED`]: the user
-/// information of every URL (`https://user:pass@host/` becomes `https://***@host/`) and the
-/// value of a `--password` option (`--password VALUE`, `--password=VALUE`), and the value of
-/// every variable a loaded manifest read shown as `${NAME}` ([`hide_variable_values`]). Every error and
-/// every line of a subprocess's output that twip prints goes through it. Borrowed when nothing
-/// changes.
-pub fn redact(s: &str) -> std::borrow::Cow<'_, str> {
+/// [`redact`], and the values of variables shown as `${NAME}` ([`hide_variable_values`]; in any
+/// ASCII case: a tool may quote a value in capitals): for errors and what subprocesses print.
+pub fn redact_foreign(s: &str) -> std::borrow::Cow<'_, str> {
     let hidden = HIDDEN.read().unwrap_or_else(|e| e.into_inner());
     let hides = !hidden.is_empty() && {
         let lower = s.to_ascii_lowercase();
@@ -189,16 +187,28 @@ pub fn redact(s: &str) -> std::borrow::Cow<'_, str> {
             .iter()
             .any(|(v, _)| lower.contains(&v.to_ascii_lowercase()))
     };
-    if !hides && !s.contains("://") && !s.contains("--password") {
+    if !hides {
+        return redact(s);
+    }
+    let shown = crate::manifest::diag::replace_all(s, &hidden);
+    std::borrow::Cow::Owned(redact(&shown).into_owned())
+}
+
+/// [`redact_foreign`] then [`sanitize`]: errors and subprocess output before they are printed.
+pub fn clean_foreign(s: &str) -> String {
+    sanitize(&redact_foreign(s)).into_owned()
+}
+
+/// Text that may carry a credential with the credential replaced by [`REDACTED`]: the user
+/// information of every URL (`https://user:pass@host/` becomes `https://***@host/`) and the
+/// value of a `--password` option (`--password VALUE`, `--password=VALUE`). Every error and
+/// every line of a subprocess's output that twip prints goes through it. Borrowed when nothing
+/// changes.
+pub fn redact(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.contains("://") && !s.contains("--password") {
         return std::borrow::Cow::Borrowed(s);
     }
-    let shown = if hides {
-        crate::manifest::diag::replace_all(s, &hidden)
-    } else {
-        s.to_string()
-    };
-    drop(hidden);
-    let out = redact_password_options(&redact_url_userinfo(&shown));
+    let out = redact_password_options(&redact_url_userinfo(s));
     if out == s {
         std::borrow::Cow::Borrowed(s)
     } else {
@@ -285,26 +295,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn redact_shows_a_variables_value_as_its_name() {
+    fn redact_foreign_shows_a_variables_value_as_its_name() {
         let secret = "x9-redact-test-value-Qz";
         let line = format!("cannot read /p/{secret}_key: no such file");
         assert_eq!(
-            redact(&line),
+            redact_foreign(&line),
             line,
             "nothing hidden before a manifest read it"
         );
         hide_variable_values(vec![(secret.to_string(), "${KEY_NAME}".to_string())]);
         assert_eq!(
-            redact(&line),
+            redact_foreign(&line),
             "cannot read /p/${KEY_NAME}_key: no such file"
         );
+        assert_eq!(redact(&line), line, "twip's own lines keep values");
         assert_eq!(
-            redact(&format!("refused '{}'", secret.to_uppercase())),
+            redact_foreign(&format!("refused '{}'", secret.to_uppercase())),
             "refused '${KEY_NAME}'",
             "in capitals too"
         );
         assert_eq!(
-            redact(&format!("https://u:p@h/{secret}")),
+            redact_foreign(&format!("https://u:p@h/{secret}")),
             "https://***@h/${KEY_NAME}"
         );
     }

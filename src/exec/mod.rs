@@ -47,7 +47,7 @@ pub fn checked<'a>(program: &str, what: &str, value: &'a str) -> anyhow::Result<
     };
     Err(crate::exit::invalid(format!(
         "refusing to run {program}: {what} {:?} {why}",
-        crate::ui::redact(value)
+        crate::ui::redact_foreign(value)
     )))
 }
 
@@ -272,7 +272,7 @@ fn feed(stdin: tokio::process::ChildStdin, bytes: Vec<u8>) -> std::thread::JoinH
 
 /// The command line as errors show it: pasteable, with credentials replaced.
 fn shown(cmd: &Cmd) -> String {
-    crate::ui::redact(&cmd.to_string()).into_owned()
+    crate::ui::redact_foreign(&cmd.to_string()).into_owned()
 }
 
 /// Lines of combined output kept for errors and classification.
@@ -344,7 +344,7 @@ pub async fn run_with_input(
         };
         if opts.stream {
             // A subprocess's lines are shown live: without credentials or terminal controls.
-            eprintln!("{}{}", opts.prefix, crate::ui::clean(&text));
+            eprintln!("{}{}", opts.prefix, crate::ui::clean_foreign(&text));
         }
         if tail.len() == KEEP_LINES {
             tail.pop_front();
@@ -368,7 +368,7 @@ pub async fn run_with_input(
         // What the error keeps is printed later: without credentials.
         let tail: Vec<String> = tail
             .into_iter()
-            .map(|l| crate::ui::redact(&l).into_owned())
+            .map(|l| crate::ui::redact_foreign(&l).into_owned())
             .collect();
         return Err(RunError {
             command: shown(cmd),

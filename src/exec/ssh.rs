@@ -265,7 +265,10 @@ impl Tunnel {
             .spawn()
             .map_err(|e| {
                 let _ = std::fs::remove_dir_all(&dir);
-                anyhow::anyhow!("cannot run `{}`: {e}", crate::ui::redact(&cmd.to_string()))
+                anyhow::anyhow!(
+                    "cannot run `{}`: {e}",
+                    crate::ui::redact_foreign(&cmd.to_string())
+                )
             })?;
         // From here on, dropping the tunnel kills ssh and removes the directory.
         let mut tunnel = Tunnel { child, dir };
@@ -284,7 +287,7 @@ impl Tunnel {
                 let mut msg = format!(
                     "the SSH forward of {}'s Docker socket failed ({status}):\n  {cmd}\n  | {}",
                     host.host,
-                    crate::ui::redact(err.trim()).replace('\n', "\n  | ")
+                    crate::ui::redact_foreign(err.trim()).replace('\n', "\n  | ")
                 );
                 if let Some(h) = hint(host, &err) {
                     msg.push('\n');
