@@ -61,7 +61,6 @@ pub(super) fn check_top(m: &Manifest, env_name: &str, c: &mut Checker) {
     }
 }
 
-/// `unix://`, `tcp://` (TLS, or plain to loopback or when allowed), `ssh://`.
 /// The stack's name (`stack`, else the environment's): swarm names each service
 /// `STACK_NAME`, a DNS name component of at most 63 characters, so the stack name follows the
 /// services' grammar and every `STACK_NAME` fits.
@@ -138,6 +137,7 @@ fn check_stack(m: &Manifest, env_name: &str, c: &mut Checker) {
     }
 }
 
+/// `unix://`, `tcp://` (TLS, or plain to loopback or when allowed), `ssh://`.
 fn check_endpoint(host: &str, tls: bool, allow_plain: bool, path: &[&str], c: &mut Checker) {
     let Some((scheme, rest)) = host.split_once("://") else {
         c.err(path, format!("`{host}` is not an engine endpoint; use unix:///var/run/docker.sock, tcp://HOST:2376 or ssh://USER@HOST"));
