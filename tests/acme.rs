@@ -12,7 +12,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
@@ -24,35 +23,6 @@ const B: &str = "b.acme.test";
 
 fn https_port() -> u16 {
     ports().solo
-}
-
-/// The serial of the certificate served for NAME, when it verifies against ROOT for NAME
-/// (curl: chain, name, dates), else None.
-fn served_serial(root: &Path, name: &str) -> Option<String> {
-    let url = format!("https://{name}:{}/", https_port());
-    let ok = Command::new("curl")
-        .args(["-sS", "--max-time", "10", "-o", "/dev/null", "--cacert"])
-        .arg(root)
-        .arg("--resolve")
-        .arg(format!("{name}:{}:127.0.0.1", https_port()))
-        .arg(&url)
-        .output()
-        .ok()?;
-    if !ok.status.success() {
-        return None;
-    }
-    let s = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "openssl s_client -connect 127.0.0.1:{} -servername {name} </dev/null 2>/dev/null | openssl x509 -noout -serial",
-            https_port()
-        ))
-        .output()
-        .ok()?;
-    let out = stdout(&s);
-    out.trim()
-        .strip_prefix("serial=")
-        .map(|x| x.to_ascii_lowercase())
 }
 
 /// The subject of what is served for NAME, unverified (the placeholder is self-signed).
@@ -124,18 +94,22 @@ fn the_agent_obtains_renews_when_asked_and_keeps_serving_when_the_directory_fail
 
     // 1. The agent obtains a certificate for both names (its first round may come before the
     //    proxy routes challenges to it: a failed order is retried after 30 s, then 60 s).
-    let first = eventually(240, || served_serial(&root, A)).unwrap_or_else(|| {
-        let logs = docker(&["service", "logs", "--raw", &agent])
-            .output()
-            .unwrap();
-        panic!(
-            "no certificate from pebble is served; agent:\n{}{}\npebble:\n{}",
-            stdout(&logs),
-            stderr(&logs),
-            pebble.logs()
-        )
-    });
-    assert_eq!(served_serial(&root, B).as_deref(), Some(first.as_str()));
+    let first =
+        eventually(240, || pebble::served_serial(&root, A, https_port())).unwrap_or_else(|| {
+            let logs = docker(&["service", "logs", "--raw", &agent])
+                .output()
+                .unwrap();
+            panic!(
+                "no certificate from pebble is served; agent:\n{}{}\npebble:\n{}",
+                stdout(&logs),
+                stderr(&logs),
+                pebble.logs()
+            )
+        });
+    assert_eq!(
+        pebble::served_serial(&root, B, https_port()).as_deref(),
+        Some(first.as_str())
+    );
     eprintln!(
         "[{}] the agent's certificate is served: serial {first}",
         at()
@@ -163,13 +137,19 @@ fn the_agent_obtains_renews_when_asked_and_keeps_serving_when_the_directory_fail
     // 2. A deploy keeps it; `certs renew` without --force says it is not due.
     let up = p.twip(&["up", "acme"]);
     assert!(up.status.success(), "{}", stderr(&up));
-    assert_eq!(served_serial(&root, A).as_deref(), Some(first.as_str()));
+    assert_eq!(
+        pebble::served_serial(&root, A, https_port()).as_deref(),
+        Some(first.as_str())
+    );
     eprintln!("[{}] a second `up` keeps it", at());
     let out = p.twip(&["certs", "renew", "acme"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("not due until"), "{text}");
-    assert_eq!(served_serial(&root, A).as_deref(), Some(first.as_str()));
+    assert_eq!(
+        pebble::served_serial(&root, A, https_port()).as_deref(),
+        Some(first.as_str())
+    );
 
     // 3. `certs renew --force` asks the agent, which renews now: a new serial is served.
     let asked = Instant::now();
@@ -189,9 +169,14 @@ fn the_agent_obtains_renews_when_asked_and_keeps_serving_when_the_directory_fail
     );
     let second = v["served"]["serial"].as_str().unwrap().to_string();
     assert_ne!(second, first);
-    let served = eventually(120, || served_serial(&root, A).filter(|s| *s == second));
+    let served = eventually(120, || {
+        pebble::served_serial(&root, A, https_port()).filter(|s| *s == second)
+    });
     assert!(served.is_some(), "the renewed certificate is not served");
-    assert_eq!(served_serial(&root, B).as_deref(), Some(second.as_str()));
+    assert_eq!(
+        pebble::served_serial(&root, B, https_port()).as_deref(),
+        Some(second.as_str())
+    );
     assert!(requests(&stack).is_empty(), "{:?}", requests(&stack));
     eprintln!("[{}] the renewed certificate is served", at());
 
@@ -220,8 +205,14 @@ fn the_agent_obtains_renews_when_asked_and_keeps_serving_when_the_directory_fail
     );
     assert!(!decision.contains("PRIVATE KEY"), "{decision}");
     assert_eq!(v["served"]["serial"].as_str(), Some(second.as_str()), "{v}");
-    assert_eq!(served_serial(&root, A).as_deref(), Some(second.as_str()));
-    assert_eq!(served_serial(&root, B).as_deref(), Some(second.as_str()));
+    assert_eq!(
+        pebble::served_serial(&root, A, https_port()).as_deref(),
+        Some(second.as_str())
+    );
+    assert_eq!(
+        pebble::served_serial(&root, B, https_port()).as_deref(),
+        Some(second.as_str())
+    );
     assert!(requests(&stack).is_empty(), "{:?}", requests(&stack));
 
     // 5. No agent task to answer: `certs renew` gives up after its timeout and removes its

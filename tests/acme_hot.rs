@@ -44,34 +44,6 @@ fn https_port() -> u16 {
     ports().solo
 }
 
-/// The serial (lower-case hex) of the certificate served for NAME, when it verifies against
-/// ROOT for NAME (curl: chain, name, dates), else None.
-fn served_serial(root: &Path, name: &str) -> Option<String> {
-    let ok = Command::new("curl")
-        .args(["-sS", "--max-time", "10", "-o", "/dev/null", "--cacert"])
-        .arg(root)
-        .arg("--resolve")
-        .arg(format!("{name}:{}:127.0.0.1", https_port()))
-        .arg(format!("https://{name}:{}/", https_port()))
-        .output()
-        .ok()?;
-    if !ok.status.success() {
-        return None;
-    }
-    let s = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "openssl s_client -connect 127.0.0.1:{} -servername {name} </dev/null 2>/dev/null | openssl x509 -noout -serial",
-            https_port()
-        ))
-        .output()
-        .ok()?;
-    stdout(&s)
-        .trim()
-        .strip_prefix("serial=")
-        .map(|x| x.to_ascii_lowercase())
-}
-
 fn inspect(service: &str, format: &str) -> String {
     let out = docker(&["service", "inspect", service, "--format", format])
         .output()
@@ -250,13 +222,14 @@ fn a_new_acme_certificate_is_swapped_live_by_the_agent_with_no_failed_request() 
 
     // 1. The agent obtains the first certificate and swaps it in live.
     let root = pebble.root_file();
-    let first = eventually(240, || served_serial(&root, A)).unwrap_or_else(|| {
-        panic!(
-            "no certificate from pebble is served: {}\n{}",
-            agent_status(&p),
-            pebble.logs()
-        )
-    });
+    let first =
+        eventually(240, || pebble::served_serial(&root, A, https_port())).unwrap_or_else(|| {
+            panic!(
+                "no certificate from pebble is served: {}\n{}",
+                agent_status(&p),
+                pebble.logs()
+            )
+        });
     let served1 = wait_agent_holds_served(&p, &stack);
     assert_eq!(
         mounted(&proxy, "tls-acme.pem"),
@@ -289,11 +262,16 @@ fn a_new_acme_certificate_is_swapped_live_by_the_agent_with_no_failed_request() 
     let at_change = load.answered();
     let up = p.twip(&["up", ENV]);
     assert!(up.status.success(), "{}", stderr(&up));
-    let second = eventually(240, || served_serial(&root, B).filter(|s| *s != first))
-        .unwrap_or_else(|| panic!("the new certificate is not served: {}", agent_status(&p)));
+    let second = eventually(240, || {
+        pebble::served_serial(&root, B, https_port()).filter(|s| *s != first)
+    })
+    .unwrap_or_else(|| panic!("the new certificate is not served: {}", agent_status(&p)));
     let at_served = load.answered();
     load.more(50);
-    assert_eq!(served_serial(&root, A).as_deref(), Some(second.as_str()));
+    assert_eq!(
+        pebble::served_serial(&root, A, https_port()).as_deref(),
+        Some(second.as_str())
+    );
     // 2b. Still under load: `twip certs renew --force` asks the agent, which renews and swaps
     //     the new certificate in live.
     let served_before = wait_agent_holds_served(&p, &stack);
@@ -314,8 +292,8 @@ fn a_new_acme_certificate_is_swapped_live_by_the_agent_with_no_failed_request() 
         .to_string();
     assert!(!third.is_empty() && third != second, "{v}");
     let renewed = eventually(120, || {
-        (served_serial(&root, A).as_deref() == Some(third.as_str())
-            && served_serial(&root, B).as_deref() == Some(third.as_str()))
+        (pebble::served_serial(&root, A, https_port()).as_deref() == Some(third.as_str())
+            && pebble::served_serial(&root, B, https_port()).as_deref() == Some(third.as_str()))
         .then_some(())
     });
     assert!(renewed.is_some(), "the forced renewal is not served: {v}");
@@ -364,13 +342,18 @@ fn a_new_acme_certificate_is_swapped_live_by_the_agent_with_no_failed_request() 
         (now.len() > tasks.len()).then_some(now)
     })
     .expect("no new proxy task");
-    let again = eventually(120, || served_serial(&root, B).filter(|s| *s == third));
+    let again = eventually(120, || {
+        pebble::served_serial(&root, B, https_port()).filter(|s| *s == third)
+    });
     assert!(
         again.is_some(),
         "the new proxy task does not serve the renewed certificate: {}",
         agent_status(&p)
     );
-    assert_eq!(served_serial(&root, A).as_deref(), Some(third.as_str()));
+    assert_eq!(
+        pebble::served_serial(&root, A, https_port()).as_deref(),
+        Some(third.as_str())
+    );
     assert_eq!(mounted(&proxy, "tls-acme.pem"), placeholder);
     eprintln!("re-swapped into the new proxy task: tasks {replaced:?}");
 

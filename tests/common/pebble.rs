@@ -212,3 +212,30 @@ impl Drop for Pebble {
         let _ = self.dns.wait();
     }
 }
+
+/// The serial (lower-case hex) of the certificate served for NAME on 127.0.0.1:PORT, once it
+/// verifies against ROOT for NAME (curl, the name resolved to 127.0.0.1); `None` until then.
+pub fn served_serial(root: &Path, name: &str, port: u16) -> Option<String> {
+    let ok = Command::new("curl")
+        .args(["-sS", "--max-time", "10", "-o", "/dev/null", "--cacert"])
+        .arg(root)
+        .arg("--resolve")
+        .arg(format!("{name}:{port}:127.0.0.1"))
+        .arg(format!("https://{name}:{port}/"))
+        .output()
+        .ok()?;
+    if !ok.status.success() {
+        return None;
+    }
+    let s = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "openssl s_client -connect 127.0.0.1:{port} -servername {name} </dev/null 2>/dev/null | openssl x509 -noout -serial"
+        ))
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&s.stdout)
+        .trim()
+        .strip_prefix("serial=")
+        .map(|x| x.to_ascii_lowercase())
+}
