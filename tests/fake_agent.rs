@@ -139,6 +139,7 @@ async fn the_agents_records_and_requests_are_kept_by_up_and_removed_by_down() {
         error: false,
         at: 1,
         request: Some("00000000000000aa".into()),
+        outcome: None,
     };
     records::write(&w.fake, "driftfixture", &record)
         .await

@@ -239,6 +239,7 @@ impl Controller for AutoscaleController {
         Ok(Round {
             decision,
             next: cfg.autoscale.interval(),
+            outcome: None,
         })
     }
 }

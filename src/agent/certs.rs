@@ -53,6 +53,13 @@ use crate::render::context::tls::{
 /// Where the agent's service may mount the account's secret.
 pub const ACCOUNT_FILE: &str = "/run/secrets/acme-account.json";
 
+/// A round's outcome, recorded for `twip certs renew`: a certificate was obtained and delivered.
+pub const OUTCOME_RENEWED: &str = "renewed";
+/// The served certificate is kept (not due, and no renewal forced).
+pub const OUTCOME_NOT_DUE: &str = "not-due";
+/// Obtaining a certificate failed; the one served keeps serving.
+pub const OUTCOME_FAILED: &str = "failed";
+
 /// This controller's part of [`AgentConfig`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -473,7 +480,11 @@ impl Controller for CertsController {
                         next = next.min(Duration::from_secs(10));
                     }
                 }
-                return Ok(Round { decision, next });
+                return Ok(Round {
+                    decision,
+                    next,
+                    outcome: Some(OUTCOME_NOT_DUE),
+                });
             }
             Decision::Obtain(why) => why,
         };
@@ -488,6 +499,7 @@ impl Controller for CertsController {
                         secret.label(labels::ACME_SERIAL).unwrap_or("?")
                     ),
                     next: Duration::from_secs(10),
+                    outcome: Some(OUTCOME_RENEWED),
                 })
             }
             Err(e) => {
@@ -505,6 +517,7 @@ impl Controller for CertsController {
                         wait.as_secs()
                     ),
                     next: wait,
+                    outcome: Some(OUTCOME_FAILED),
                 })
             }
         }

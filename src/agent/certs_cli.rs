@@ -200,16 +200,24 @@ pub async fn renew(
 
 /// The outcome of `certs renew` from the record of the agent's round that answered it:
 /// `renewed` (a certificate was obtained), `not-due` (kept), else `failed` (the order failed,
-/// or the round or the request did).
+/// or the round or the request did). The round records its outcome; a record without one
+/// (an agent of an earlier twip) is read by its wording.
 pub fn outcome_of(r: &records::Record) -> &'static str {
+    use super::certs::{OUTCOME_FAILED, OUTCOME_NOT_DUE, OUTCOME_RENEWED};
     if r.error {
-        "failed"
-    } else if r.decision.starts_with("obtained a certificate") {
-        "renewed"
-    } else if r.decision.starts_with("certificate for ") && r.decision.contains(" valid until ") {
-        "not-due"
-    } else {
-        "failed"
+        return OUTCOME_FAILED;
+    }
+    match r.outcome.as_deref() {
+        Some(o) if o == OUTCOME_RENEWED => OUTCOME_RENEWED,
+        Some(o) if o == OUTCOME_NOT_DUE => OUTCOME_NOT_DUE,
+        Some(_) => OUTCOME_FAILED,
+        None if r.decision.starts_with("obtained a certificate") => OUTCOME_RENEWED,
+        None if r.decision.starts_with("certificate for ")
+            && r.decision.contains(" valid until ") =>
+        {
+            OUTCOME_NOT_DUE
+        }
+        None => OUTCOME_FAILED,
     }
 }
 
@@ -270,6 +278,7 @@ mod tests {
             error,
             at: 0,
             request: Some("01".into()),
+            outcome: None,
         }
     }
 
@@ -297,5 +306,30 @@ mod tests {
         for (d, e, want) in cases {
             assert_eq!(outcome_of(&rec(d, e)), want, "{d}");
         }
+    }
+
+    /// The recorded outcome decides, whatever the wording says.
+    #[test]
+    fn a_recorded_outcome_wins_over_the_wording() {
+        let with = |d: &str, o: &str| records::Record {
+            outcome: Some(o.into()),
+            ..rec(d, false)
+        };
+        assert_eq!(outcome_of(&with("anything at all", "renewed")), "renewed");
+        assert_eq!(
+            outcome_of(&with("obtained a certificate", "not-due")),
+            "not-due"
+        );
+        assert_eq!(
+            outcome_of(&with("obtained a certificate", "failed")),
+            "failed"
+        );
+        assert_eq!(
+            outcome_of(&with("certificate for x valid until y", "odd")),
+            "failed"
+        );
+        let mut errored = with("x", "renewed");
+        errored.error = true;
+        assert_eq!(outcome_of(&errored), "failed");
     }
 }

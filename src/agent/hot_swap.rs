@@ -206,6 +206,7 @@ impl HotSwap {
             } else {
                 Duration::from_secs(3)
             },
+            outcome: None,
         })
     }
 

@@ -217,6 +217,7 @@ impl Controller for JobsController {
         Ok(Round {
             decision,
             next: wait,
+            outcome: None,
         })
     }
 }

@@ -172,6 +172,10 @@ pub struct Round {
     pub decision: String,
     /// How long until the next round.
     pub next: Duration,
+    /// What the round came to, in a word a command can rely on (the certificates controller:
+    /// `renewed`, `not-due`, `failed`), recorded with the decision; `None` where the line says
+    /// all.
+    pub outcome: Option<&'static str>,
 }
 
 #[cfg(test)]

@@ -148,6 +148,7 @@ pub async fn run(
         error: false,
         at: unix_now(),
         request: None,
+        outcome: None,
     };
     if let Err(e) = records::write(&cx.docker, &cx.config.stack, &record).await {
         log(&format!("the start was not recorded: {e}"));
@@ -203,6 +204,10 @@ pub async fn run(
             error: outcome.is_err(),
             at: unix_now(),
             request: answered.as_ref().map(|p| p.request.id.clone()),
+            outcome: match &outcome {
+                Ok(r) => r.outcome.map(str::to_string),
+                Err(_) => None,
+            },
         };
         if let Err(e) = records::write(&cx.docker, &cx.config.stack, &record).await {
             log(&format!("{name}: its decision was not recorded: {e}"));
@@ -272,6 +277,7 @@ async fn take(
                 error: true,
                 at: unix_now(),
                 request: Some(r.id.clone()),
+                outcome: None,
             };
             if let Err(e) = records::write(&cx.docker, stack, &record).await {
                 log(&format!("the refusal was not recorded: {e}"));
@@ -372,6 +378,7 @@ mod tests {
         let ok = Ok(Round {
             decision: "web stays at 2".into(),
             next: s(30),
+            outcome: None,
         });
         assert_eq!(
             log_line("autoscale", &ok, s(30)),

@@ -34,6 +34,9 @@ pub struct Record {
     /// The id of the request this round answered (see [`super::requests`]), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request: Option<String>,
+    /// The round's outcome in a word ([`crate::agent::Round::outcome`]), if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
 }
 
 fn filters(stack: &str, controller: Option<&str>) -> HashMap<String, Vec<String>> {
@@ -236,6 +239,7 @@ mod tests {
             error: false,
             at,
             request: None,
+            outcome: None,
         }
     }
 
