@@ -13,17 +13,6 @@ pub(super) fn check_jobs(m: &Manifest, c: &mut Checker) {
                 format!("`{n}` is not a valid job name: {rule}"),
             );
         }
-        let added = [
-            (m.proxy.is_some(), PROXY_SERVICE),
-            (
-                m.monitoring.as_ref().is_some_and(|x| x.enabled),
-                MONITORING_SERVICE,
-            ),
-            (
-                m.proxy.as_ref().is_some_and(|p| p.vip.is_some()),
-                VIP_SERVICE,
-            ),
-        ];
         if n == AGENT_SERVICE && agent_runs(m) {
             c.err(
                 &["jobs", n],
@@ -32,7 +21,7 @@ pub(super) fn check_jobs(m: &Manifest, c: &mut Checker) {
                      which runs this environment's jobs; rename the job"
                 ),
             );
-        } else if m.services.contains_key(n) || added.iter().any(|(on, s)| *on && *s == n) {
+        } else if m.services.contains_key(n) || added_services(m).contains(&n) {
             c.err(
                 &["jobs", n],
                 format!(

@@ -69,6 +69,26 @@ pub fn agent_runs(m: &Manifest) -> bool {
         || tls.is_some_and(|t| t.acme.is_some() || !t.certificates.is_empty())
 }
 
+/// The services twip adds to this environment's stack beside the manifest's own (the proxy,
+/// prometheus, the vip's keepalived; the agent when [`agent_runs`]).
+pub fn added_services(m: &Manifest) -> Vec<&'static str> {
+    [
+        (m.proxy.is_some(), PROXY_SERVICE),
+        (
+            m.monitoring.as_ref().is_some_and(|x| x.enabled),
+            MONITORING_SERVICE,
+        ),
+        (
+            m.proxy.as_ref().is_some_and(|p| p.vip.is_some()),
+            VIP_SERVICE,
+        ),
+        (agent_runs(m), AGENT_SERVICE),
+    ]
+    .into_iter()
+    .filter_map(|(on, name)| on.then_some(name))
+    .collect()
+}
+
 struct Checker<'a> {
     root: &'a Node,
     out: &'a mut Vec<Problem>,

@@ -102,27 +102,17 @@ fn check_stack(m: &Manifest, env_name: &str, c: &mut Checker) {
             .keys()
             .map(|n| (vec!["jobs", n.as_str()], n.as_str())),
     );
-    let added = [
-        (m.proxy.is_some(), super::PROXY_SERVICE, "proxy"),
-        (
-            m.monitoring.as_ref().is_some_and(|x| x.enabled),
-            super::MONITORING_SERVICE,
-            "monitoring",
-        ),
-        (
-            m.proxy.as_ref().is_some_and(|p| p.vip.is_some()),
-            super::VIP_SERVICE,
-            "proxy",
-        ),
-        (super::agent_runs(m), super::AGENT_SERVICE, "agent"),
-    ];
-    for (on, name, key) in added {
-        if on && m.stack.is_some() {
-            named.push((vec!["stack"], name));
-        } else if on {
-            named.push((vec![key], name));
-        }
-    }
+    // The services twip adds: their names are fixed, so a problem is the stack's name.
+    let top: Vec<&str> = if m.stack.is_some() {
+        vec!["stack"]
+    } else {
+        Vec::new()
+    };
+    named.extend(
+        super::added_services(m)
+            .into_iter()
+            .map(|n| (top.clone(), n)),
+    );
     for (path, name) in named {
         let full = stack.len() + 1 + name.len();
         if full > 63 {
@@ -221,6 +211,63 @@ pub(super) fn check_nodes(m: &Manifest, c: &mut Checker) {
         c.err(
             &["nodes"],
             "no node has role: manager; a swarm needs at least one",
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// What loading MANIFEST as environment ENV reports (empty when it is valid).
+    fn problems(env: &str, manifest: &str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("environments")).unwrap();
+        std::fs::write(
+            dir.path().join(format!("environments/{env}.yaml")),
+            manifest,
+        )
+        .unwrap();
+        let project = crate::project::Project::at(dir.path().to_path_buf()).unwrap();
+        match project.load(env) {
+            Ok(_) => String::new(),
+            Err(e) => format!("{e:#}"),
+        }
+    }
+
+    const WEB: &str = "services:\n  web:\n    image: nginx:1.25\n";
+
+    #[test]
+    fn the_stack_name_is_a_dns_name_component_and_stack_service_fits_in_63() {
+        assert_eq!(problems("prod-eu", WEB), "");
+        assert_eq!(problems("prod.eu", &format!("stack: prod-eu\n{WEB}")), "");
+        let e = problems("prod.eu", WEB);
+        assert!(
+            e.contains("`prod.eu` is its stack's name") && e.contains("set `stack:`"),
+            "{e}"
+        );
+        let e = problems("x", &format!("stack: web..\n{WEB}"));
+        assert!(
+            e.contains("stack: `web..` is not a valid stack name"),
+            "{e}"
+        );
+        let long = "s".repeat(59);
+        assert_eq!(problems("x", &format!("stack: {long}\n{WEB}")), "");
+        let e = problems(
+            "x",
+            &format!("stack: {long}\nservices:\n  webs:\n    image: nginx:1.25\n"),
+        );
+        assert!(
+            e.contains("services.webs: the service") && e.contains("64 characters"),
+            "{e}"
+        );
+        // A service twip adds (the agent, for a job) counts too: the stack's name is at fault.
+        let job = format!(
+            "stack: {}\n{WEB}jobs:\n  r:\n    schedule: \"0 * * * *\"\n    image: nginx:1.25\n",
+            "s".repeat(58)
+        );
+        let e = problems("x", &job);
+        assert!(
+            e.contains("stack: the service") && e.contains("_agent"),
+            "{e}"
         );
     }
 }
