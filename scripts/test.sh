@@ -4,8 +4,9 @@
 # every test. Nothing is skipped: a missing tool is installed or the run fails.
 # Phases, each timed: tools, fmt, clippy, engine (scripts/engine-up.sh without bases), then the
 # test bases (scripts/make-test-bases.sh all) in the background while cargo builds the tests,
-# then `cargo test --no-fail-fast` (every test binary runs even when one fails). At the end: the
-# time of each phase, each test binary's result and time, and the binaries that failed.
+# then every test binary through scripts/run-tests.sh (two lanes side by side; every binary
+# runs even when one fails; TWIP_TEST_LANES=1 for one lane). At the end: the time of each
+# phase, each test binary's result, time and lane, and the binaries that failed.
 # Exits non-zero when anything failed. Stops what it started (dockerd, registries), also on failure.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -45,6 +46,7 @@ trap cleanup EXIT
 begin "checking tools the tests use"
 need_apt haproxy haproxy # tests/render.rs: the rendered configs pass `haproxy -c`
 need_docker_cli          # tests/render.rs: `docker stack config` (needs no engine)
+need_apt jq jq           # scripts/test.sh: the test binaries from cargo's JSON
 end "tools"
 
 begin "cargo fmt --check"
@@ -67,7 +69,11 @@ bash "$root/scripts/make-test-bases.sh" all >"$logdir/bases.log" 2>&1 &
 bases_pid=$!
 
 begin "cargo test --no-run (build)"
-cargo test --locked --all-targets --no-run
+# The build's diagnostics on stderr as usual; its JSON (one line per artifact) names each test
+# binary for scripts/run-tests.sh.
+cargo test --locked --all-targets --no-run --message-format=json-render-diagnostics >"$logdir/build.json"
+jq -r --arg root "$root/" 'select(.reason == "compiler-artifact" and .profile.test == true and .executable != null)
+  | "\(.target.src_path | ltrimstr($root)) \(.executable)"' "$logdir/build.json" >"$logdir/binaries"
 end "build of the tests"
 
 say "waiting for the test bases"
@@ -81,42 +87,28 @@ bases_pid=
 phases+=("$(awk -v a="$bases_start" -v b="$(now)" 'BEGIN{printf "%-36s %7.1f s", "test bases (beside the build)", b-a}')")
 cat "$logdir/bases.log" >&2
 
-begin "cargo test --no-fail-fast"
-# insta: never write snapshots here; a changed output is a failure to review.
+begin "tests (scripts/run-tests.sh: two lanes)"
+# Every binary runs, also when one fails; each one's verdict and time as it ends, the whole
+# output of a failed one. insta never writes snapshots here: a changed output is a failure.
 set +e
-INSTA_UPDATE=no cargo test --locked --all-targets --no-fail-fast 2>&1 | tee "$logdir/test.log"
-test_rc=${PIPESTATUS[0]}
+bash "$root/scripts/run-tests.sh" "$logdir/binaries" "$logdir"
+test_rc=$?
 set -e
-end "cargo test"
-
-# Each test binary: the name cargo ran it under, its result line's verdict and time. A binary
-# that started and printed no result line (it crashed) is listed as such.
-summary=$(awk '
-  function flush() { if (name != "" && !seen) { printf "%-40s %-8s %s\n", name, "CRASHED", "-"; bad = bad " " name } }
-  /^ *Running / { flush(); name = ($2 == "unittests") ? $3 : $2; seen = 0; next }
-  /^ *Doc-tests / { flush(); name = "doc-tests " $2; seen = 0; next }
-  /^test result: / {
-    verdict = $3; sub(/\.$/, "", verdict)
-    printf "%-40s %-8s %s\n", name, verdict, $NF
-    if (verdict != "ok") bad = bad " " name
-    seen = 1
-  }
-  END { flush(); print "FAILED:" bad }
-' "$logdir/test.log")
+end "tests"
 
 {
   echo
   echo "---- phases ----"
   printf '%s\n' "${phases[@]}"
   awk -v a="$T_ALL" -v b="$(now)" 'BEGIN{printf "%-36s %7.1f s\n", "total", b-a}'
-  echo "---- test binaries (result, time) ----"
-  grep -v '^FAILED:' <<<"$summary" || true
-  failed=$(grep '^FAILED:' <<<"$summary" | cut -d: -f2-)
-  if [[ -n "${failed// /}" ]]; then
+  echo "---- test binaries (result, time, lane, start; in the order they ended) ----"
+  cat "$logdir/results"
+  failed=$(awk '$2 != "ok" {printf " %s", $1}' "$logdir/results")
+  if [[ -n "$failed" ]]; then
     echo "---- failed test binaries:$failed"
   fi
   if ((test_rc != 0)); then
-    echo "cargo test exited $test_rc (output kept in $logdir/test.log)"
+    echo "tests failed (each binary's output in $logdir/bin/)"
   else
     echo "all tests passed"
   fi

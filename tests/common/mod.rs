@@ -311,7 +311,33 @@ pub fn list(args: &[&str]) -> Vec<String> {
 
 /// The engine answers and is a swarm manager (initialised here when it is not in a swarm).
 /// Fails, rather than skips, when no engine answers: CI starts one (scripts/engine-up.sh).
+/// Test binaries run side by side (scripts/run-tests.sh): when another one initialised the
+/// swarm first, `swarm init` fails and the swarm is active all the same.
 pub fn require_swarm() {
+    let state = swarm_state();
+    if state.starts_with("inactive") {
+        let init = docker(&["swarm", "init", "--advertise-addr", "127.0.0.1"])
+            .output()
+            .unwrap();
+        // Another binary's init may still be under way: wait for it (generously).
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut now = swarm_state();
+        while !init.status.success() && now != "active true" && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(500));
+            now = swarm_state();
+        }
+        assert!(
+            init.status.success() || now == "active true",
+            "swarm init: {} (the engine's swarm: {now})",
+            String::from_utf8_lossy(&init.stderr)
+        );
+    } else {
+        assert_eq!(state, "active true", "the engine must be a swarm manager");
+    }
+}
+
+/// `LocalNodeState ControlAvailable` of the engine's swarm (`active true` for a manager).
+fn swarm_state() -> String {
     let out = docker(&[
         "info",
         "--format",
@@ -324,19 +350,7 @@ pub fn require_swarm() {
         "no Docker engine answers: run scripts/engine-up.sh (scripts/test.sh does)\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let state = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    if state.starts_with("inactive") {
-        let init = docker(&["swarm", "init", "--advertise-addr", "127.0.0.1"])
-            .output()
-            .unwrap();
-        assert!(
-            init.status.success(),
-            "swarm init: {}",
-            String::from_utf8_lossy(&init.stderr)
-        );
-    } else {
-        assert_eq!(state, "active true", "the engine must be a swarm manager");
-    }
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 pub fn stdout(o: &std::process::Output) -> String {
