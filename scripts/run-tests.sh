@@ -8,9 +8,10 @@
 # --message-format=json`. Each binary runs from the repository's root, as cargo runs it, with
 # its whole output in LOGDIR/bin/NAME.log.
 #
-# Why lanes: most of the engine tests' time is waiting (a swarm converging, a job's next
-# minute, a node declared down), so one binary after another left the 2 cores mostly idle
-# (44 minutes of tests). The tests that count failed requests under load or time a failover
+# Why lanes: much of the engine tests' time is waiting (a swarm converging, a job's next
+# minute, a node declared down), so two binaries side by side each take about as long as alone
+# (0-20% longer): on the 2-core CI machine 2630 s of tests one after another, 1483 s in two
+# lanes (docs/notes/test-infra.md). The tests that count failed requests under load or time a failover
 # (LANE_A below) run one at a time, in lane A; every other binary is in the shared queue, which
 # lane B runs from the front and lane A joins when its own list is done. So at most one
 # measuring test runs at any moment, beside at most one other binary. TWIP_TEST_LANES=1 runs
