@@ -10,7 +10,8 @@
 #   DURATION=3 ROUNDS=1 scripts/bench-http.sh   # a quick look
 #
 # Environment: DURATION (s, default 10), CONNS (50), ROUNDS (2), TOOLS ("twip wrk oha hey";
-# also "twip1" and "twip2": twip --threads 1 or 2; plain twip uses its default threads),
+# also "twip1" and "twip2": twip --threads 1 or 2; plain twip uses its default threads;
+# "twipbp": twip --busy-poll, which never sleeps waiting, see docs/bench.md),
 # MODES ("keepalive close https"), NICE (0; e.g. -10 runs nginx and the tools ahead of other work
 # on a shared machine, which steadies the figures),
 # MEMORY (1: also the -n 200000 / -n 2000000 RSS runs; 0 to skip),
@@ -135,11 +136,12 @@ run() {
     n0=$(nginx_cpu)
     s0=$(cpu_ticks)
     case $tool in
-    twip | twip1 | twip2)
+    twip | twip1 | twip2 | twipbp)
         local flags=()
         [ $ka = 0 ] && flags+=(--no-keepalive)
         [ "$tool" = twip1 ] && flags+=(--threads 1)
         [ "$tool" = twip2 ] && flags+=(--threads 2)
+        [ "$tool" = twipbp ] && flags+=(--busy-poll)
         [ $tls = 1 ] && flags+=(--insecure)
         nice -n "$NICE" /usr/bin/time -f '%e %U %S %M' -o "$t" "$TWIP" bench "$URL" -z "${DURATION}s" -c "$CONNS" \
             --json -q "${flags[@]}" >"$out" 2>&1 || true
@@ -181,7 +183,7 @@ print("responses %d, sent %d, errors %s, cut %d, retries %d, connections %d" % (
     cpu=$(awk 'END {printf "%.2f", $2 + $3}' "$t")
     rss=$(awk 'END {print $4}' "$t")
     printf '%s\t%s\t%s\t%s\t%s\n' "$mode" "$tool" "${rps:-0}" "$cpu" "$rss" >>"$RESULTS"
-    printf '  %-9s %-5s %8.0f req/s %6.2f CPU-s %7.0f req/CPU-s  RSS %6.1f MB  (nginx %5.2f CPU-s, steal %s%%)\n' \
+    printf '  %-9s %-6s %8.0f req/s %6.2f CPU-s %7.0f req/CPU-s  RSS %6.1f MB  (nginx %5.2f CPU-s, steal %s%%)\n' \
         "$mode" "$tool" "${rps:-0}" "$cpu" "$(python3 -c "print(${rps:-0} * $DURATION / max($cpu, 0.01))")" \
         "$(python3 -c "print($rss / 1024)")" "$(python3 -c "print($n1 - $n0)")" "$steal"
     [ -z "$extra" ] || echo "            $extra"
@@ -209,21 +211,23 @@ for mode, tool, rps, cpu, rss in rows:
     agg[(mode, tool)].append((float(rps), float(cpu), int(rss)))
 def mean(xs): return sum(xs) / len(xs) if xs else 0.0
 print("over the rounds (the median resists one round that other work on the machine spoiled):")
-print(f"  {'mode':<10}{'tool':<6}{'mean req/s':>11}{'median':>9}{'CPU-s':>7}{'req/CPU-s':>11}{'RSS MB':>8}")
+print(f"  {'mode':<10}{'tool':<7}{'mean req/s':>11}{'median':>9}{'CPU-s':>7}{'req/CPU-s':>11}{'RSS MB':>8}")
 fig = {}
 for (mode, tool), v in agg.items():
     rps = mean([x[0] for x in v]); med = statistics.median([x[0] for x in v])
     cpu = mean([x[1] for x in v]); rss = max(x[2] for x in v) / 1024
     eff = rps * dur / cpu if cpu > 0 else 0.0
     fig[(mode, tool)] = (rps, med, eff)
-    print(f"  {mode:<10}{tool:<6}{rps:>11.0f}{med:>9.0f}{cpu:>7.2f}{eff:>11.0f}{rss:>8.1f}")
+    print(f"  {mode:<10}{tool:<7}{rps:>11.0f}{med:>9.0f}{cpu:>7.2f}{eff:>11.0f}{rss:>8.1f}")
 print("ratios (twip / other): requests/s (mean, median), requests per CPU-second")
 for mode in ("keepalive", "close", "https"):
-    t = fig.get((mode, "twip"))
-    for other in ("wrk", "oha", "hey", "twip1", "twip2"):
-        o = fig.get((mode, other))
-        if t and o and o[0] > 0 and o[1] > 0 and o[2] > 0:
-            print(f"  {mode:<10}twip/{other:<5} {t[0] / o[0]:5.2f}x {t[1] / o[1]:5.2f}x req/s   {t[2] / o[2]:5.2f}x req/CPU-s")
+    for mine in ("twip", "twipbp"):
+        t = fig.get((mode, mine))
+        for other in ("wrk", "oha", "hey", "twip1", "twip2"):
+            o = fig.get((mode, other))
+            if t and o and o[0] > 0 and o[1] > 0 and o[2] > 0:
+                name = f"{mine}/{other}"
+                print(f"  {mode:<10}{name:<12} {t[0] / o[0]:5.2f}x {t[1] / o[1]:5.2f}x req/s   {t[2] / o[2]:5.2f}x req/CPU-s")
 EOF
 
 if [ "$MEMORY" = 1 ]; then

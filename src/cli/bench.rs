@@ -14,6 +14,7 @@ Examples:
   twip bench http://127.0.0.1/ -z 30s -c 200 --json
   twip bench http://127.0.0.1/api -p body.json -T application/json -n 1000
   twip bench production --path /news -z 10s --max-error-rate 0.1%
+  twip bench https://127.0.0.1:8443/ --insecure -z 10s --busy-poll   # a server on this machine
 
 Exit codes:
   0    the run completed
@@ -77,6 +78,13 @@ pub struct BenchArgs {
     /// error `dropped_on_reuse`, and no request is ever sent twice
     #[arg(long)]
     pub retry_idempotent: bool,
+
+    /// Never sleep while waiting for responses: each thread polls its sockets without
+    /// blocking, and uses a whole core. For a server on the same machine, which then need not
+    /// wake the client for each response and answers more (docs/bench.md); against a server
+    /// elsewhere it only costs CPU
+    #[arg(long)]
+    pub busy_poll: bool,
 
     #[command(flatten)]
     pub tls: BenchTlsArgs,

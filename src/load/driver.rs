@@ -44,6 +44,9 @@ pub struct Config {
     /// Send a request again, once, on a new connection when a reused connection dropped it
     /// (`--retry-idempotent`, and only for an idempotent method).
     pub retry: bool,
+    /// `--busy-poll`: a task that only yields keeps the thread from ever blocking in the
+    /// runtime's wait for events, so the sockets are polled without waiting, again and again.
+    pub busy_poll: bool,
 }
 
 /// What a TLS connection needs: the configured connector and the name sent as SNI (and
@@ -205,6 +208,16 @@ fn worker(
         let mut set = tokio::task::JoinSet::new();
         for _ in 0..conns {
             set.spawn_local(connection(ctx.clone()));
+        }
+        if ctx.cfg.busy_poll {
+            // Each yield hands the turn back to the runtime, which then polls the sockets
+            // with a zero timeout before running it again. Not in `set`: the run ends with
+            // the connections, and this task is dropped with the runtime.
+            tokio::task::spawn_local(async {
+                loop {
+                    tokio::task::yield_now().await;
+                }
+            });
         }
         let all = async { while set.join_next().await.is_some() {} };
         let deadline = async {

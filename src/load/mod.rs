@@ -58,6 +58,8 @@ pub struct Config {
     pub max_head: usize,
     /// Send a request dropped by a reused connection again, once (idempotent methods only).
     pub retry_idempotent: bool,
+    /// Each thread polls without blocking instead of sleeping until a socket is ready.
+    pub busy_poll: bool,
     /// How an `https://` target's certificate is checked.
     pub verify: crate::tls::client::Verify,
 }
@@ -121,6 +123,7 @@ pub async fn prepare(cfg: &Config) -> anyhow::Result<Prepared> {
         timeout: cfg.timeout,
         max_head: cfg.max_head,
         retry_idempotent: cfg.retry_idempotent,
+        busy_poll: cfg.busy_poll,
         interrupted: false,
     };
     let tls = if cfg.url.tls {
@@ -148,6 +151,7 @@ pub async fn prepare(cfg: &Config) -> anyhow::Result<Prepared> {
         timeout: cfg.timeout,
         max_head: cfg.max_head,
         retry: cfg.retry_idempotent && idempotent(&cfg.method),
+        busy_poll: cfg.busy_poll,
     };
     Ok(Prepared { info, driver })
 }

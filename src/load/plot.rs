@@ -488,6 +488,7 @@ mod tests {
             timeout: None,
             max_head: 65536,
             retry_idempotent: false,
+            busy_poll: false,
             interrupted: false,
         }
     }

@@ -23,6 +23,8 @@ pub struct RunInfo {
     pub max_head: usize,
     /// `--retry-idempotent`.
     pub retry_idempotent: bool,
+    /// `--busy-poll`.
+    pub busy_poll: bool,
     /// Stopped by Ctrl-C.
     pub interrupted: bool,
 }
@@ -117,7 +119,7 @@ pub fn text(s: &Summary, bars: &[Bar], info: &RunInfo) -> String {
     let _ = writeln!(w, "Summary:");
     let _ = writeln!(
         w,
-        "  Target:\t{} {}  ({} connection{}, {}, {} thread{}{})",
+        "  Target:\t{} {}  ({} connection{}, {}, {} thread{}{}{})",
         info.method,
         info.url,
         info.connections,
@@ -129,6 +131,7 @@ pub fn text(s: &Summary, bars: &[Bar], info: &RunInfo) -> String {
         },
         info.threads,
         if info.threads == 1 { "" } else { "s" },
+        if info.busy_poll { " busy-polling" } else { "" },
         info.rate
             .map(|r| format!(", {r} req/s scheduled"))
             .unwrap_or_default()
@@ -364,6 +367,7 @@ pub fn json(s: &Summary, bars: &[Bar], info: &RunInfo) -> Value {
         "sent": s.sent,
         "retries": s.retries,
         "retry_idempotent": info.retry_idempotent,
+        "busy_poll": info.busy_poll,
         "max_header_size": info.max_head,
         "due": s.schedule.map(|sc| sc.due),
         "not_sent": s.schedule.map(|sc| json!({
@@ -395,6 +399,7 @@ mod tests {
             timeout: Some(Duration::from_secs(20)),
             max_head: 65536,
             retry_idempotent: false,
+            busy_poll: false,
             interrupted: false,
         }
     }

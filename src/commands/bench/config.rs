@@ -70,6 +70,7 @@ pub(super) fn config(args: &BenchArgs, global: &GlobalArgs) -> anyhow::Result<lo
         timeout: (!args.timeout.is_zero()).then_some(args.timeout),
         max_head: args.max_header_size,
         retry_idempotent: args.retry_idempotent,
+        busy_poll: args.busy_poll,
         verify: match (&args.tls.cacert, args.tls.insecure) {
             (_, true) => crate::tls::client::Verify::Insecure,
             (Some(f), _) => {
