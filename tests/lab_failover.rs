@@ -172,16 +172,30 @@ struct Outage {
     answered_again: Duration,
 }
 
-/// KILL is when `docker kill` was started, KILLED when it returned.
-fn outage(samples: &[Sample], kill: Duration, killed: Duration, to: Duration) -> Outage {
+/// Whether a request was still waiting for its answer when the kill began: sent before the
+/// window of [`outage`] and answered (or failed) after KILL. On a loaded machine a request
+/// can wait seconds in the proxy; if the kill ends it, the kill failed it.
+fn in_flight_at(s: &Sample, kill: Duration) -> bool {
+    s.sent < kill.saturating_sub(Duration::from_secs(1)) && s.done >= kill
+}
+
+/// KILL is when `docker kill` was started, KILLED when it returned. The window: the requests
+/// sent from a second before the kill until a second before NEXT (the next kill; the end of
+/// the run when there is none), and those sent earlier but still in flight at the kill
+/// (counted as sent at the kill); not those still in flight at NEXT, which are the next kill's.
+fn outage(samples: &[Sample], kill: Duration, killed: Duration, next: Option<Duration>) -> Outage {
     let from = kill.saturating_sub(Duration::from_secs(1));
+    let to = next.map_or(RUN, |n| n.saturating_sub(Duration::from_secs(1)));
     let window: Vec<&Sample> = samples
         .iter()
-        .filter(|s| s.sent >= from && s.sent < to)
+        .filter(|s| (s.sent >= from || in_flight_at(s, kill)) && s.sent < to)
+        .filter(|s| next.is_none_or(|n| !in_flight_at(s, n)))
         .collect();
-    let failed: Vec<&&Sample> = window.iter().filter(|s| !s.ok).collect();
+    let sent_at = |s: &Sample| if s.sent < from { kill } else { s.sent };
+    let mut failed: Vec<&&Sample> = window.iter().filter(|s| !s.ok).collect();
+    failed.sort_by_key(|s| sent_at(s));
     let failing = match (failed.first(), failed.last()) {
-        (Some(first), Some(last)) => last.sent - first.sent,
+        (Some(first), Some(last)) => sent_at(last) - sent_at(first),
         _ => Duration::ZERO,
     };
     let mut answers: Vec<Duration> = window.iter().filter(|s| s.ok).map(|s| s.done).collect();
@@ -194,11 +208,11 @@ fn outage(samples: &[Sample], kill: Duration, killed: Duration, to: Duration) ->
     // After the last failed request of the window (or, when none failed, after `docker kill`
     // returned): on a loaded machine `docker kill` of a lab node can return seconds after the
     // node stopped answering and the address moved, so its return says nothing of the outage.
-    let outage_over = failed.last().map_or(killed, |last| last.sent);
+    let outage_over = failed.last().map_or(killed, |last| sent_at(last));
     let answered_again = window
         .iter()
         .filter(|s| s.ok && s.sent > outage_over)
-        .map(|s| s.done - kill)
+        .map(|s| s.done.saturating_sub(kill))
         .min()
         .unwrap_or(to - kill);
     Outage {
@@ -444,10 +458,12 @@ fn the_floating_address_survives_the_leader_and_a_worker() {
     assert_eq!(vip_samples.len(), n);
     assert_eq!(control_samples.len(), n);
 
-    // Before the first kill nothing failed, on either address.
+    // Before the first kill nothing failed, on either address (a request still in flight at
+    // the kill belongs to the kill's outage: `in_flight_at`).
     let before = |v: &[Sample]| -> Vec<String> {
         v.iter()
             .filter(|s| s.sent < kill1.saturating_sub(Duration::from_secs(1)))
+            .filter(|s| !in_flight_at(s, kill1))
             .filter(|s| !s.ok)
             .map(|s| format!("sent {:.1?} failed {:.1?}: {}", s.sent, s.done, s.why))
             .collect()
@@ -462,13 +478,8 @@ fn the_floating_address_survives_the_leader_and_a_worker() {
         );
     }
 
-    let first = outage(
-        &vip_samples,
-        kill1,
-        kill1_done,
-        kill2.saturating_sub(Duration::from_secs(1)),
-    );
-    let second = outage(&vip_samples, kill2, kill2_done, RUN);
+    let first = outage(&vip_samples, kill1, kill1_done, Some(kill2));
+    let second = outage(&vip_samples, kill2, kill2_done, None);
     let after_kill: Vec<&Sample> = control_samples
         .iter()
         .filter(|s| s.sent > kill1_done)
