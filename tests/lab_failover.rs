@@ -170,6 +170,11 @@ struct Outage {
     /// From the kill to the first 200 of a request sent after the last failed one (after
     /// `docker kill` returned when none failed).
     answered_again: Duration,
+    /// Why they failed: each reason (the client's error or the status line) with its count,
+    /// the most frequent first.
+    reasons: Vec<(String, usize)>,
+    /// How many failed per second of send time, from the kill: `+S s: N`.
+    per_second: Vec<String>,
 }
 
 /// Whether a request was still waiting for its answer when the kill began: sent before the
@@ -215,12 +220,27 @@ fn outage(samples: &[Sample], kill: Duration, killed: Duration, next: Option<Dur
         .map(|s| s.done.saturating_sub(kill))
         .min()
         .unwrap_or(to - kill);
+    let mut reasons: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut per_second: std::collections::BTreeMap<u64, usize> = Default::default();
+    for s in &failed {
+        *reasons.entry(s.why.clone()).or_default() += 1;
+        *per_second
+            .entry(sent_at(s).saturating_sub(kill).as_secs())
+            .or_default() += 1;
+    }
+    let mut reasons: Vec<(String, usize)> = reasons.into_iter().collect();
+    reasons.sort_by_key(|r| std::cmp::Reverse(r.1));
     Outage {
         failed: failed.len(),
         sent: window.len(),
         failing,
         longest_gap,
         answered_again,
+        reasons,
+        per_second: per_second
+            .into_iter()
+            .map(|(s, n)| format!("+{s} s: {n}"))
+            .collect(),
     }
 }
 
@@ -501,6 +521,14 @@ fn the_floating_address_survives_the_leader_and_a_worker() {
         second.sent,
         secs(second.longest_gap)
     );
+    for (what, o) in [("leader's kill", &first), ("worker kill", &second)] {
+        if o.failed > 0 {
+            println!(
+                "failover: {what}: why {:?}; per second of send time from the kill {:?}",
+                o.reasons, o.per_second
+            );
+        }
+    }
     println!(
         "failover: control plane answered again {} s after the kill (new leader {new_leader})",
         secs(cp_time)
@@ -510,6 +538,27 @@ fn the_floating_address_survives_the_leader_and_a_worker() {
         m1,
         after_kill.len()
     );
+
+    // What the surviving managers' proxies and keepalived said during the run (HAProxy logs
+    // only notices: servers going up, down or into maintenance, and why), to explain failures.
+    for name in &others {
+        for service in ["proxy", "vip"] {
+            let engine = node(&nodes, name).1;
+            let filter = format!("label=com.docker.swarm.service.name=twiptest_labvip_{service}");
+            for id in on(engine, &["ps", "-q", "--filter", &filter]) {
+                let lines = on(engine, &["logs", "--timestamps", "--since", "3m", &id]);
+                let tail = &lines[lines.len().saturating_sub(60)..];
+                println!(
+                    "{name} {service} ({} lines, the last {}):",
+                    lines.len(),
+                    tail.len()
+                );
+                for l in tail {
+                    println!("  {l}");
+                }
+            }
+        }
+    }
 
     // The negative control: every request sent to the dead node after the kill failed.
     assert!(after_kill.len() > 1000, "{}", after_kill.len());
