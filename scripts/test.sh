@@ -88,6 +88,8 @@ if [[ -n "${TWIP_TARGET_CACHE:-}" && -z "${CARGO_TARGET_DIR:-}" ]]; then
     say "the build cache $TWIP_TARGET_CACHE is in use by another run: building in ./target"
   fi
 fi
+# Not for the tests: twip hands its TWIP_* variables to hooks (tests/fake_hooks.rs lists them).
+unset TWIP_TARGET_CACHE
 
 begin "cargo fmt --check"
 cargo fmt --all -- --check
