@@ -478,6 +478,27 @@ fn the_floating_address_survives_the_leader_and_a_worker() {
     assert_eq!(vip_samples.len(), n);
     assert_eq!(control_samples.len(), n);
 
+    // What the surviving managers' proxies and keepalived said during the run (HAProxy logs
+    // only notices: servers going up, down or into maintenance, and why), to explain failures.
+    for name in &others {
+        for service in ["proxy", "vip"] {
+            let engine = node(&nodes, name).1;
+            let filter = format!("label=com.docker.swarm.service.name=twiptest_labvip_{service}");
+            for id in on(engine, &["ps", "-q", "--filter", &filter]) {
+                let lines = on(engine, &["logs", "--timestamps", "--since", "3m", &id]);
+                let tail = &lines[lines.len().saturating_sub(60)..];
+                println!(
+                    "{name} {service} ({} lines, the last {}):",
+                    lines.len(),
+                    tail.len()
+                );
+                for l in tail {
+                    println!("  {l}");
+                }
+            }
+        }
+    }
+
     // Before the first kill nothing failed, on either address (a request still in flight at
     // the kill belongs to the kill's outage: `in_flight_at`).
     let before = |v: &[Sample]| -> Vec<String> {
@@ -538,27 +559,6 @@ fn the_floating_address_survives_the_leader_and_a_worker() {
         m1,
         after_kill.len()
     );
-
-    // What the surviving managers' proxies and keepalived said during the run (HAProxy logs
-    // only notices: servers going up, down or into maintenance, and why), to explain failures.
-    for name in &others {
-        for service in ["proxy", "vip"] {
-            let engine = node(&nodes, name).1;
-            let filter = format!("label=com.docker.swarm.service.name=twiptest_labvip_{service}");
-            for id in on(engine, &["ps", "-q", "--filter", &filter]) {
-                let lines = on(engine, &["logs", "--timestamps", "--since", "3m", &id]);
-                let tail = &lines[lines.len().saturating_sub(60)..];
-                println!(
-                    "{name} {service} ({} lines, the last {}):",
-                    lines.len(),
-                    tail.len()
-                );
-                for l in tail {
-                    println!("  {l}");
-                }
-            }
-        }
-    }
 
     // The negative control: every request sent to the dead node after the kill failed.
     assert!(after_kill.len() > 1000, "{}", after_kill.len());
