@@ -11,11 +11,11 @@
 # Why lanes: much of the engine tests' time is waiting (a swarm converging, a job's next
 # minute, a node declared down), so two binaries side by side each take about as long as alone
 # (0-20% longer): on the 2-core CI machine 2630 s of tests one after another, 1483 s in two
-# lanes (docs/notes/test-infra.md). The tests that count failed requests under load or time a failover
-# (LANE_A below) run one at a time, in lane A; every other binary is in the shared queue, which
-# lane B runs from the front and lane A joins when its own list is done. So at most one
-# measuring test runs at any moment, beside at most one other binary; SOLO runs first, alone. TWIP_TEST_LANES=1 runs
-# everything in one lane (lane A's list, then the queue), as before.
+# lanes (docs/notes/test-infra.md). The failover test (SOLO below) runs first, alone. Then the
+# tests that count failed requests under load (LANE_A) run one at a time, in lane A; every other
+# binary is in the shared queue, which lane B runs from the front and lane A joins when its own
+# list is done. So at most one measuring test runs at any moment, beside at most one other
+# binary. TWIP_TEST_LANES=1 runs everything in one lane (SOLO, lane A's list, then the queue).
 #
 # Exits 1 when a binary failed (non-zero exit, or no result line), 0 otherwise.
 set -uo pipefail

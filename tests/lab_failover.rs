@@ -287,6 +287,26 @@ impl Ctx {
     }
 }
 
+/// A container's log of the last 3 minutes on ENGINE, stdout and stderr (HAProxy's warnings
+/// and keepalived's states go to stderr) in time order.
+fn container_log(engine: &str, id: &str) -> Vec<String> {
+    let out = docker(&["-H", engine, "logs", "--timestamps", "--since", "3m", id])
+        .output()
+        .expect("docker CLI");
+    let mut lines: Vec<String> = [&out.stdout, &out.stderr]
+        .iter()
+        .flat_map(|b| {
+            String::from_utf8_lossy(b)
+                .lines()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    lines.sort(); // each line starts with its RFC 3339 timestamp
+    lines
+}
+
 /// The lab's node NAME's (address, engine).
 fn node<'a>(nodes: &'a [serde_json::Value], name: &str) -> (&'a str, &'a str) {
     let n = nodes
@@ -479,13 +499,14 @@ fn the_floating_address_survives_the_leader_and_a_worker() {
     assert_eq!(control_samples.len(), n);
 
     // What the surviving managers' proxies and keepalived said during the run (HAProxy logs
-    // only notices: servers going up, down or into maintenance, and why), to explain failures.
+    // only notices: servers going up, down or into maintenance, and why; keepalived its VRRP
+    // states), to explain failures.
     for name in &others {
+        let engine = node(&nodes, name).1;
         for service in ["proxy", "vip"] {
-            let engine = node(&nodes, name).1;
             let filter = format!("label=com.docker.swarm.service.name=twiptest_labvip_{service}");
             for id in on(engine, &["ps", "-q", "--filter", &filter]) {
-                let lines = on(engine, &["logs", "--timestamps", "--since", "3m", &id]);
+                let lines = container_log(engine, &id);
                 let tail = &lines[lines.len().saturating_sub(60)..];
                 println!(
                     "{name} {service} ({} lines, the last {}):",
