@@ -308,6 +308,8 @@ fn the_json_object_has_the_documented_fields() {
         "histogram",
         "bytes",
         "connections_opened",
+        "busy_poll",
+        "sched",
     ] {
         assert!(v.get(k).is_some(), "no `{k}` in {v:#}");
     }
@@ -1272,4 +1274,81 @@ fn busy_poll_never_blocks_waiting_and_counts_the_same() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("busy-polling)"), "{text}");
+}
+
+/// The scheduling policy (`/proc/PID/task/TID/stat`, field 41) of each of a process's threads
+/// named `bench-*`, read while it runs.
+fn bench_thread_policies(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    let mut policies = Vec::new();
+    for t in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) else {
+            continue;
+        };
+        // "TID (COMM) STATE ...": the fields after the command's closing parenthesis start
+        // at field 3, so the policy (field 41) is the 39th of them.
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        if !head.contains("(bench-") {
+            continue;
+        }
+        if let Some(p) = rest.split_whitespace().nth(38).and_then(|f| f.parse().ok()) {
+            policies.push(p);
+        }
+    }
+    policies
+}
+
+#[test]
+fn the_load_threads_run_sched_batch_unless_told_otherwise() {
+    // SCHED_BATCH is 3 and SCHED_OTHER 0 (linux/sched.h). A slow server keeps each run
+    // going for a few seconds, long enough to read the threads' policy while they run.
+    const SCHED_OTHER: u32 = 0;
+    const SCHED_BATCH: u32 = 3;
+    let s = serve(Behavior::Slow);
+    let url = s.url("/");
+    for (extra, want, name) in [
+        (None, SCHED_BATCH, "batch"),
+        (Some("normal"), SCHED_OTHER, "normal"),
+    ] {
+        let mut cmd = twip();
+        cmd.args([
+            "bench",
+            &url,
+            "-z",
+            "3s",
+            "-c",
+            "4",
+            "--threads",
+            "2",
+            "--json",
+        ]);
+        if let Some(policy) = extra {
+            cmd.args(["--sched", policy]);
+        }
+        let child = cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let mut seen = Vec::new();
+        while seen.len() < 2 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+            seen = bench_thread_policies(child.id());
+        }
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert_eq!(
+            seen,
+            vec![want, want],
+            "--sched {name}: the two bench threads' policies"
+        );
+        let v = json_of(&out);
+        assert_eq!(v["sched"], name);
+        assert!(v["responses"].as_u64().unwrap() > 0, "{v:#}");
+    }
 }

@@ -86,6 +86,13 @@ pub struct BenchArgs {
     #[arg(long)]
     pub busy_poll: bool,
 
+    /// The load threads' scheduling policy. `batch` (Linux's SCHED_BATCH): a thread woken by
+    /// a response never preempts the program on that core, so a server on the same machine
+    /// keeps its CPU (it still runs at once on an idle core); `normal`: the default policy of
+    /// other programs. `--json` says which one the threads ran with
+    #[arg(long, value_name = "POLICY", default_value = "batch", value_parser = ["batch", "normal"])]
+    pub sched: String,
+
     #[command(flatten)]
     pub tls: BenchTlsArgs,
 

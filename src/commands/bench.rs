@@ -31,6 +31,7 @@ pub async fn run(args: &BenchArgs, global: &GlobalArgs, ui: &Ui) -> anyhow::Resu
     let (outcome, interrupted) = live::watch(&handle, done, &mut interrupt, ui).await?;
     let info = RunInfo {
         interrupted,
+        sched: outcome.sched,
         ..info
     };
     let summary = outcome.summary();

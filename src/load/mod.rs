@@ -21,7 +21,7 @@ pub mod stats;
 use std::future::Future;
 use std::time::Duration;
 
-pub use driver::{Handle, Outcome, DEFAULT_MAX_HEAD};
+pub use driver::{Handle, Outcome, Sched, DEFAULT_MAX_HEAD};
 pub use report::RunInfo;
 pub use stats::{Failure, Summary};
 
@@ -60,6 +60,8 @@ pub struct Config {
     pub retry_idempotent: bool,
     /// Each thread polls without blocking instead of sleeping until a socket is ready.
     pub busy_poll: bool,
+    /// The load threads' scheduling policy.
+    pub sched: Sched,
     /// How an `https://` target's certificate is checked.
     pub verify: crate::tls::client::Verify,
 }
@@ -124,6 +126,7 @@ pub async fn prepare(cfg: &Config) -> anyhow::Result<Prepared> {
         max_head: cfg.max_head,
         retry_idempotent: cfg.retry_idempotent,
         busy_poll: cfg.busy_poll,
+        sched: cfg.sched,
         interrupted: false,
     };
     let tls = if cfg.url.tls {
@@ -152,6 +155,7 @@ pub async fn prepare(cfg: &Config) -> anyhow::Result<Prepared> {
         max_head: cfg.max_head,
         retry: cfg.retry_idempotent && idempotent(&cfg.method),
         busy_poll: cfg.busy_poll,
+        sched: cfg.sched,
     };
     Ok(Prepared { info, driver })
 }
@@ -169,7 +173,12 @@ pub async fn run(cfg: &Config) -> anyhow::Result<(RunInfo, Outcome)> {
     let p = prepare(cfg).await?;
     let info = p.info.clone();
     let (_handle, done) = start(p)?;
-    Ok((info, done.await?))
+    let outcome = done.await?;
+    let info = RunInfo {
+        sched: outcome.sched,
+        ..info
+    };
+    Ok((info, outcome))
 }
 
 impl Outcome {

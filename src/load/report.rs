@@ -25,6 +25,8 @@ pub struct RunInfo {
     pub retry_idempotent: bool,
     /// `--busy-poll`.
     pub busy_poll: bool,
+    /// The load threads' scheduling policy: as asked before the run, as they ran after it.
+    pub sched: super::Sched,
     /// Stopped by Ctrl-C.
     pub interrupted: bool,
 }
@@ -368,6 +370,7 @@ pub fn json(s: &Summary, bars: &[Bar], info: &RunInfo) -> Value {
         "retries": s.retries,
         "retry_idempotent": info.retry_idempotent,
         "busy_poll": info.busy_poll,
+        "sched": info.sched.as_str(),
         "max_header_size": info.max_head,
         "due": s.schedule.map(|sc| sc.due),
         "not_sent": s.schedule.map(|sc| json!({
@@ -400,6 +403,7 @@ mod tests {
             max_head: 65536,
             retry_idempotent: false,
             busy_poll: false,
+            sched: crate::load::Sched::Batch,
             interrupted: false,
         }
     }

@@ -71,6 +71,10 @@ pub(super) fn config(args: &BenchArgs, global: &GlobalArgs) -> anyhow::Result<lo
         max_head: args.max_header_size,
         retry_idempotent: args.retry_idempotent,
         busy_poll: args.busy_poll,
+        sched: match args.sched.as_str() {
+            "normal" => load::Sched::Normal,
+            _ => load::Sched::Batch,
+        },
         verify: match (&args.tls.cacert, args.tls.insecure) {
             (_, true) => crate::tls::client::Verify::Insecure,
             (Some(f), _) => {
