@@ -357,7 +357,7 @@ pub(super) async fn connection(ctx: Rc<Ctx>) {
 /// `yield_now`, which holds the task until the runtime has polled the sockets again (one
 /// `epoll_wait` more per turn), the task runs again in the same turn, after the tasks that
 /// were ready before it. Against nginx on 2 cores: 0.65-0.8 `epoll_wait` per request
-/// instead of 1.25-1.4, and 2-7% more requests per CPU-second in medians of alternating
+/// instead of 1.25-1.4, and 1-7% more requests per CPU-second in medians of alternating
 /// rounds (docs/bench.md).
 struct BackOfTheQueue(bool);
 
