@@ -704,6 +704,38 @@ fn vote_on_a_3_node_lab_survives_a_worker_kill_and_a_frontend_node_leaving() {
     let live = &engines[..2];
     let c = settle(live, &stack);
     let problems = check(live, &stack, "bench-lab", &run, &before, &c);
+    // What the queues and workers said (drains, hand-overs, recoveries): the drain's lines
+    // always, everything when votes went missing.
+    for svc in ["queue", "worker"] {
+        let out = dk(
+            &engines[0],
+            &["service", "logs", "--timestamps", &format!("{stack}_{svc}")],
+        )
+        .output()
+        .unwrap();
+        let logs = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if !problems.is_empty() {
+            eprintln!("---- {svc} logs ----\n{logs}");
+        } else {
+            for l in logs.lines().filter(|l| {
+                [
+                    "drained",
+                    "drain timeout",
+                    "handed",
+                    "no other queue",
+                    "recovering",
+                ]
+                .iter()
+                .any(|w| l.contains(w))
+            }) {
+                eprintln!("{svc}: {l}");
+            }
+        }
+    }
     assert!(problems.is_empty(), "{problems:#?}");
     eprintln!("lab: {c:?}");
 

@@ -67,13 +67,18 @@ services:
     )
 }
 
-/// The negative control: one replica replaced stop-first, no health check, no lame duck.
+/// The negative control: one replica replaced stop-first, no health check, no lame duck,
+/// and a new task that listens only 12 s after it starts: a gap with nothing to answer that
+/// outlasts the bench's 10 s timeout, so requests in it fail whatever the proxy does with
+/// them. (Without the slow start the gap was short enough, once, for HAProxy's connect
+/// retries to carry every request across it: 95 requests answered after 2-5.6 s, none lost.)
 const LABNEG: &str = "extends: labzd
 services:
   web:
     replicas: 1
     environment:
       LAME_DUCK_SECONDS: 0
+      START_DELAY_SECONDS: 12
     healthcheck:
       disable: true
     update:

@@ -10,7 +10,8 @@ Items live in an append-only journal of JSON lines, $DATA_DIR/news.jsonl, fsynce
 (the Prevayler idea: the journal is the database). Several processes may share it (flock).
 Every response carries X-App-Version and X-Served-By (the container's hostname).
 On SIGTERM: healthz answers 503 for $LAME_DUCK_SECONDS while requests are still served, then the
-server stops accepting, lets requests in flight finish, and exits 0.
+server stops accepting, lets requests in flight finish, and exits 0. $START_DELAY_SECONDS (default
+0) waits that long before listening: a slow start.
 """
 import fcntl, html, json, os, signal, socket, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -169,6 +170,11 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
+    # A slow start (tests: a gap with nothing listening that outlasts a client's timeout).
+    start_delay = float(os.environ.get("START_DELAY_SECONDS", "0"))
+    if start_delay > 0:
+        print(f"starting in {start_delay}s", file=sys.stderr, flush=True)
+        time.sleep(start_delay)
     ThreadingHTTPServer.request_queue_size = 128
     server = ThreadingHTTPServer(("", PORT), Handler)
 
