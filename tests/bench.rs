@@ -314,6 +314,8 @@ fn the_json_object_has_the_documented_fields() {
         "bytes",
         "connections_opened",
         "busy_poll",
+        "nap_us",
+        "naps",
         "sched",
     ] {
         assert!(v.get(k).is_some(), "no `{k}` in {v:#}");
@@ -1283,6 +1285,69 @@ fn busy_poll_never_blocks_waiting_and_counts_the_same() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("busy-polling)"), "{text}");
+}
+
+#[test]
+fn a_thread_naps_only_with_many_requests_in_flight_on_kept_alive_connections() {
+    let s = serve(Behavior::Ok);
+    let url = s.url("/");
+    let run = |args: &[&str]| {
+        let mut a = vec![url.as_str(), "--json"];
+        a.extend_from_slice(args);
+        let out = bench(&a);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        json_of(&out)
+    };
+    // 16 requests in flight on one thread: polls that find nothing are frequent, and each
+    // is a nap of the default 50 µs. The counts are the same as without.
+    let v = run(&["-n", "20000", "-c", "16", "--threads", "1"]);
+    assert_eq!(v["nap_us"], 50);
+    assert!(v["naps"].as_u64().unwrap() > 0, "{v:#}");
+    assert_eq!(v["responses"], 20000);
+    assert_eq!(v["sent"], 20000);
+    assert_eq!(v["errors"], serde_json::json!({}));
+    // --nap 0: never.
+    let v = run(&["-n", "20000", "-c", "16", "--threads", "1", "--nap", "0"]);
+    assert_eq!(
+        (v["nap_us"].as_u64(), v["naps"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert_eq!(v["responses"], 20000);
+    // Fewer than 8 in flight on the thread: the thread sleeps until a response comes.
+    let v = run(&["-n", "5000", "-c", "4", "--threads", "1"]);
+    assert_eq!(
+        (v["nap_us"].as_u64(), v["naps"].as_u64()),
+        (Some(50), Some(0))
+    );
+    // Not with --rate (latency counts from the schedule), --no-keepalive or --busy-poll.
+    for args in [
+        &["-n", "400", "-c", "16", "--rate", "2000"][..],
+        &["-n", "400", "-c", "16", "--no-keepalive"][..],
+        &["-n", "4000", "-c", "16", "--busy-poll"][..],
+    ] {
+        let v = run(args);
+        assert_eq!(
+            (v["nap_us"].as_u64(), v["naps"].as_u64()),
+            (Some(0), Some(0)),
+            "{args:?}: {v:#}"
+        );
+    }
+    assert_eq!(
+        s.seen.requests.load(Ordering::SeqCst),
+        20000 * 2 + 5000 + 400 * 2 + 4000
+    );
+    // The text report says so; a nap over 1 ms is refused before anything is sent.
+    let out = bench(&[&url, "-n", "100", "-c", "8", "--nap", "200us"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("napping 200µs"), "{text}");
+    let out = bench(&[&url, "-n", "100", "--nap", "2ms"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("longer than 1ms"), "{}", stderr(&out));
+    assert_eq!(
+        s.seen.requests.load(Ordering::SeqCst),
+        20000 * 2 + 5000 + 400 * 2 + 4000 + 100
+    );
 }
 
 /// The scheduling policy (`/proc/PID/task/TID/stat`, field 41) of each of a process's threads

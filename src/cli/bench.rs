@@ -86,6 +86,15 @@ pub struct BenchArgs {
     #[arg(long)]
     pub busy_poll: bool,
 
+    /// With keep-alive and many requests in flight on a thread (8 or more), when a poll of its
+    /// sockets finds nothing, the thread sleeps this long on a timer and polls again, instead
+    /// of sleeping until a response arrives: the server then need not wake the client for
+    /// each response, and the thread handles the responses that came meanwhile together. A
+    /// response may be read up to this late (up to 1ms; 0 to never nap; not with --rate, where
+    /// each request's latency counts from its scheduled time)
+    #[arg(long, value_name = "DUR", default_value = "50us", value_parser = parse::nap)]
+    pub nap: std::time::Duration,
+
     /// The load threads' scheduling policy. `batch` (Linux's SCHED_BATCH): a thread woken by
     /// a response never preempts the program on that core, so a server on the same machine
     /// keeps its CPU (it still runs at once on an idle core); `normal`: the default policy of

@@ -63,6 +63,18 @@ pub fn bench_duration(s: &str) -> Result<Duration, String> {
     })
 }
 
+/// `twip bench --nap`: a duration up to 1 ms (`50us`, `0` for none).
+pub fn nap(s: &str) -> Result<Duration, String> {
+    let d = bench_duration(s)?;
+    if d > Duration::from_millis(1) {
+        return Err(format!(
+            "`{}` is longer than 1ms: a response would wait that long to be read",
+            s.trim()
+        ));
+    }
+    Ok(d)
+}
+
 /// A share of requests: `0.01` or `1%`, between 0 and 1 (`--max-error-rate`).
 pub fn rate(s: &str) -> Result<f64, String> {
     let t = s.trim();

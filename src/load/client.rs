@@ -41,10 +41,13 @@ pub(super) struct Ctx {
     pub(super) connects: Cell<u64>,
     pub(super) sent: Cell<u64>,
     pub(super) retries: Cell<u64>,
+    pub(super) naps: Cell<u64>,
     pub(super) taken: Cell<u64>,
     pub(super) unsent_errors: Cell<u64>,
     /// The address that accepted last.
     pub(super) preferred: Cell<usize>,
+    /// The napping poller's waker while it waits for a response (see `driver::nap_poller`).
+    pub(super) napper: Cell<Option<std::task::Waker>>,
 }
 
 /// The read buffer's filled window.
@@ -330,6 +333,9 @@ pub(super) async fn connection(ctx: Rc<Ctx>) {
                         win.clear();
                     }
                     ctx.counters().responses.store(st.responses, Relaxed);
+                    if let Some(w) = ctx.napper.take() {
+                        w.wake();
+                    }
                     false
                 }
                 Err(kind) => {

@@ -60,6 +60,9 @@ pub struct Config {
     pub retry_idempotent: bool,
     /// Each thread polls without blocking instead of sleeping until a socket is ready.
     pub busy_poll: bool,
+    /// `--nap`: how long a thread with many requests in flight sleeps on a timer instead of
+    /// in the runtime's wait for events (zero: never). Kept-alive closed loops only.
+    pub nap: Duration,
     /// The load threads' scheduling policy.
     pub sched: Sched,
     /// How an `https://` target's certificate is checked.
@@ -113,6 +116,14 @@ pub async fn prepare(cfg: &Config) -> anyhow::Result<Prepared> {
             default_threads(cfg.keepalive, cores)
         })
         .min(connections);
+    // Napping is for closed loops on kept-alive connections: a --rate schedule measures from
+    // each request's time (a nap would add to it), and without keep-alive the connects keep
+    // the thread busy; --busy-poll never sleeps at all.
+    let nap = if cfg.keepalive && cfg.rate.is_none() && !cfg.busy_poll {
+        cfg.nap
+    } else {
+        Duration::ZERO
+    };
     let info = RunInfo {
         url: cfg.url.url(),
         method: cfg.method.clone(),
@@ -126,6 +137,7 @@ pub async fn prepare(cfg: &Config) -> anyhow::Result<Prepared> {
         max_head: cfg.max_head,
         retry_idempotent: cfg.retry_idempotent,
         busy_poll: cfg.busy_poll,
+        nap,
         sched: cfg.sched,
         interrupted: false,
     };
@@ -155,6 +167,7 @@ pub async fn prepare(cfg: &Config) -> anyhow::Result<Prepared> {
         max_head: cfg.max_head,
         retry: cfg.retry_idempotent && idempotent(&cfg.method),
         busy_poll: cfg.busy_poll,
+        nap,
         sched: cfg.sched,
     };
     Ok(Prepared { info, driver })

@@ -489,6 +489,7 @@ mod tests {
             max_head: 65536,
             retry_idempotent: false,
             busy_poll: false,
+            nap: Duration::ZERO,
             sched: crate::load::Sched::Batch,
             interrupted: false,
         }

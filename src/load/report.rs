@@ -25,6 +25,8 @@ pub struct RunInfo {
     pub retry_idempotent: bool,
     /// `--busy-poll`.
     pub busy_poll: bool,
+    /// `--nap` as it applied to this run (zero when it did not).
+    pub nap: Duration,
     /// The load threads' scheduling policy: as asked before the run, as they ran after it.
     pub sched: super::Sched,
     /// Stopped by Ctrl-C.
@@ -133,7 +135,13 @@ pub fn text(s: &Summary, bars: &[Bar], info: &RunInfo) -> String {
         },
         info.threads,
         if info.threads == 1 { "" } else { "s" },
-        if info.busy_poll { " busy-polling" } else { "" },
+        if info.busy_poll {
+            " busy-polling".to_string()
+        } else if !info.nap.is_zero() {
+            format!(" napping {}µs", info.nap.as_micros())
+        } else {
+            String::new()
+        },
         info.rate
             .map(|r| format!(", {r} req/s scheduled"))
             .unwrap_or_default()
@@ -370,6 +378,8 @@ pub fn json(s: &Summary, bars: &[Bar], info: &RunInfo) -> Value {
         "retries": s.retries,
         "retry_idempotent": info.retry_idempotent,
         "busy_poll": info.busy_poll,
+        "nap_us": info.nap.as_micros() as u64,
+        "naps": s.naps,
         "sched": info.sched.as_str(),
         "max_header_size": info.max_head,
         "due": s.schedule.map(|sc| sc.due),
@@ -403,6 +413,7 @@ mod tests {
             max_head: 65536,
             retry_idempotent: false,
             busy_poll: false,
+            nap: Duration::ZERO,
             sched: crate::load::Sched::Batch,
             interrupted: false,
         }

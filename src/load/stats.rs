@@ -246,6 +246,8 @@ pub struct Stats {
     pub sent: u64,
     /// Requests written again on a new connection (`--retry-idempotent`).
     pub retries: u64,
+    /// Naps taken while waiting for responses (`--nap`).
+    pub naps: u64,
     /// `--rate`: requests picked up by a connection (their scheduled time had come).
     pub taken: u64,
     /// Requests that failed before a byte of them was written (connect errors).
@@ -275,6 +277,7 @@ impl Stats {
             connects: 0,
             sent: 0,
             retries: 0,
+            naps: 0,
             taken: 0,
             unsent_errors: 0,
             due: None,
@@ -318,6 +321,7 @@ impl Stats {
         self.connects += o.connects;
         self.sent += o.sent;
         self.retries += o.retries;
+        self.naps += o.naps;
         self.taken += o.taken;
         self.unsent_errors += o.unsent_errors;
         self.timeline.merge(&o.timeline);
@@ -385,6 +389,8 @@ pub struct Summary {
     /// Requests written, each once (a retry is not counted again).
     pub sent: u64,
     pub retries: u64,
+    /// Naps taken while waiting for responses (`--nap`).
+    pub naps: u64,
     /// With `--rate`: what the schedule asked for and what became of it.
     pub schedule: Option<Schedule>,
 }
@@ -470,6 +476,7 @@ pub fn summarize(stats: &Stats, duration: Duration, cut: u64) -> Summary {
         connects: stats.connects,
         sent: stats.sent,
         retries: stats.retries,
+        naps: stats.naps,
         schedule: stats.due.map(|due| {
             // Every request of a --rate run was picked up first, so `taken >= sent`; the
             // `max` and `min` only keep the sum exact should a clock edge disagree.

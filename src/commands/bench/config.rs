@@ -71,6 +71,7 @@ pub(super) fn config(args: &BenchArgs, global: &GlobalArgs) -> anyhow::Result<lo
         max_head: args.max_header_size,
         retry_idempotent: args.retry_idempotent,
         busy_poll: args.busy_poll,
+        nap: args.nap,
         sched: match args.sched.as_str() {
             "normal" => load::Sched::Normal,
             _ => load::Sched::Batch,
