@@ -11,7 +11,8 @@
 #
 # Environment: DURATION (s, default 10), CONNS (50), ROUNDS (2), TOOLS ("twip wrk oha hey";
 # also "twip1" and "twip2": twip --threads 1 or 2; plain twip uses its default threads;
-# "twipbp": twip --busy-poll, which never sleeps waiting, see docs/bench.md),
+# "twipbp": twip --busy-poll, which never sleeps waiting; "twip0": twip --nap 0, which sleeps
+# in the wait for events instead of napping; see docs/bench.md),
 # MODES ("keepalive close https"), NICE (0; e.g. -10 runs nginx and the tools ahead of other work
 # on a shared machine, which steadies the figures),
 # MEMORY (1: also the -n 200000 / -n 2000000 RSS runs; 0 to skip),
@@ -136,12 +137,13 @@ run() {
     n0=$(nginx_cpu)
     s0=$(cpu_ticks)
     case $tool in
-    twip | twip1 | twip2 | twipbp)
+    twip | twip1 | twip2 | twipbp | twip0)
         local flags=()
         [ $ka = 0 ] && flags+=(--no-keepalive)
         [ "$tool" = twip1 ] && flags+=(--threads 1)
         [ "$tool" = twip2 ] && flags+=(--threads 2)
         [ "$tool" = twipbp ] && flags+=(--busy-poll)
+        [ "$tool" = twip0 ] && flags+=(--nap 0)
         [ $tls = 1 ] && flags+=(--insecure)
         nice -n "$NICE" /usr/bin/time -f '%e %U %S %M' -o "$t" "$TWIP" bench "$URL" -z "${DURATION}s" -c "$CONNS" \
             --json -q "${flags[@]}" >"$out" 2>&1 || true
