@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::driver::{Config, Counters, Shared};
+use super::driver::{Config, Counters, Shared, NAP_MIN_IN_FLIGHT};
 use super::stats::{Failure, Stats};
 use crate::http::{self, Chunked, Framing};
 
@@ -333,8 +333,13 @@ pub(super) async fn connection(ctx: Rc<Ctx>) {
                         win.clear();
                     }
                     ctx.counters().responses.store(st.responses, Relaxed);
-                    if let Some(w) = ctx.napper.take() {
-                        w.wake();
+                    // Wake a dormant napping poller, only where it may nap (the response
+                    // just read counts): below that it would wake for nothing, and its
+                    // yield would cost a poll of the sockets per response.
+                    if ctx.in_flight.get() + 1 >= NAP_MIN_IN_FLIGHT {
+                        if let Some(w) = ctx.napper.take() {
+                            w.wake();
+                        }
                     }
                     false
                 }

@@ -104,7 +104,7 @@ fn set_timer_slack() {
 /// Consecutive naps that found nothing before the poller goes dormant.
 const NAPS_BEFORE_DORMANT: u32 = 8;
 /// Requests in flight on the thread below which the poller does not nap.
-const NAP_MIN_IN_FLIGHT: u64 = 8;
+pub(super) const NAP_MIN_IN_FLIGHT: u64 = 8;
 
 /// `--nap`: while many requests are in flight, a thread whose poll found nothing sleeps a
 /// short time on a timer instead of in the runtime's wait for events, then polls the sockets
