@@ -1047,7 +1047,13 @@ fn several_threads_share_the_count() {
     let v = json_of(&out);
     assert_eq!(v["responses"], 101);
     assert_eq!(v["threads"], 3);
-    assert_eq!(s.seen.connections.load(Ordering::SeqCst), 6);
+    // At most one connection per task; a task whose thread started after the others had
+    // taken all 101 requests opens none (seen on a loaded machine: 5). The server counts
+    // what twip reports, read once it has accepted everything (twip may exit before).
+    let opened = v["connections_opened"].as_u64().unwrap();
+    assert!((1..=6).contains(&opened), "{v:#}");
+    assert_eq!(settle(&s), opened);
+    assert_eq!(s.seen.requests.load(Ordering::SeqCst), 101);
 }
 
 #[test]
