@@ -280,7 +280,8 @@ pub(super) async fn connection(ctx: Rc<Ctx>) {
     let batch_writes = ctx.cfg.keepalive && ctx.interval_ns.is_none();
     loop {
         if batch_writes && conn.is_some() {
-            BackOfTheQueue(false).await;
+            // Puts the task at the back of its thread's queue of ready tasks, once (below).
+            PendOnce::new(|w| w.wake_by_ref()).await;
         }
         let Some((t0, picked)) = ctx.next_start().await else {
             break;
@@ -364,26 +365,35 @@ pub(super) async fn connection(ctx: Rc<Ctx>) {
     }
 }
 
-/// Puts the task at the back of its thread's queue of ready tasks, once. Unlike tokio's
-/// `yield_now`, which holds the task until the runtime has polled the sockets again (one
-/// `epoll_wait` more per turn), the task runs again in the same turn, after the tasks that
-/// were ready before it. Against nginx on 2 cores: 0.65-0.8 `epoll_wait` per request
-/// instead of 1.25-1.4, and 1-7% more requests per CPU-second in medians of alternating
-/// rounds (docs/bench.md).
-struct BackOfTheQueue(bool);
+/// Pending once, after handing the task's waker to `f`; ready when polled again.
+///
+/// With `|w| w.wake_by_ref()` it puts the task at the back of its thread's queue of ready
+/// tasks, once. Unlike tokio's `yield_now`, which holds the task until the runtime has
+/// polled the sockets again (one `epoll_wait` more per turn), the task runs again in the
+/// same turn, after the tasks that were ready before it. Against nginx on 2 cores: 0.65-0.8
+/// `epoll_wait` per request instead of 1.25-1.4, and 1-7% more requests per CPU-second in
+/// medians of alternating rounds (docs/bench.md). The napping poller keeps the waker instead
+/// (`driver::nap_poller`).
+pub(super) struct PendOnce<F>(Option<F>);
 
-impl std::future::Future for BackOfTheQueue {
+impl<F: FnOnce(&std::task::Waker) + Unpin> PendOnce<F> {
+    pub(super) fn new(f: F) -> Self {
+        PendOnce(Some(f))
+    }
+}
+
+impl<F: FnOnce(&std::task::Waker) + Unpin> std::future::Future for PendOnce<F> {
     type Output = ();
     fn poll(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<()> {
-        if self.0 {
-            std::task::Poll::Ready(())
-        } else {
-            self.0 = true;
-            cx.waker().wake_by_ref();
-            std::task::Poll::Pending
+        match self.0.take() {
+            Some(f) => {
+                f(cx.waker());
+                std::task::Poll::Pending
+            }
+            None => std::task::Poll::Ready(()),
         }
     }
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{oneshot, watch};
 
-use super::client::{connection, Ctx};
+use super::client::{connection, Ctx, PendOnce};
 use super::stats::Stats;
 
 /// The largest response head accepted by default (`--max-header-size`).
@@ -132,31 +132,12 @@ async fn nap_poller(ctx: Rc<Ctx>, nap: Duration) {
             ctx.naps.set(ctx.naps.get() + 1);
             empty += 1;
         } else {
-            Dormant(&ctx, false).await;
+            // Until a connection task has read a response (it wakes this waker).
+            PendOnce::new(|w: &std::task::Waker| ctx.napper.set(Some(w.clone()))).await;
             last = responses(&ctx);
             empty = 0;
         }
         tokio::task::yield_now().await;
-    }
-}
-
-/// Waits until a connection task has read a response (it wakes the waker left in
-/// `Ctx::napper`).
-struct Dormant<'a>(&'a Ctx, bool);
-
-impl std::future::Future for Dormant<'_> {
-    type Output = ();
-    fn poll(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<()> {
-        if self.1 {
-            std::task::Poll::Ready(())
-        } else {
-            self.1 = true;
-            self.0.napper.set(Some(cx.waker().clone()));
-            std::task::Poll::Pending
-        }
     }
 }
 
